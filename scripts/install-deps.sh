@@ -1,0 +1,41 @@
+#!/bin/sh
+# install-deps.sh — install everything midstream's tests need, idempotently.
+#   - npm packages (npm ci when node_modules is missing or stale)
+#   - Debian packages: postfix, clamav-daemon, clamav-testfiles, miltertest, m4, libwrap0
+#   - Sendmail 8.17 unpacked (not installed: it conflicts with postfix) into $MIDSTREAM_CACHE/sendmail
+# Needs root for apt-get; skips apt entirely when every package is already there.
+set -eu
+cd "$(dirname "$0")/.."
+CACHE="${MIDSTREAM_CACHE:-$HOME/.cache/midstream}"
+
+# --- npm ----------------------------------------------------------------------
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "install-deps: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# --- Debian packages ---------------------------------------------------------------
+PKGS="postfix clamav-daemon clamav-testfiles miltertest m4 libwrap0 procps"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" != 0 ]; then echo "install-deps: need root to install:$missing" >&2; exit 1; fi
+  echo "install-deps: apt-get install$missing"
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# --- Sendmail, unpacked -------------------------------------------------------------
+SM="$CACHE/sendmail"
+if [ ! -x "$SM/usr/libexec/sendmail/sendmail" ] || [ ! -f "$SM/usr/share/sendmail/cf/m4/cf.m4" ]; then
+  echo "install-deps: unpacking sendmail into $SM"
+  mkdir -p "$SM" "$CACHE/debs"
+  [ -f /var/lib/apt/lists/lock ] && ls /var/lib/apt/lists/*Packages* >/dev/null 2>&1 || apt-get update -qq
+  ( cd "$CACHE/debs" && apt-get download sendmail-bin sendmail-base sendmail-cf libmilter1.0.1 >/dev/null 2>&1 ) || {
+    apt-get update -qq; ( cd "$CACHE/debs" && apt-get download sendmail-bin sendmail-base sendmail-cf libmilter1.0.1 >/dev/null ); }
+  for d in "$CACHE"/debs/*.deb; do dpkg -x "$d" "$SM"; done
+fi
+echo "install-deps: ok"

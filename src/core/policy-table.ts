@@ -1,0 +1,78 @@
+/**
+ * policy-table.ts — the one table that maps each verdict to what the MTA is told.
+ *
+ * Worst first (as Postfix's cleanup_strerror.c): when two outcomes compete the
+ * earlier row wins. Both fronts (SMTP proxy, milter) take their reply from here and
+ * nowhere else. Peer-controlled strings (virus names, file names) are sanitised and
+ * length-capped before they reach a reply; tempfails carry generic text only.
+ */
+import type { Verdict, VerdictKind } from './types.js';
+
+export type Action = 'accept' | 'reject' | 'tempfail';
+
+export interface Reply {
+  action: Action;
+  /** SMTP reply code, e.g. 550. */
+  code: number;
+  /** RFC 3463 enhanced status code, e.g. '5.7.1'. */
+  enhanced: string;
+  /** Human text, already sanitised (printable ASCII, no CR/LF, capped). */
+  text: string;
+}
+
+/** Per-kind actions; defaults: infected/banned/limit → reject, error → tempfail. */
+export type Actions = Record<Exclude<VerdictKind, 'clean'>, Action>;
+
+export const DEFAULT_ACTIONS: Readonly<Actions> = Object.freeze({
+  infected: 'reject',
+  banned: 'reject',
+  limit: 'reject',
+  error: 'tempfail',
+});
+
+/** Severity order for "worst wins" (lower = worse). */
+export const SEVERITY: Readonly<Record<VerdictKind, number>> = Object.freeze({
+  infected: 0,
+  banned: 1,
+  limit: 2,
+  error: 3,
+  clean: 4,
+});
+
+const MAX_TEXT = 200;
+
+/** Printable ASCII only, no CR/LF/NUL/'%' games, capped; safe in SMTP and milter replies and logs. */
+export function sanitize(s: string, max = 120): string {
+  let out = '';
+  for (let i = 0; i < s.length && out.length < max; i++) {
+    const c = s.charCodeAt(i);
+    out += c >= 0x20 && c < 0x7f ? s[i] : '?';
+  }
+  return s.length > max ? out + '...' : out;
+}
+
+export function replyFor(v: Verdict, actions: Actions = DEFAULT_ACTIONS): Reply {
+  if (v.kind === 'clean') return { action: 'accept', code: 250, enhanced: '2.0.0', text: 'Ok' };
+  const action = actions[v.kind];
+  if (action === 'accept') return { action, code: 250, enhanced: '2.0.0', text: 'Ok' };
+  if (action === 'tempfail') {
+    // Strangers get generic text; the detail goes to the log only.
+    return { action, code: 451, enhanced: '4.7.1', text: 'Message could not be scanned, try again later' };
+  }
+  let text: string;
+  switch (v.kind) {
+    case 'infected':
+      text = `Message rejected: virus found: ${sanitize(v.name)}`;
+      break;
+    case 'banned':
+      text = `Message rejected: ${sanitize(v.reason)}`;
+      break;
+    case 'limit':
+      text = `Message rejected: exceeds the ${v.which} limit`;
+      break;
+    case 'error':
+      text = 'Message rejected: could not be scanned';
+      break;
+  }
+  return { action, code: 550, enhanced: '5.7.1', text: text.slice(0, MAX_TEXT) };
+}

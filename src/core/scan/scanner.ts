@@ -1,0 +1,29 @@
+/**
+ * scanner.ts — the Scanner interface both engines implement.
+ *
+ * A scan stream receives one file's bytes (a decoded MIME leaf or archive member,
+ * or the raw message in clamd whole-message mode). Built-in streams answer
+ * synchronously from write(); clamd streams buffer up to a bound and report
+ * backpressure through `needsDrain`/`drain()`.
+ */
+import type { FileInfo, ScanResult } from '../types.js';
+
+export interface ScanStream {
+  /** Push bytes. May return an early result (built-in engine) or null. Never throws for peer input. */
+  write(chunk: Uint8Array): ScanResult | null;
+  /** True while the stream buffers more than it should; the caller awaits drain() before pushing more. */
+  readonly needsDrain: boolean;
+  drain(): Promise<void>;
+  /** No more bytes. Resolves with the final result for this file. */
+  end(): Promise<ScanResult> | ScanResult;
+  /** Stop now (message aborted, verdict already final). Idempotent. */
+  abort(): void;
+}
+
+export interface Scanner {
+  /** 'builtin' or 'clamd' — recorded in verdicts and logs. */
+  readonly name: string;
+  /** What the engine wants to see: each decoded file, or the raw message once. */
+  readonly mode: 'per-file' | 'whole-message';
+  open(file: FileInfo, signal?: AbortSignal): ScanStream;
+}

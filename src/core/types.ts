@@ -1,0 +1,81 @@
+/**
+ * types.ts — the shared vocabulary of the streaming core.
+ *
+ * Everything in src/core speaks these types; the SMTP proxy and the milter see
+ * only Verdict, Envelope and the Session API re-exported from src/core/index.ts.
+ * Nothing here knows about SMTP or milter.
+ */
+
+/** Which bounded resource tripped. Each is a named limit with a defined outcome (policy). */
+export type LimitName =
+  | 'header-line' // one header line (unfolded) longer than limits.headerLineBytes
+  | 'header-bytes' // a header block larger than limits.headerBytes
+  | 'header-fields' // more header fields than limits.headerFields
+  | 'boundary-length'
+  | 'mime-depth' // multipart / message/rfc822 nesting
+  | 'mime-parts'
+  | 'decoded-bytes' // decoded bytes per message
+  | 'unpacked-bytes' // decompressed bytes per message
+  | 'ratio' // expansion ratio of one compressed stream
+  | 'archive-depth'
+  | 'archive-entries'
+  | 'scan-bytes' // a scanner's byte cap (clamd StreamMaxLength)
+  | 'scan-time'
+  | 'message-bytes';
+
+/** Why a message could not be scanned. Always maps to a tempfail by default. */
+export type ErrorKind =
+  | 'scanner-unavailable' // could not connect / no healthy endpoint
+  | 'scanner-timeout'
+  | 'scanner-protocol' // reply we do not understand (never read as clean)
+  | 'scanner-size-limit' // clamd "INSTREAM size limit exceeded"
+  | 'scanner-error' // clamd "... ERROR"
+  | 'unparseable' // input we cannot make sense of and policy says tempfail
+  | 'encrypted' // encrypted archive, when policy action is tempfail
+  | 'aborted'
+  | 'internal'; // a broken invariant: a bug, logged as such
+
+/** `where` is the MIME path plus archive member path, e.g. `2.1/invoice.zip!docs/a.exe`. */
+export type Verdict =
+  | { kind: 'clean' }
+  | { kind: 'infected'; name: string; where: string; engine: string }
+  | { kind: 'banned'; reason: string; where: string }
+  | { kind: 'limit'; which: LimitName; where: string }
+  | { kind: 'error'; errorKind: ErrorKind; where: string; detail?: string };
+
+export type VerdictKind = Verdict['kind'];
+
+/** What an engine says about one stream of bytes. */
+export type ScanResult =
+  | { kind: 'clean' }
+  | { kind: 'infected'; name: string }
+  | { kind: 'error'; errorKind: ErrorKind; detail?: string };
+
+/** Envelope facts the core may use for policy and logs. All optional. */
+export interface Envelope {
+  sender?: string;
+  recipients?: readonly string[];
+  clientAddress?: string;
+  clientName?: string;
+  helo?: string;
+  authenticated?: string;
+  queueId?: string;
+}
+
+/** A synchronous push sink for bytes. write() must not retain `chunk` beyond the call unless it copies. */
+export interface ByteSink {
+  write(chunk: Uint8Array): void;
+  end(): void;
+}
+
+/** Description of one "file" the core scans: a decoded MIME leaf, a preamble/epilogue, or an archive member. */
+export interface FileInfo {
+  /** Full where-path, e.g. `2.1/invoice.zip!docs/a.exe`. */
+  where: string;
+  /** Declared or archive-member name, if any (already decoded from RFC 2047/2231). */
+  name?: string;
+  /** Declared MIME type, lower case, if any. */
+  contentType?: string;
+  /** Archive nesting depth: 0 for MIME leaves. */
+  archiveDepth: number;
+}

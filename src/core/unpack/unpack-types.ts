@@ -1,0 +1,42 @@
+/**
+ * unpack-types.ts — the contract between the session and the archive unpackers.
+ *
+ * An unpacker is a push state machine for one compressed/archived stream: bytes in
+ * (any chunking), members out as ByteSinks the handler supplies. It never holds a
+ * whole member; fflate is fed small slices so output is checked between pushes.
+ * Nesting is not its job: the handler's member sinks sniff and unpack recursively.
+ */
+import type { ByteSink, LimitName } from '../types.js';
+
+export type ArchiveFormat = 'gzip' | 'zip' | 'tar' | 'bzip2';
+
+export interface EntryMeta {
+  /** Member name as stored (zip/tar); for gzip the FNAME field or '' . */
+  name: string;
+  /** Declared uncompressed size if the format states it (never trusted for allocation). */
+  declaredSize?: number;
+  encrypted: boolean;
+}
+
+/** Shared per-message counters; unpackers add to them and check the limits. */
+export interface UnpackBudget {
+  unpackedBytes: number; // running total for the message
+  maxUnpackedBytes: number;
+  entries: number; // running total for the message
+  maxEntries: number;
+  maxRatio: number;
+  ratioGraceBytes: number;
+}
+
+export interface UnpackHandler {
+  /** A member starts. Return a sink for its bytes, or null to discard them (still counted). */
+  onEntry(meta: EntryMeta): ByteSink | null;
+  /** A limit tripped (unpacked-bytes, ratio, archive-entries): the unpacker stops emitting. */
+  onLimit(which: LimitName): void;
+  /** Encrypted member: policy decides. Its (encrypted) bytes are not passed to a sink. */
+  onEncrypted(meta: EntryMeta): void;
+  /** Corrupt/truncated/unsupported data; the unpacker stops. `detail` is for logs. */
+  onCorrupt(detail: string): void;
+}
+
+export interface Unpacker extends ByteSink {}
