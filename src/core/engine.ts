@@ -1,23 +1,47 @@
 /**
- * engine.ts — TEMPORARY STUB with the final API (createEngine / Engine / Session).
- * Replaced by the real session pipeline; only naive EICAR detection over raw bytes.
+ * engine.ts — builds the scanning engine once (signatures loaded, clamd client up)
+ * and starts one MessageSession per message.
+ *
+ * An Engine is an immutable snapshot: reload builds a new one beside it and the
+ * fronts swap it for new messages only, so messages in flight finish on theirs.
  */
 import type { Envelope, Verdict } from './types.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
+import { DEFAULT_ACTIONS, type Action, type Actions } from './policy-table.js';
+import { DEFAULT_BANNED_EXTENSIONS, DEFAULT_BANNED_TYPES } from './banned.js';
+import { MessageSession, type MessagePolicy, type SessionStats } from './session.js';
+import type { Scanner } from './scan/scanner.js';
+import { SignatureDb } from './scan/sigs/signature-db.js';
+import { BuiltinScanner } from './scan/builtin-scanner.js';
+import { ClamdClient } from './scan/clamd-client.js';
+import { ClamdScanner } from './scan/clamd-scanner.js';
+
+export type { SessionStats, MessagePolicy };
+
+export interface ClamdOptions {
+  /** 'tcp:HOST:PORT' or 'unix:/path'; several = failover. */
+  endpoints: string[];
+  mode?: 'per-file' | 'whole-message';
+  connectTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  totalTimeoutMs?: number;
+  maxConcurrent?: number;
+  maxStreamBytes?: number;
+  healthIntervalMs?: number;
+}
 
 export interface EngineOptions {
   /** Built-in engine signature files/dirs (.ndb .hdb .hsb .fp .sfp .cvd .cld); EICAR is always built in. */
   signatures?: string[];
-  /** clamd endpoints like 'tcp:127.0.0.1:3310' or 'unix:/run/clamav/clamd.ctl'; empty = built-in only. */
-  clamd?: string[];
+  /** Run the built-in engine (default true). */
+  builtin?: boolean;
+  clamd?: ClamdOptions;
   limits?: Partial<Limits>;
-}
-
-export interface SessionStats {
-  bytes: number;
-  parts: number;
-  archives: number;
-  files: number;
+  actions?: Partial<Actions>;
+  bannedExtensions?: readonly string[];
+  bannedTypes?: readonly string[];
+  checkBannedInArchives?: boolean;
+  encrypted?: Action;
 }
 
 export interface Session {
@@ -31,44 +55,60 @@ export interface Session {
 }
 
 export interface Engine {
-  begin(envelope?: Envelope): Session;
-  /** Names of engines in use, for logs/headers, e.g. ['builtin'] or ['builtin','clamd']. */
+  begin(envelope?: Envelope, override?: Partial<MessagePolicy>): Session;
+  /** Engines in use, e.g. ['builtin'] or ['builtin','clamd']. */
   readonly engines: readonly string[];
   readonly signatureCount: number;
+  readonly signatureVersion: string;
+  readonly policy: Readonly<MessagePolicy>;
+  readonly clamd: ClamdClient | null;
   close(): Promise<void>;
 }
 
-const EICAR = Buffer.from('X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*');
-
 export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
-  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
-  void limits;
+  const policy: MessagePolicy = Object.freeze({
+    limits: Object.freeze({ ...DEFAULT_LIMITS, ...opts.limits }),
+    actions: Object.freeze({ ...DEFAULT_ACTIONS, ...opts.actions }),
+    bannedExtensions: new Set((opts.bannedExtensions ?? DEFAULT_BANNED_EXTENSIONS).map((e) => e.replace(/^\./, '').toLowerCase())),
+    bannedTypes: new Set(opts.bannedTypes ?? DEFAULT_BANNED_TYPES),
+    checkBannedInArchives: opts.checkBannedInArchives ?? true,
+    skipBanned: false,
+    encrypted: opts.encrypted ?? 'reject',
+  });
+  const scanners: Scanner[] = [];
+  let db: SignatureDb | null = null;
+  if (opts.builtin !== false) {
+    db = opts.signatures?.length ? await SignatureDb.load(opts.signatures) : SignatureDb.builtin();
+    scanners.push(new BuiltinScanner(db));
+  }
+  let clamd: ClamdClient | null = null;
+  if (opts.clamd && opts.clamd.endpoints.length > 0) {
+    const c = opts.clamd;
+    clamd = new ClamdClient({
+      endpoints: c.endpoints,
+      ...(c.connectTimeoutMs !== undefined ? { connectTimeoutMs: c.connectTimeoutMs } : {}),
+      ...(c.idleTimeoutMs !== undefined ? { idleTimeoutMs: c.idleTimeoutMs } : {}),
+      ...(c.totalTimeoutMs !== undefined ? { totalTimeoutMs: c.totalTimeoutMs } : {}),
+      ...(c.maxConcurrent !== undefined ? { maxConcurrent: c.maxConcurrent } : {}),
+      ...(c.maxStreamBytes !== undefined ? { maxStreamBytes: c.maxStreamBytes } : {}),
+      ...(c.healthIntervalMs !== undefined ? { healthIntervalMs: c.healthIntervalMs } : {}),
+    });
+    scanners.push(new ClamdScanner({ client: clamd, mode: c.mode ?? 'per-file' }));
+  }
+  if (scanners.length === 0) throw new Error('no scan engine configured (built-in disabled and no clamd endpoints)');
+  const frozen = Object.freeze(scanners.slice());
   return {
-    engines: ['builtin'],
-    signatureCount: 1,
-    async close() {},
-    begin(): Session {
-      let carry = Buffer.alloc(0);
-      let verdict: Verdict | null = null;
-      const cbs: ((v: Verdict) => void)[] = [];
-      const stats: SessionStats = { bytes: 0, parts: 0, archives: 0, files: 0 };
-      return {
-        get verdict() { return verdict; },
-        stats,
-        onFinal(cb) { cbs.push(cb); if (verdict) cb(verdict); },
-        async push(chunk) {
-          stats.bytes += chunk.length;
-          if (verdict) return;
-          const buf = Buffer.concat([carry, chunk]);
-          if (buf.indexOf(EICAR) >= 0) {
-            verdict = { kind: 'infected', name: 'Eicar-Test-Signature', where: '1', engine: 'builtin' };
-            for (const cb of cbs) cb(verdict);
-          }
-          carry = buf.subarray(Math.max(0, buf.length - EICAR.length));
-        },
-        async end() { return verdict ?? { kind: 'clean' }; },
-        abort() {},
-      };
+    engines: frozen.map((s) => s.name),
+    signatureCount: db?.count ?? 0,
+    signatureVersion: db?.version ?? '',
+    policy,
+    clamd,
+    begin(envelope?: Envelope, override?: Partial<MessagePolicy>): Session {
+      const p = override ? { ...policy, ...override } : policy;
+      return new MessageSession(p, frozen, envelope ?? {});
+    },
+    async close() {
+      clamd?.close();
     },
   };
 }

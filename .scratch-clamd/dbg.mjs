@@ -1,0 +1,14 @@
+import net from 'node:net';
+const srv = net.createServer((s) => { s.once('data', () => { s.write('BYE\0'); s.destroy(); }); });
+await new Promise(r => srv.listen(0, '127.0.0.1', r));
+const sock = net.connect(srv.address().port, '127.0.0.1');
+await new Promise(r => sock.once('connect', r));
+sock._writableState.autoDestroy = false; sock._readableState.autoDestroy = false;
+sock.on('data', d => console.log('data', JSON.stringify(d.toString())));
+sock.on('error', e => console.log('error', e.code, e.syscall, 'destroyed', sock.destroyed));
+sock.on('close', () => { console.log('close'); srv.close(); });
+sock.on('end', () => console.log('end'));
+const buf = Buffer.alloc(65536);
+sock.write(buf);
+await new Promise(r => setTimeout(r, 50));
+for (let i = 0; i < 5; i++) sock.write(buf, (e) => console.log('cb', e?.code));

@@ -1,0 +1,20 @@
+import { startSink } from '/work/main/test/helpers/sink.ts';
+import { spawnProxyChild } from '/work/main/test/helpers/proxy-child.ts';
+import { TestSmtpClient, sendMessage } from '/work/main/test/helpers/smtp-client.ts';
+process.env.MIDSTREAM_CHILD_MEM = '1';
+const sink = await startSink({ storeData: false });
+const child = await spawnProxyChild({ listen: '127.0.0.1:0', forward: `127.0.0.1:${sink.port}`, engine: process.argv[2] || 'stub' });
+const port = Number(child.address.split(':')[1]);
+await sendMessage(port, { from: 'a@x', to: ['b@x'], message: 'Subject: w\r\n\r\nw\r\n' });
+const base = child.peakRssKb();
+const line = Buffer.from('..' + 'abcdefghij'.repeat(7) + '0123456\r\n');
+const chunk = Buffer.concat(Array.from({length: 800}, () => line));
+const c = await TestSmtpClient.connect(port);
+await c.read(); await c.cmd('EHLO x'); await c.cmd('MAIL FROM:<a@x>'); await c.cmd('RCPT TO:<b@x>'); await c.cmd('DATA');
+const t0 = Date.now();
+function* gen() { yield Buffer.from('Subject: big\r\n\r\n'); for (let i = 0; i < 1640; i++) yield chunk; yield Buffer.from('.\r\n'); }
+await c.streamData(gen());
+console.log((await c.read()).text, Date.now() - t0, 'ms');
+console.log('growth KiB', child.peakRssKb() - base, 'base', base);
+await c.quit(); await child.stop(); await sink.close();
+console.log(child.stderr().split('\n').filter(l => l.startsWith('{"rss')).map(l => { const o = JSON.parse(l); return [o.rss>>20, o.heapUsed>>20, o.external>>20, o.arrayBuffers>>20].join('/'); }).join(' '));

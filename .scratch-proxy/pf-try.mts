@@ -1,0 +1,11 @@
+import { startPostfix } from '/work/main/test/helpers/postfix.ts';
+import { startSink } from '/work/main/test/helpers/sink.ts';
+const sink = await startSink();
+const t0 = Date.now();
+const pf = await startPostfix({ sinkPort: sink.port });
+console.log('started in', Date.now() - t0, pf.dir, pf.smtpPort);
+console.log(pf.readLog().slice(0, 2000));
+console.log(await pf.queue());
+await pf.stop();
+await sink.close();
+console.log('stopped');

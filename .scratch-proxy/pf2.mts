@@ -1,0 +1,14 @@
+import { startPostfix } from '/work/main/test/helpers/postfix.ts';
+import { startSink } from '/work/main/test/helpers/sink.ts';
+import { startProxy } from '/work/main/src/smtp/proxy-server.ts';
+import { createLogger } from '/work/main/src/log/logger.ts';
+import { createStubEngine } from '/work/main/test/helpers/stub-engine.ts';
+import { sendMessage } from '/work/main/test/helpers/smtp-client.ts';
+const sink = await startSink();
+const pf = await startPostfix({ sinkPort: sink.port });
+const proxy = await startProxy({ listen: `127.0.0.1:${pf.filterPort}`, forward: `127.0.0.1:${pf.reinjectPort}`, engine: createStubEngine(), logger: createLogger({level:'debug'}) });
+const r = await sendMessage(pf.smtpPort, { from: 'sender@example.org', to: ['rcpt@example.net'], message: 'Subject: x\r\n\r\nhi\r\n' });
+console.log(JSON.stringify(r.replies), JSON.stringify(r.rcpt), r.final);
+await new Promise(r=>setTimeout(r,1000));
+console.log(pf.readLog());
+await proxy.close(); await pf.stop(); await sink.close();

@@ -1,0 +1,20 @@
+import { startPostfix } from '/work/main/test/helpers/postfix.ts';
+import { startSink } from '/work/main/test/helpers/sink.ts';
+import { startProxy } from '/work/main/src/smtp/proxy-server.ts';
+import { createLogger } from '/work/main/src/log/logger.ts';
+import { createStubEngine } from '/work/main/test/helpers/stub-engine.ts';
+import { sendMessage } from '/work/main/test/helpers/smtp-client.ts';
+import { createServer, connect } from 'node:net';
+const sink = await startSink();
+const pf = await startPostfix({ sinkPort: sink.port });
+// tap: log what the front smtpd sends us
+const t2 = createServer(a => { const b = connect(pf.reinjectPort, '127.0.0.1'); a.on('data', c => { process.stdout.write('P> ' + c.toString('latin1').slice(0,300)); b.write(c); }); b.on('data', c => { process.stdout.write('A> ' + c.toString('latin1')); a.write(c); }); a.on('close',()=>b.destroy()); b.on('close',()=>a.destroy()); });
+await new Promise(r => t2.listen(0, '127.0.0.1', r));
+const proxy = await startProxy({ listen: `127.0.0.1:0`, forward: `127.0.0.1:${t2.address().port}`, engine: createStubEngine(), logger: createLogger({level:'debug'}) });
+const pport = Number(proxy.address.split(':')[1]);
+const tap = createServer(a => { const b = connect(pport, '127.0.0.1'); a.on('data', c => { (()=>{})('C> ' + c.toString('latin1').slice(0,300)); b.write(c); }); b.on('data', c => {  a.write(c); }); a.on('close',()=>b.destroy()); b.on('close',()=>a.destroy()); });
+await new Promise(r => tap.listen(pf.filterPort, '127.0.0.1', r));
+const r = await sendMessage(pf.smtpPort, { from: 'sender@example.org', ehlo: 'xfwd-probe.example', to: ['rcpt@example.net'], message: 'Subject: x\r\n\r\nhi\r\n' });
+const m = await sink.waitFor(() => true);
+console.log(m.data.toString());
+await proxy.close(); tap.close(); await pf.stop(); await sink.close();

@@ -1,0 +1,601 @@
+/**
+ * milter-session.ts — one MTA connection's milter state machine (protocol v6).
+ *
+ * Input: raw socket bytes via `receive(chunk)` (decoded by milter-wire.ts, handled
+ * strictly in order, one command at a time). Output: reply batches via the
+ * `write` callback (one call per batch) and `close()` on QUIT or a peer fault.
+ * Each message becomes one core session: headers are rebuilt as `Name: value\r\n`
+ * (MTAs strip one leading space and join folded lines with bare LF; we add ": "
+ * and turn bare LF into CRLF), then `\r\n`, then the body chunks as they arrive —
+ * so the core sees the same bytes as behind the SMTP front.
+ *
+ * Verdicts: as soon as the core latches a non-accept verdict, the next command
+ * that may be answered (HEADER/EOH unless NR_*, BODY, EOB) gets SMFIR_REPLYCODE
+ * ("550 5.7.1 …" / "451 4.7.1 …") and the rest of the message is ignored (later
+ * BODY packets get SKIP when negotiated, else CONTINUE; EOB repeats the reply).
+ * Otherwise EOB waits for `end()` (sending PROGRESS every ~5 s so Sendmail's
+ * per-read timeout does not fire) and answers CONTINUE, or REPLYCODE. PROGRESS is
+ * sent only while EOB is pending: Sendmail treats it as a bogus reply to anything else.
+ *
+ * Tolerance (like libmilter): commands before OPTNEG (we then answer everything),
+ * MACRO at any time for any stage, double ABORT, QUIT_NC + new CONNECT, several
+ * messages per connection, MAIL during/after a message = implicit reset, BODY
+ * without EOH, unknown commands ignored (we cannot know whether a reply is due).
+ * A core failure (push/end throwing) is a bug: that message gets 451 and an error log.
+ * Known gaps: no SETSYMLIST, no MDS negotiation (we read up to 1 MiB anyway),
+ * no QUARANTINE/CHGHEADER; out-of-order HEADER after BODY is ignored (logged);
+ * a core push() that blocks longer than the MTA's per-read timeout (Sendmail T=R,
+ * default 10 s) fails that message, since PROGRESS cannot be sent for BODY.
+ */
+import { Buffer } from 'node:buffer';
+import { DEFAULT_ACTIONS, replyFor, sanitize, type Actions, type Engine, type Envelope, type Session, type Verdict } from '../src/core/index.js';
+import type { Logger } from '../src/log/logger.js';
+import { MILTER_MAX_PACKET, MILTER_VERSION, SMFIC, SMFIF, SMFIP, SMFIR, commandName, flagNames, SMFIP_NAME, SMFIF_NAME } from './milter-codes.js';
+import {
+  MilterDecoder,
+  cstrings,
+  encodeBatch,
+  encodeOptneg,
+  parseConnect,
+  parseOptneg,
+  splitNul,
+  splitNulStrings,
+  type ConnectInfo,
+  type Packet,
+} from './milter-wire.js';
+
+export interface MilterSessionOptions {
+  engine: Engine;
+  logger: Logger;
+  /** Add X-Virus-Scanned / X-Virus-Status to accepted mail (only if the MTA offers SMFIF_ADDHDRS). */
+  addHeaders?: boolean;
+  /** Sends one reply batch. */
+  write(buf: Buffer): void;
+  /** Ends the connection (QUIT or a fatal peer fault). */
+  close(): void;
+  /** Connection id for logs. */
+  connId?: string;
+  /** PROGRESS interval while a reply is pending (ms); default 5000. */
+  progressIntervalMs?: number;
+  maxPacket?: number;
+}
+
+/** Protocol bits we ask for, if offered: skip steps we don't use, promise no replies where we have nothing to say. */
+export const WANTED_PROTOCOL =
+  SMFIP.NOHELO |
+  SMFIP.NOUNKNOWN |
+  SMFIP.NODATA |
+  SMFIP.SKIP |
+  SMFIP.NR_CONN |
+  SMFIP.NR_HELO |
+  SMFIP.NR_MAIL |
+  SMFIP.NR_RCPT |
+  SMFIP.NR_DATA |
+  SMFIP.NR_UNKN |
+  SMFIP.NR_HDR |
+  SMFIP.NR_EOH;
+
+/** Which NR_* bit silences the reply to which command. BODYEOB always gets a reply. */
+const NO_REPLY_BIT: Readonly<Record<string, number>> = {
+  [SMFIC.CONNECT]: SMFIP.NR_CONN,
+  [SMFIC.HELO]: SMFIP.NR_HELO,
+  [SMFIC.MAIL]: SMFIP.NR_MAIL,
+  [SMFIC.RCPT]: SMFIP.NR_RCPT,
+  [SMFIC.DATA]: SMFIP.NR_DATA,
+  [SMFIC.UNKNOWN]: SMFIP.NR_UNKN,
+  [SMFIC.HEADER]: SMFIP.NR_HDR,
+  [SMFIC.EOH]: SMFIP.NR_EOH,
+  [SMFIC.BODY]: SMFIP.NR_BODY,
+};
+
+/** Macro stages in order; a command of stage k clears the macros of stages > k. */
+const STAGES = [SMFIC.CONNECT, SMFIC.HELO, SMFIC.MAIL, SMFIC.RCPT, SMFIC.DATA, SMFIC.EOH, SMFIC.BODYEOB] as const;
+/** Pseudo-stage for MACRO packets of other commands (Postfix sends them before L, B…); cleared after the next command. */
+const TEMP_STAGE = '*';
+
+/**
+ * Named message phases:
+ *  idle      no message (after CONNECT/HELO/EOB/ABORT)
+ *  envelope  MAIL/RCPT/DATA seen, no content yet
+ *  headers   core session begun, header lines being pushed
+ *  body      header/body separator pushed, body chunks being pushed
+ *  decided   an early verdict was sent to the MTA; content is ignored until EOB/ABORT/MAIL
+ */
+export type Phase = 'idle' | 'envelope' | 'headers' | 'body' | 'decided';
+
+interface Message {
+  sender?: string;
+  recipients: string[];
+  core: Session | null;
+  verdict: Verdict | null;
+  /** Resolves the race in pushContent() when the core latches a verdict mid-push. */
+  finalWaiter: (() => void) | null;
+  started: number;
+  /** The reply already given early (repeated at EOB). */
+  earlyReply: Packet | null;
+}
+
+const CRLF = Buffer.from('\r\n');
+const COLON_SP = Buffer.from(': ');
+
+export class MilterSession {
+  private readonly decoder: MilterDecoder;
+  private readonly log: Logger;
+  private readonly connId: string;
+  private readonly progressMs: number;
+  private chain: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  /** Negotiated protocol/actions; before OPTNEG we behave as if nothing was negotiated (reply to all). */
+  private version = MILTER_VERSION;
+  private actions = 0;
+  private protocol = 0;
+
+  private conn: ConnectInfo | null = null;
+  private helo: string | undefined;
+  private readonly macros = new Map<string, Map<string, string>>();
+  private msg: Message | null = null;
+  private phaseNow: Phase = 'idle';
+  private messages = 0;
+
+  constructor(private readonly opts: MilterSessionOptions) {
+    this.decoder = new MilterDecoder(opts.maxPacket ?? MILTER_MAX_PACKET);
+    this.log = opts.logger;
+    this.connId = opts.connId ?? '-';
+    this.progressMs = opts.progressIntervalMs ?? 5000;
+  }
+
+  get phase(): Phase {
+    return this.phaseNow;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** The one policy table, with the engine's configured per-kind actions. */
+  private replyFor(v: Verdict) {
+    const actions: Actions = this.opts.engine.policy?.actions ?? DEFAULT_ACTIONS;
+    return replyFor(v, actions);
+  }
+
+  /** Macro lookup: the temporary stage, then the latest stage back to CONNECT. */
+  macro(name: string): string | undefined {
+    const t = this.macros.get(TEMP_STAGE)?.get(name);
+    if (t !== undefined) return t;
+    for (let i = STAGES.length - 1; i >= 0; i--) {
+      const v = this.macros.get(STAGES[i]!)?.get(name);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
+
+  /** Feed socket bytes. Calls are serialised; the promise resolves when these bytes are handled. */
+  receive(chunk: Uint8Array): Promise<void> {
+    this.chain = this.chain.then(() => this.process(chunk));
+    return this.chain;
+  }
+
+  /** The peer went away (socket closed/errored): cancel whatever is in flight. */
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.abortMessage('disconnect');
+  }
+
+  private async process(chunk: Uint8Array): Promise<void> {
+    if (this.closed) return;
+    const { packets, error } = this.decoder.push(chunk);
+    for (const p of packets) {
+      if (this.closed) return;
+      try {
+        await this.handle(p);
+      } catch (e) {
+        // A broken invariant in our own code: fail this connection, not the process.
+        this.log.error('milter.bug', { conn: this.connId, cmd: commandName(p.cmd), err: String(e) });
+        this.shutdown();
+        return;
+      }
+    }
+    if (error && !this.closed) {
+      this.log.warn('milter.peer-fault', { conn: this.connId, code: error.code, length: error.length });
+      this.shutdown();
+    }
+  }
+
+  private shutdown(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.abortMessage('close');
+    this.opts.close();
+  }
+
+  private send(...packets: Packet[]): void {
+    if (this.closed || packets.length === 0) return;
+    this.opts.write(encodeBatch(packets));
+  }
+
+  /** Reply to `cmd` unless we promised (NR_*) never to. */
+  private reply(cmd: string, p: Packet): void {
+    const bit = NO_REPLY_BIT[cmd];
+    if (bit !== undefined && (this.protocol & bit) !== 0) return;
+    this.send(p);
+  }
+
+  private mayReply(cmd: string): boolean {
+    const bit = NO_REPLY_BIT[cmd];
+    return bit === undefined || (this.protocol & bit) === 0;
+  }
+
+  private clearStagesAbove(stage: string): void {
+    const k = STAGES.indexOf(stage as (typeof STAGES)[number]);
+    for (let i = k + 1; i < STAGES.length; i++) this.macros.delete(STAGES[i]!);
+  }
+
+  private async handle(p: Packet): Promise<void> {
+    const { cmd, data } = p;
+    this.log.debug('milter.cmd', { conn: this.connId, cmd: commandName(cmd), len: data.length });
+    if (cmd === SMFIC.MACRO) {
+      this.storeMacros(data);
+      return;
+    }
+    try {
+      await this.dispatch(cmd, data);
+    } finally {
+      // Macros for L/B/U/A… belong to that one command only.
+      this.macros.delete(TEMP_STAGE);
+    }
+  }
+
+  private storeMacros(data: Buffer): void {
+    if (data.length === 0) return;
+    const stageCmd = String.fromCharCode(data[0]!);
+    const stage = (STAGES as readonly string[]).includes(stageCmd) ? stageCmd : TEMP_STAGE;
+    const fields = splitNulStrings(data.subarray(1));
+    const m = new Map<string, string>();
+    for (let i = 0; i + 1 < fields.length; i += 2) m.set(fields[i]!, fields[i + 1]!);
+    // A new MACRO packet for a stage replaces that stage (libmilter st_macros).
+    this.macros.set(stage, m);
+  }
+
+  private async dispatch(cmd: string, data: Buffer): Promise<void> {
+    switch (cmd) {
+      case SMFIC.OPTNEG:
+        return this.onOptneg(data);
+      case SMFIC.CONNECT: {
+        this.abortMessage('connect');
+        this.clearStagesAbove(SMFIC.CONNECT);
+        this.conn = parseConnect(data);
+        this.helo = undefined;
+        this.reply(cmd, { cmd: SMFIR.CONTINUE, data: Buffer.alloc(0) });
+        return;
+      }
+      case SMFIC.HELO: {
+        this.clearStagesAbove(SMFIC.HELO);
+        this.helo = splitNulStrings(data)[0] ?? '';
+        this.reply(cmd, { cmd: SMFIR.CONTINUE, data: Buffer.alloc(0) });
+        return;
+      }
+      case SMFIC.MAIL: {
+        // A new MAIL during or after a message is an implicit reset (Sendmail sends no ABORT after EOB).
+        this.abortMessage('implicit-reset');
+        this.clearStagesAbove(SMFIC.MAIL);
+        this.msg = this.newMessage();
+        this.msg.sender = splitNulStrings(data)[0] ?? '';
+        this.phaseNow = 'envelope';
+        this.reply(cmd, { cmd: SMFIR.CONTINUE, data: Buffer.alloc(0) });
+        return;
+      }
+      case SMFIC.RCPT: {
+        this.clearStagesAbove(SMFIC.RCPT);
+        const m = this.ensureMessage();
+        const r = splitNulStrings(data)[0];
+        if (r !== undefined && m.recipients.length < 1000) m.recipients.push(r);
+        this.reply(cmd, { cmd: SMFIR.CONTINUE, data: Buffer.alloc(0) });
+        return;
+      }
+      case SMFIC.DATA:
+        this.clearStagesAbove(SMFIC.DATA);
+        this.ensureMessage();
+        this.reply(cmd, { cmd: SMFIR.CONTINUE, data: Buffer.alloc(0) });
+        return;
+      case SMFIC.HEADER:
+        return this.onHeader(data);
+      case SMFIC.EOH:
+        return this.onEoh();
+      case SMFIC.BODY:
+        return this.onBody(data);
+      case SMFIC.BODYEOB:
+        return this.onEob(data);
+      case SMFIC.ABORT:
+        // Idempotent: Postfix may send two in a row, even after EOB.
+        this.abortMessage('abort');
+        this.clearStagesAbove(SMFIC.HELO);
+        return;
+      case SMFIC.QUIT:
+        this.shutdown();
+        return;
+      case SMFIC.QUIT_NC:
+        // End of this SMTP session; a new CONNECT follows on this socket without OPTNEG.
+        this.abortMessage('quit-nc');
+        this.macros.clear();
+        this.conn = null;
+        this.helo = undefined;
+        return;
+      case SMFIC.UNKNOWN:
+        this.reply(cmd, { cmd: SMFIR.CONTINUE, data: Buffer.alloc(0) });
+        return;
+      default:
+        // We cannot know whether the MTA waits for a reply; a stray reply would desync the stream.
+        this.log.warn('milter.unknown-command', { conn: this.connId, cmd: commandName(cmd) });
+        return;
+    }
+  }
+
+  private onOptneg(data: Buffer): void {
+    const o = parseOptneg(data);
+    if (!o) {
+      this.log.warn('milter.peer-fault', { conn: this.connId, code: 'milter-bad-optneg', length: data.length });
+      this.shutdown();
+      return;
+    }
+    this.version = Math.min(o.version, MILTER_VERSION);
+    // Only bits the MTA offered: Postfix refuses unoffered action bits.
+    this.actions = this.opts.addHeaders ? o.actions & SMFIF.ADDHDRS : 0;
+    this.protocol = o.protocol & WANTED_PROTOCOL;
+    this.log.debug('milter.optneg', {
+      conn: this.connId,
+      offered: { version: o.version, actions: flagNames(o.actions, SMFIF_NAME), protocol: flagNames(o.protocol, SMFIP_NAME) },
+      chosen: { version: this.version, actions: flagNames(this.actions, SMFIF_NAME), protocol: flagNames(this.protocol, SMFIP_NAME) },
+    });
+    this.send({ cmd: SMFIC.OPTNEG, data: encodeOptneg(this.version, this.actions, this.protocol) });
+  }
+
+  // ---- message content --------------------------------------------------------
+
+  private newMessage(): Message {
+    this.messages++;
+    return { recipients: [], core: null, verdict: null, finalWaiter: null, started: Date.now(), earlyReply: null };
+  }
+
+  private ensureMessage(): Message {
+    if (!this.msg) {
+      this.msg = this.newMessage();
+      this.phaseNow = 'envelope';
+    }
+    return this.msg;
+  }
+
+  /** The core session for the current message, begun on the first content event. */
+  private ensureCore(): Message {
+    const m = this.ensureMessage();
+    if (!m.core) {
+      const env: Envelope = {
+        sender: m.sender,
+        recipients: m.recipients,
+        clientAddress: this.conn?.address ?? this.macro('{client_addr}'),
+        clientName: this.conn?.hostname,
+        helo: this.helo,
+        authenticated: this.macro('{auth_authen}'),
+        queueId: this.macro('i'),
+      };
+      const core = this.opts.engine.begin(env);
+      m.core = core;
+      core.onFinal((v) => {
+        if (this.msg !== m || m.verdict) return;
+        m.verdict = v;
+        m.finalWaiter?.();
+      });
+      this.phaseNow = 'headers';
+    }
+    return m;
+  }
+
+  /** Push bytes into the core; returns when they are accepted or a verdict latched, whichever is first. */
+  private async pushContent(m: Message, bytes: Uint8Array): Promise<void> {
+    const core = m.core!;
+    if (m.verdict || bytes.length === 0) return;
+    // The waiter goes in first: the core may latch synchronously inside push().
+    const final = new Promise<boolean>((res) => {
+      m.finalWaiter = () => res(true);
+    });
+    const pushed = core.push(bytes).then(
+      () => true,
+      (e: unknown) => {
+        this.coreFailed(m, 'push', e);
+        return false;
+      },
+    );
+    try {
+      // No PROGRESS here: Sendmail 8.17 takes 'p' in reply to BODY as a bogus response
+      // (tempfail); it accepts PROGRESS only while waiting for the end-of-message reply.
+      await Promise.race([pushed, final]);
+      // If the latched verdict lets the message through, the core must not get a second
+      // push while this one is still running.
+      if (m.verdict && this.replyFor(m.verdict).action === 'accept') await pushed;
+    } finally {
+      m.finalWaiter = null;
+    }
+  }
+
+  private coreFailed(m: Message, where: string, e: unknown): void {
+    this.log.error('milter.core-failure', { conn: this.connId, where, err: String(e) });
+    if (!m.verdict) m.verdict = { kind: 'error', errorKind: 'internal', where: '', detail: where };
+    m.finalWaiter?.();
+  }
+
+  /** If a non-accept verdict is latched and `cmd` may be answered, answer it now. Returns true if done. */
+  private answerEarly(m: Message, cmd: string): boolean {
+    if (!m.verdict) return false;
+    const r = this.replyFor(m.verdict);
+    if (r.action === 'accept') return false;
+    if (!this.mayReply(cmd)) return false; // promised silence (NR_*): wait for the next step
+    const p: Packet = { cmd: SMFIR.REPLYCODE, data: cstrings(replyText(r.code, r.enhanced, r.text)) };
+    m.earlyReply = p;
+    this.phaseNow = 'decided';
+    // Stop scanning the rest; the verdict is ours to keep.
+    m.core?.abort();
+    this.send(p);
+    this.log.info('milter.early-verdict', { conn: this.connId, at: commandName(cmd), verdict: m.verdict.kind });
+    return true;
+  }
+
+  private async onHeader(data: Buffer): Promise<void> {
+    const cmd = SMFIC.HEADER;
+    const cont: Packet = { cmd: SMFIR.CONTINUE, data: Buffer.alloc(0) };
+    if (this.phaseNow === 'decided') return this.reply(cmd, cont);
+    const m = this.ensureCore();
+    if (this.phaseNow === 'body') {
+      this.log.warn('milter.out-of-order', { conn: this.connId, cmd: 'HEADER', phase: 'body' });
+      return this.reply(cmd, cont);
+    }
+    const [name = Buffer.alloc(0), value = Buffer.alloc(0)] = splitNul(data);
+    await this.pushContent(m, Buffer.concat([name, COLON_SP, lfToCrlf(value), CRLF]));
+    if (this.answerEarly(m, cmd)) return;
+    this.reply(cmd, cont);
+  }
+
+  private async onEoh(): Promise<void> {
+    const cmd = SMFIC.EOH;
+    const cont: Packet = { cmd: SMFIR.CONTINUE, data: Buffer.alloc(0) };
+    if (this.phaseNow === 'decided') return this.reply(cmd, cont);
+    const m = this.ensureCore();
+    await this.toBody(m);
+    if (this.answerEarly(m, cmd)) return;
+    this.reply(cmd, cont);
+  }
+
+  /** Push the header/body separator once (EOH may be missing: NOEOH, or BODY straight after RCPT). */
+  private async toBody(m: Message): Promise<void> {
+    if (this.phaseNow !== 'headers') return;
+    this.phaseNow = 'body';
+    await this.pushContent(m, CRLF);
+  }
+
+  private async onBody(data: Buffer): Promise<void> {
+    const cmd = SMFIC.BODY;
+    if (this.phaseNow === 'decided') {
+      const skip = (this.protocol & SMFIP.SKIP) !== 0;
+      return this.reply(cmd, { cmd: skip ? SMFIR.SKIP : SMFIR.CONTINUE, data: Buffer.alloc(0) });
+    }
+    const m = this.ensureCore();
+    await this.toBody(m);
+    await this.pushContent(m, data);
+    if (this.answerEarly(m, cmd)) return;
+    this.reply(cmd, { cmd: SMFIR.CONTINUE, data: Buffer.alloc(0) });
+  }
+
+  private async onEob(data: Buffer): Promise<void> {
+    const m = this.ensureCore();
+    const out: Packet[] = [];
+    let verdict: Verdict;
+    let early = false;
+    if (this.phaseNow === 'decided' && m.earlyReply) {
+      verdict = m.verdict!;
+      out.push(m.earlyReply);
+      early = true;
+    } else {
+      await this.toBody(m);
+      // Old MTAs may carry a last body chunk in EOB.
+      if (data.length > 0) await this.pushContent(m, data);
+      if (m.verdict) {
+        verdict = m.verdict;
+        m.core!.abort();
+      } else {
+        try {
+          verdict = await this.withProgress(m.core!.end());
+        } catch (e) {
+          this.coreFailed(m, 'end', e);
+          verdict = m.verdict!;
+        }
+      }
+      out.push(...this.eobReply(verdict));
+    }
+    const r = this.replyFor(verdict);
+    this.log.info('milter.message', {
+      conn: this.connId,
+      queueId: this.macro('i'),
+      from: m.sender,
+      rcpts: m.recipients.length,
+      bytes: m.core?.stats.bytes,
+      verdict: verdict.kind,
+      name: verdict.kind === 'infected' ? verdict.name : undefined,
+      where: verdict.kind === 'clean' ? undefined : verdict.where,
+      action: r.action,
+      code: r.action === 'accept' ? undefined : r.code,
+      early,
+      n: this.messages,
+      elapsedMs: Date.now() - m.started,
+    });
+    this.msg = null;
+    this.phaseNow = 'idle';
+    this.send(...out);
+  }
+
+  private eobReply(v: Verdict): Packet[] {
+    const r = this.replyFor(v);
+    if (r.action !== 'accept') return [{ cmd: SMFIR.REPLYCODE, data: cstrings(replyText(r.code, r.enhanced, r.text)) }];
+    const out: Packet[] = [];
+    if (this.opts.addHeaders && (this.actions & SMFIF.ADDHDRS) !== 0) {
+      // No leading space: without HDR_LEADSPC the MTA adds one itself.
+      const lead = (this.protocol & SMFIP.HDR_LEADSPC) !== 0 ? ' ' : '';
+      const engines = this.opts.engine.engines.map((e) => sanitize(e, 40)).join(', ');
+      out.push({ cmd: SMFIR.ADDHEADER, data: cstrings('X-Virus-Scanned', `${lead}midstream (${engines})`) });
+      out.push({ cmd: SMFIR.ADDHEADER, data: cstrings('X-Virus-Status', `${lead}Clean`) });
+    }
+    out.push({ cmd: SMFIR.CONTINUE, data: Buffer.alloc(0) });
+    return out;
+  }
+
+  /** Drop the current message (ABORT, reset, disconnect). Safe to call repeatedly. */
+  private abortMessage(why: string): void {
+    const m = this.msg;
+    this.msg = null;
+    this.phaseNow = 'idle';
+    if (!m) return;
+    m.finalWaiter = null;
+    if (m.core && !m.earlyReply) {
+      this.log.debug('milter.message-aborted', { conn: this.connId, why, bytes: m.core.stats.bytes });
+    }
+    m.core?.abort();
+  }
+
+  /** Await `p` (end of message), sending SMFIR_PROGRESS every interval so the MTA's per-read timer does not fire. */
+  private async withProgress<T>(p: Promise<T>): Promise<T> {
+    const timer = setInterval(() => {
+      if (this.closed) clearInterval(timer);
+      else this.send({ cmd: SMFIR.PROGRESS, data: Buffer.alloc(0) });
+    }, this.progressMs);
+    try {
+      return await p;
+    } finally {
+      clearInterval(timer);
+    }
+  }
+}
+
+/**
+ * The SMFIR_REPLYCODE text: "ddd x.y.z text". Text is sanitised to printable ASCII
+ * and '%' doubled (Sendmail uses it as a printf format). A code/enhanced pair that
+ * is not 4xx/5xx with a matching class falls back to a generic tempfail.
+ */
+export function replyText(code: number, enhanced: string, text: string): string {
+  const cls = Math.floor(code / 100);
+  const ok = (cls === 4 || cls === 5) && code < 600 && new RegExp(`^${cls}\\.\\d{1,3}\\.\\d{1,3}$`).test(enhanced);
+  if (!ok) return '451 4.7.1 Message could not be scanned, try again later';
+  return `${code} ${enhanced} ${sanitize(text, 200).replace(/%/g, '%%')}`;
+}
+
+/** Bare LF → CRLF (folded header lines arrive joined by "\n"); existing CRLF kept. */
+export function lfToCrlf(b: Buffer): Buffer {
+  let lf = 0;
+  for (let i = 0; i < b.length; i++) if (b[i] === 0x0a && (i === 0 || b[i - 1] !== 0x0d)) lf++;
+  if (lf === 0) return b;
+  const out = Buffer.allocUnsafe(b.length + lf);
+  let o = 0;
+  for (let i = 0; i < b.length; i++) {
+    if (b[i] === 0x0a && (i === 0 || b[i - 1] !== 0x0d)) out[o++] = 0x0d;
+    out[o++] = b[i]!;
+  }
+  return out;
+}

@@ -1,0 +1,56 @@
+/**
+ * settings.ts — config file + flags → the options each part takes.
+ *
+ * Flags override the file (they become dotted-key overrides, so they are validated
+ * exactly like file values and errors name "<command line>").
+ */
+import { loadConfig, type FrozenConfig } from '../config/load-config.js';
+import type { EngineOptions } from '../core/index.js';
+import type { CommonFlags } from './args.js';
+
+export { ConfigError } from '../config/load-config.js';
+
+export interface Settings {
+  config: FrozenConfig;
+  engine: EngineOptions;
+}
+
+export function overridesFrom(flags: CommonFlags, listenKey?: 'proxy.listen' | 'milter.listen'): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  if (flags.signatures.length) o['engine.signatures'] = flags.signatures;
+  if (flags.clamd.length) o['clamd.endpoints'] = flags.clamd;
+  if (flags.clamdMode) o['clamd.mode'] = flags.clamdMode;
+  if (listenKey && flags.listen !== undefined) o[listenKey] = flags.listen;
+  if (flags.forward !== undefined) o['proxy.forward'] = flags.forward;
+  return o;
+}
+
+export function engineOptions(c: FrozenConfig): EngineOptions {
+  const opts: EngineOptions = {
+    signatures: [...c.engine.signatures],
+    limits: { ...c.limits },
+    actions: { ...c.actions },
+    bannedExtensions: [...c.policy.bannedExtensions],
+    bannedTypes: [...c.policy.bannedTypes],
+    checkBannedInArchives: c.policy.checkBannedInArchives,
+    encrypted: c.policy.encrypted,
+  };
+  if (c.clamd.endpoints.length) {
+    opts.clamd = {
+      endpoints: [...c.clamd.endpoints],
+      mode: c.clamd.mode,
+      connectTimeoutMs: c.clamd.connectTimeoutMs,
+      idleTimeoutMs: c.clamd.idleTimeoutMs,
+      totalTimeoutMs: c.clamd.totalTimeoutMs,
+      maxConcurrent: c.clamd.maxConcurrent,
+      maxStreamBytes: c.clamd.maxStreamBytes,
+      healthIntervalMs: c.clamd.healthIntervalMs,
+    };
+  }
+  return opts;
+}
+
+export function buildSettings(flags: CommonFlags, listenKey?: 'proxy.listen' | 'milter.listen'): Settings {
+  const config = loadConfig(flags.config, overridesFrom(flags, listenKey));
+  return { config, engine: engineOptions(config) };
+}

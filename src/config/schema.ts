@@ -1,0 +1,511 @@
+/**
+ * schema.ts — the one typed config schema: every key, its default, its validation
+ * and its one-line description, side by side.
+ *
+ * Each section is a `SectionSchema<T>`: one `Field` per property of the section's
+ * interface (the compiler checks none is missing). A Field knows its TOML key
+ * (snake_case), default, a parser that validates and normalises a TOML value, a
+ * coercion for string values from command-line flags, and how to print itself.
+ * Durations are milliseconds in TS (`reply_budget` → `replyBudgetMs`), sizes are
+ * bytes. Parsers throw RangeError(reason); load-config.ts adds file and key.
+ * [[rules]] are validated separately (rules.ts) because they are a list of tables.
+ *
+ * Known gaps: banned_types is checked against KNOWN_FILE_TYPES, a copy of the type
+ * names sniff.ts documents; keep it in sync when the core learns new ones.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { DEFAULT_LIMITS, type Limits } from '../core/limits.js';
+import { DEFAULT_ACTIONS, type Action, type Actions } from '../core/policy-table.js';
+import { DEFAULT_BANNED_EXTENSIONS, DEFAULT_BANNED_TYPES } from '../core/banned.js';
+import { parseCidr } from './cidr.js';
+import { isHostname, parseClamdEndpoint, parseMetricsListen, parseMilterSocket, parseProxyAddress } from './address.js';
+import { formatDuration, parseDuration } from './duration.js';
+import { formatSize, parseSize } from './size.js';
+
+// ---------------------------------------------------------------------------------
+// The Config shape (camelCase; every value validated and normalised).
+
+export interface ProxyConfig {
+  /** "host:port" or "unix:/path" the before-queue proxy listens on (Postfix smtpd_proxy_filter points here). */
+  listen: string;
+  /** "host:port" or "unix:/path" of the after-filter smtpd that receives clean mail. */
+  forward: string;
+  /** CIDRs whose XFORWARD attributes we believe (normally only the local Postfix). */
+  trustedXforward: readonly string[];
+  /** Time from the client's final "." to our reply, scan included (Postfix smtpd_proxy_timeout must be larger). */
+  replyBudgetMs: number;
+  maxConnections: number;
+  /** Name in our own greeting/replies; "" = os.hostname(). */
+  hostname: string;
+  /** A header added to clean mail, e.g. "X-Virus-Scanned: midstream"; "" = off. */
+  addHeader: string;
+}
+
+export interface MilterConfig {
+  /** Sendmail-style socket: "inet:7357@127.0.0.1", "inet6:7357@::1", "unix:/run/midstream/milter.sock". */
+  listen: string;
+  /** Permission bits for a unix socket (e.g. 0o660). */
+  socketMode: number;
+  /** Add X-Virus-Scanned / X-Virus-Status headers to clean mail. */
+  addHeaders: boolean;
+  /** How often to send SMFIR_PROGRESS while a scan is running after end-of-message. */
+  progressIntervalMs: number;
+}
+
+export interface EngineConfig {
+  /** Signature files or directories for the built-in engine (absolute paths after loading). */
+  signatures: readonly string[];
+}
+
+export interface ClamdConfig {
+  /** "tcp:host:port" or "unix:/path"; empty = built-in engine only. */
+  endpoints: readonly string[];
+  mode: 'per-file' | 'whole-message';
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  totalTimeoutMs: number;
+  maxConcurrent: number;
+  maxStreamBytes: number;
+  healthIntervalMs: number;
+}
+
+export interface PolicyConfig {
+  bannedExtensions: readonly string[];
+  bannedTypes: readonly string[];
+  checkBannedInArchives: boolean;
+  /** What to do with an encrypted archive (it cannot be scanned). */
+  encrypted: Action;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface LogConfig {
+  level: LogLevel;
+  /** "" = stderr; else an absolute path (relative paths resolve against the config file's directory). */
+  file: string;
+}
+
+export interface MetricsConfig {
+  /** "" = off; "127.0.0.1:9357"; a bare "9357" / ":9357" means loopback (normalised to "127.0.0.1:9357"). */
+  listen: string;
+}
+
+export interface RuleMatch {
+  /** Client address in any of these CIDRs. */
+  client?: readonly string[];
+  /** SMTP AUTH done (true) or not (false). */
+  authenticated?: boolean;
+  /** Recipient domain is one of these (lower case); ".example.org" also matches subdomains. */
+  recipientDomain?: readonly string[];
+}
+
+/** One [[rules]] entry. Absent properties inherit the global [policy]/[actions]. */
+export interface Rule {
+  /** For logs; defaults to "rules[N]". */
+  name: string;
+  /** Conditions, all of which must hold; an empty match matches everything. */
+  match: RuleMatch;
+  skipBanned?: boolean;
+  actions?: Partial<Actions>;
+  bannedExtensions?: readonly string[];
+  bannedTypes?: readonly string[];
+  encrypted?: Action;
+}
+
+export interface Config {
+  proxy: ProxyConfig;
+  milter: MilterConfig;
+  engine: EngineConfig;
+  clamd: ClamdConfig;
+  policy: PolicyConfig;
+  actions: Actions;
+  limits: Limits;
+  log: LogConfig;
+  metrics: MetricsConfig;
+  /** First matching rule wins, per recipient (see rules.ts ruleFor). */
+  rules: readonly Rule[];
+}
+
+/** What loadConfig returns: the same shape, deep-frozen. */
+export type FrozenConfig = DeepReadonly<Config>;
+export type DeepReadonly<T> = T extends (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends readonly (infer U)[]
+    ? readonly DeepReadonly<U>[]
+    : T extends object
+      ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+      : T;
+
+// ---------------------------------------------------------------------------------
+// Fields.
+
+export interface ParseCtx {
+  /** Directory that relative paths resolve against (config file's dir, or cwd for flags/defaults). */
+  baseDir: string;
+}
+
+export interface Field<T> {
+  readonly toml: string;
+  readonly def: T;
+  readonly doc: string;
+  /** Validate and normalise; throws RangeError(reason). `path` suffix like "[2]" is added by list fields via KeyedError. */
+  parse(v: unknown, ctx: ParseCtx): T;
+  /** Coerce a command-line string into what parse() expects (identity for strings). */
+  fromFlag(s: string): unknown;
+  /** TOML text of a value. */
+  render(v: T): string;
+}
+
+/** A RangeError that knows which sub-key (e.g. "[3]" or ".client[0]") it concerns. */
+export class KeyedError extends RangeError {
+  constructor(
+    readonly subkey: string,
+    reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+export type SectionSchema<T> = { readonly [K in keyof T]-?: Field<T[K]> };
+
+const q = (s: string) => JSON.stringify(s);
+const ident = (s: string) => s;
+
+function field<T>(f: Omit<Field<T>, 'fromFlag'> & { fromFlag?: (s: string) => unknown }): Field<T> {
+  return Object.freeze({ fromFlag: ident, ...f });
+}
+
+function typeName(v: unknown): string {
+  if (Array.isArray(v)) return 'an array';
+  if (v instanceof Date) return 'a date';
+  if (v === null) return 'null';
+  return typeof v === 'object' ? 'a table' : `a ${typeof v}`;
+}
+
+export function str(toml: string, def: string, doc: string, check?: (s: string, ctx: ParseCtx) => string): Field<string> {
+  return field({
+    toml,
+    def,
+    doc,
+    parse(v, ctx) {
+      if (typeof v !== 'string') throw new RangeError(`must be a string, not ${typeName(v)}`);
+      return check ? check(v, ctx) : v;
+    },
+    render: q,
+  });
+}
+
+export function bool(toml: string, def: boolean, doc: string): Field<boolean> {
+  return field({
+    toml,
+    def,
+    doc,
+    parse(v) {
+      if (typeof v !== 'boolean') throw new RangeError(`must be true or false, not ${typeName(v)}`);
+      return v;
+    },
+    fromFlag: (s) => (s === 'true' || s === 'yes' || s === '1' ? true : s === 'false' || s === 'no' || s === '0' ? false : s),
+    render: String,
+  });
+}
+
+export function int(toml: string, def: number, doc: string, min: number, max: number): Field<number> {
+  return field({
+    toml,
+    def,
+    doc,
+    parse(v) {
+      if (typeof v !== 'number' || !Number.isInteger(v)) throw new RangeError(`must be an integer, not ${typeName(v)}`);
+      if (v < min || v > max) throw new RangeError(`must be between ${min} and ${max}`);
+      return v;
+    },
+    fromFlag: (s) => (/^-?[0-9]+$/.test(s) ? Number(s) : s),
+    render: String,
+  });
+}
+
+export function num(toml: string, def: number, doc: string, min: number, max: number): Field<number> {
+  return field({
+    toml,
+    def,
+    doc,
+    parse(v) {
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`must be a number, not ${typeName(v)}`);
+      if (v < min || v > max) throw new RangeError(`must be between ${min} and ${max}`);
+      return v;
+    },
+    fromFlag: (s) => (/^-?[0-9]+(\.[0-9]+)?$/.test(s) ? Number(s) : s),
+    render: (v) => (Number.isInteger(v) ? String(v) : String(v)),
+  });
+}
+
+export function dur(toml: string, defMs: number, doc: string, minMs: number, maxMs: number): Field<number> {
+  return field({
+    toml,
+    def: defMs,
+    doc,
+    parse(v) {
+      const ms = parseDuration(v);
+      if (ms < minMs || ms > maxMs) throw new RangeError(`must be between ${formatDuration(minMs)} and ${formatDuration(maxMs)}`);
+      return ms;
+    },
+    render: (v) => q(formatDuration(v)),
+  });
+}
+
+export function size(toml: string, def: number, doc: string, min: number, max = Number.MAX_SAFE_INTEGER): Field<number> {
+  return field({
+    toml,
+    def,
+    doc,
+    parse(v) {
+      const n = parseSize(v);
+      if (n < min || n > max) throw new RangeError(`must be between ${formatSize(min)} and ${formatSize(max)}`);
+      return n;
+    },
+    fromFlag: (s) => (/^[0-9]+$/.test(s) ? Number(s) : s),
+    render: (v) => {
+      const t = formatSize(v);
+      return /^[0-9]+$/.test(t) ? t : q(t);
+    },
+  });
+}
+
+export function oneOf<T extends string>(toml: string, def: T, values: readonly T[], doc: string): Field<T> {
+  return field<T>({
+    toml,
+    def,
+    doc,
+    parse(v) {
+      if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) {
+        throw new RangeError(`must be one of ${values.map(q).join(', ')}`);
+      }
+      return v as T;
+    },
+    render: q,
+  });
+}
+
+export function strList(
+  toml: string,
+  def: readonly string[],
+  doc: string,
+  item: (s: string, ctx: ParseCtx) => string,
+  opts: { max?: number; unique?: boolean } = {},
+): Field<readonly string[]> {
+  const max = opts.max ?? 1000;
+  return field({
+    toml,
+    def,
+    doc,
+    parse(v, ctx) {
+      if (!Array.isArray(v)) throw new RangeError(`must be an array of strings, not ${typeName(v)}`);
+      if (v.length > max) throw new RangeError(`at most ${max} entries`);
+      const out: string[] = [];
+      v.forEach((x, i) => {
+        if (typeof x !== 'string') throw new KeyedError(`[${i}]`, `must be a string, not ${typeName(x)}`);
+        let norm: string;
+        try {
+          norm = item(x, ctx);
+        } catch (e) {
+          throw new KeyedError(`[${i}]`, (e as Error).message);
+        }
+        if (!opts.unique || !out.includes(norm)) out.push(norm);
+      });
+      return out;
+    },
+    fromFlag: (s) => (s === '' ? [] : s.split(',').map((x) => x.trim())),
+    render: (v) => `[${v.map(q).join(', ')}]`,
+  });
+}
+
+// ---------------------------------------------------------------------------------
+// Item validators shared with rules.ts.
+
+export const ACTION_VALUES: readonly Action[] = ['reject', 'tempfail', 'accept'];
+/** Type names src/core/unpack/sniff.ts sniffType() can return (keep in sync with its header). */
+export const KNOWN_FILE_TYPES: readonly string[] = Object.freeze([
+  'pe', 'elf', 'macho', 'java-class', 'msi', 'ole', 'rar', '7z', 'cab', 'arj', 'xz', 'lzh', 'ace', 'zstd', 'lz4',
+  'cpio', 'szdd', 'chm', 'rtf', 'pdf', 'lnk', 'swf', 'wasm', 'script-shebang', 'zip', 'gzip', 'bzip2', 'tar',
+]);
+const SIGNATURE_EXTENSIONS = ['.ndb', '.hdb', '.hsb', '.fp', '.sfp', '.cvd', '.cld'];
+
+export function checkCidr(s: string): string {
+  parseCidr(s);
+  return s;
+}
+
+export function checkExtension(s: string): string {
+  const e = s.replace(/^\./, '').toLowerCase();
+  if (!/^[a-z0-9_-]{1,16}$/.test(e)) throw new RangeError('an extension is 1-16 letters, digits, "_" or "-" (without the dot)');
+  return e;
+}
+
+export function checkFileType(s: string): string {
+  if (!KNOWN_FILE_TYPES.includes(s)) throw new RangeError(`unknown file type (known: ${KNOWN_FILE_TYPES.join(', ')})`);
+  return s;
+}
+
+export function checkDomain(s: string): string {
+  const d = s.toLowerCase().replace(/\.$/, '');
+  const bare = d.startsWith('.') ? d.slice(1) : d;
+  if (bare === '' || !isHostname(bare)) throw new RangeError('not a domain name');
+  return d;
+}
+
+function checkProxyAddress(allowZero: boolean) {
+  return (s: string) => {
+    parseProxyAddress(s, allowZero);
+    return s;
+  };
+}
+
+function checkSignaturePath(s: string, ctx: ParseCtx): string {
+  if (s === '') throw new RangeError('empty path');
+  const p = isAbsolute(s) ? s : resolve(ctx.baseDir, s);
+  if (!existsSync(p)) throw new RangeError(`no such file or directory: ${p}`);
+  const st = statSync(p);
+  if (st.isDirectory()) return p;
+  if (!st.isFile()) throw new RangeError('not a regular file or directory');
+  if (!SIGNATURE_EXTENSIONS.some((e) => p.toLowerCase().endsWith(e))) {
+    throw new RangeError(`unsupported signature file type (use ${SIGNATURE_EXTENSIONS.join(' ')})`);
+  }
+  return p;
+}
+
+function checkHeader(s: string): string {
+  if (s === '') return s;
+  if (s.length > 998) throw new RangeError('header line longer than 998 characters');
+  const m = /^([\x21-\x39\x3b-\x7e]+):[ \t]*(.*)$/.exec(s);
+  if (!m) throw new RangeError('must be "Name: value" (printable ASCII name, no spaces)');
+  if (/[^\x20-\x7e\t]/.test(m[2]!)) throw new RangeError('header value must be printable ASCII on one line');
+  if (m[2]!.trim() === '') throw new RangeError('header value is empty');
+  return s;
+}
+
+// ---------------------------------------------------------------------------------
+// The sections.
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const GiB = 1024 ** 3;
+const TiB = 1024 ** 4;
+
+export const PROXY: SectionSchema<ProxyConfig> = {
+  listen: str('listen', '127.0.0.1:10025', 'where Postfix smtpd_proxy_filter connects (host:port or unix:/path)', checkProxyAddress(true)),
+  forward: str('forward', '127.0.0.1:10026', 'after-filter smtpd that receives accepted mail (host:port or unix:/path)', checkProxyAddress(false)),
+  trustedXforward: strList('trusted_xforward', ['127.0.0.0/8', '::1/128'], 'CIDRs whose XFORWARD client facts we believe', checkCidr),
+  replyBudgetMs: dur('reply_budget', 90 * SECOND, 'max time from the final "." to our reply; keep below Postfix smtpd_proxy_timeout', SECOND, 10 * MINUTE),
+  maxConnections: int('max_connections', 200, 'concurrent SMTP sessions; more get 421', 1, 100_000),
+  hostname: str('hostname', '', 'name in our greeting; "" = system hostname', (s) => {
+    if (s !== '' && !isHostname(s)) throw new RangeError('not a hostname');
+    return s;
+  }),
+  addHeader: str('add_header', '', 'header added to accepted mail, e.g. "X-Virus-Scanned: midstream"; "" = off', checkHeader),
+};
+
+export const MILTER: SectionSchema<MilterConfig> = {
+  listen: str('listen', 'inet:7357@127.0.0.1', 'milter socket: inet:PORT@HOST, inet6:PORT@HOST or unix:/path', (s) => {
+    parseMilterSocket(s);
+    return s;
+  }),
+  socketMode: field({
+    toml: 'socket_mode',
+    def: 0o660,
+    doc: 'permissions of a unix socket (octal string)',
+    parse(v) {
+      if (typeof v !== 'string') throw new RangeError('must be an octal string like "0660" (quoted, or TOML reads it as decimal)');
+      if (!/^0?[0-7]{3}$/.test(v)) throw new RangeError('must be an octal mode like "0660"');
+      return parseInt(v, 8);
+    },
+    render: (v) => q('0' + v.toString(8).padStart(3, '0')),
+  }),
+  addHeaders: bool('add_headers', false, 'add X-Virus-Scanned/X-Virus-Status headers to accepted mail'),
+  progressIntervalMs: dur('progress_interval', 5 * SECOND, 'send SMFIR_PROGRESS this often while scanning after end of message', SECOND, 5 * MINUTE),
+};
+
+export const ENGINE: SectionSchema<EngineConfig> = {
+  signatures: strList('signatures', [], 'built-in engine: .ndb .hdb .hsb .fp .sfp .cvd .cld files or directories; EICAR is always built in', checkSignaturePath, { unique: true }),
+};
+
+export const CLAMD: SectionSchema<ClamdConfig> = {
+  endpoints: strList('endpoints', [], 'clamd sockets "tcp:HOST:PORT" or "unix:/path"; empty = built-in engine only', (s) => {
+    parseClamdEndpoint(s);
+    return s;
+  }, { max: 64, unique: true }),
+  mode: oneOf('mode', 'per-file', ['per-file', 'whole-message'] as const, 'send each decoded file, or the raw message once'),
+  connectTimeoutMs: dur('connect_timeout', 2 * SECOND, 'connecting to clamd', 100, MINUTE),
+  idleTimeoutMs: dur('idle_timeout', 30 * SECOND, 'silence from clamd while it scans', 100, 10 * MINUTE),
+  totalTimeoutMs: dur('total_timeout', 60 * SECOND, 'one clamd scan, start to finish', 100, HOUR),
+  maxConcurrent: int('max_concurrent', 8, 'clamd connections at once, per endpoint', 1, 1024),
+  maxStreamBytes: size('max_stream_bytes', 25 * 1024 * 1024, 'bytes per INSTREAM; keep <= clamd StreamMaxLength (larger = limit verdict)', 1024, 4 * GiB),
+  healthIntervalMs: dur('health_interval', 15 * SECOND, 'PING each endpoint this often', SECOND, HOUR),
+};
+
+export const POLICY: SectionSchema<PolicyConfig> = {
+  bannedExtensions: strList('banned_extensions', DEFAULT_BANNED_EXTENSIONS, 'attachment name extensions that are banned (last extension counts)', checkExtension, { unique: true }),
+  bannedTypes: strList('banned_types', DEFAULT_BANNED_TYPES, 'file types by magic bytes: pe elf macho java-class msi ole rar 7z cab ... (see src/core/unpack/sniff.ts)', checkFileType, { unique: true }),
+  checkBannedInArchives: bool('check_banned_in_archives', true, 'apply the banned lists to archive members too'),
+  encrypted: oneOf('encrypted', 'reject', ACTION_VALUES, 'encrypted archive (cannot be scanned): reject, tempfail or accept (accept = fail-open)'),
+};
+
+export const ACTIONS: SectionSchema<Actions> = {
+  infected: oneOf('infected', DEFAULT_ACTIONS.infected, ACTION_VALUES, 'virus found'),
+  banned: oneOf('banned', DEFAULT_ACTIONS.banned, ACTION_VALUES, 'banned name or type'),
+  limit: oneOf('limit', DEFAULT_ACTIONS.limit, ACTION_VALUES, 'a [limits] value was exceeded (accept = fail-open)'),
+  error: oneOf('error', DEFAULT_ACTIONS.error, ACTION_VALUES, 'could not scan: scanner down, timeout, unparseable (accept = fail-open, logged at startup)'),
+};
+
+const L = DEFAULT_LIMITS;
+export const LIMITS: SectionSchema<Limits> = {
+  headerLineBytes: size('header_line_bytes', L.headerLineBytes, 'one unfolded header line', 1000, GiB),
+  headerBytes: size('header_bytes', L.headerBytes, 'one header block', 1024, GiB),
+  headerFields: int('header_fields', L.headerFields, 'header fields per header block', 10, 10_000_000),
+  boundaryBytes: int('boundary_bytes', L.boundaryBytes, 'longest MIME boundary tracked (RFC 2046 allows 70)', 70, 65_536),
+  mimeDepth: int('mime_depth', L.mimeDepth, 'multipart / message/rfc822 nesting', 1, 10_000),
+  mimeParts: int('mime_parts', L.mimeParts, 'MIME parts per message', 1, 10_000_000),
+  decodedBytes: size('decoded_bytes', L.decodedBytes, 'transfer-decoded bytes per message', 1024, TiB),
+  unpackedBytes: size('unpacked_bytes', L.unpackedBytes, 'decompressed bytes per message, all archives', 1024, TiB),
+  ratio: num('ratio', L.ratio, 'max output/input ratio of one compressed stream', 2, 1_000_000),
+  ratioGraceBytes: size('ratio_grace_bytes', L.ratioGraceBytes, 'output before the ratio is checked', 0, GiB),
+  archiveDepth: int('archive_depth', L.archiveDepth, 'archive nesting depth', 0, 100),
+  archiveEntries: int('archive_entries', L.archiveEntries, 'entries per archive and per message', 1, 10_000_000),
+  messageBytes: size('message_bytes', L.messageBytes, 'raw message size; 0 = no limit (Postfix message_size_limit applies first)', 0, TiB),
+  scanTimeMs: dur('scan_time', L.scanTimeMs, 'wall-clock budget to scan one message', SECOND, HOUR),
+};
+
+export const LOG: SectionSchema<LogConfig> = {
+  level: oneOf('level', 'info', ['debug', 'info', 'warn', 'error'] as const, 'debug, info, warn or error'),
+  file: str('file', '', 'JSON-lines log file; "" = stderr', (s, ctx) => (s === '' || isAbsolute(s) ? s : resolve(ctx.baseDir, s))),
+};
+
+export const METRICS: SectionSchema<MetricsConfig> = {
+  listen: str('listen', '', 'Prometheus /metrics address; "" = off; a bare ":9357" binds loopback', (s) => {
+    const hp = parseMetricsListen(s);
+    return hp === null ? '' : `${hp.host.includes(':') ? `[${hp.host}]` : hp.host}:${hp.port}`;
+  }),
+};
+
+/** Section name → schema, in the order they are printed. `rules` is handled by rules.ts. */
+export const SECTIONS = {
+  proxy: PROXY,
+  milter: MILTER,
+  engine: ENGINE,
+  clamd: CLAMD,
+  policy: POLICY,
+  actions: ACTIONS,
+  limits: LIMITS,
+  log: LOG,
+  metrics: METRICS,
+} as const satisfies { [K in Exclude<keyof Config, 'rules'>]: SectionSchema<Config[K]> };
+
+export type SectionName = keyof typeof SECTIONS;
+
+/** A section's defaults, straight from its schema. */
+export function sectionDefaults<T>(s: SectionSchema<T>): T {
+  const out = {} as Record<string, unknown>;
+  for (const [k, f] of Object.entries(s) as [string, Field<unknown>][]) out[k] = Array.isArray(f.def) ? [...f.def] : f.def;
+  return out as T;
+}

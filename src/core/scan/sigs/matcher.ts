@@ -1,0 +1,666 @@
+/**
+ * matcher.ts — the streaming multi-pattern matcher for body signatures.
+ *
+ * PatternSet (built once per db, shared, immutable) holds every segment form in
+ * flat typed arrays plus the sampling levels; BodyMatcher (one per scanned file)
+ * holds only the stream state.
+ *
+ * How it works:
+ *  - Prefilter by sampling. A level (q, step) looks at every step-th stream position
+ *    and takes the q-gram ending there: multiplicative hash → 2-hash Bloom bit table
+ *    → on a hit, an open-addressing table keyed by the gram lists (form, offset)
+ *    entries. A form is put in the level with the largest step its longest static
+ *    run allows (run ≥ step+q-1) and registers the `step` grams of its cheapest such
+ *    region, so one sample always lands on it whatever the alignment. Levels are
+ *    chosen per db by estimated cost (chooseShapes); a db of long static strings is
+ *    sampled every 8th byte, one with 4-byte runs every 2nd.
+ *  - A candidate whose last byte is in the current chunk is verified now (bytes
+ *    before the chunk come from a carry of maxFormLen-1 bytes); otherwise it is
+ *    parked in `pending` and verified by the write() that delivers its last byte.
+ *    Verified segment matches of one write are then applied in order of their last
+ *    byte, so a hit is reported from exactly the write() that completes the
+ *    signature, and a segment's predecessor is always recorded before it.
+ *  - Segments chain by gap constraints. Per (signature, segment) we keep the ends
+ *    of verified matches: for an unbounded gap (`*`, `{n-}`) only the earliest end
+ *    matters; for a bounded gap a short sorted list of end intervals, pruned by
+ *    position. Segment 0 of an absolute-offset signature must start in [min,max].
+ *
+ * Limits / bounds per stream: carry = maxFormLen-1 bytes (≤ MAX_FORM_LEN); pending
+ *   entries ≤ entries per gram × maxFormLen; end-interval lists capped at
+ *   MAX_INTERVALS — when exceeded the two closest intervals merge, which can only
+ *   over-approximate (a possible false positive, never a miss).
+ * EOF-anchored signatures are not handled here (tail-match.ts).
+ * Never throws on input bytes.
+ */
+import type { BodySig, FormCheck, PatternForm } from './ndb-parse.js';
+
+/** The engine-facing matcher: first detection name, or null. */
+export interface Matcher {
+  write(chunk: Uint8Array): string | null;
+  end(): string | null;
+}
+
+const MUL = 0x9e3779b1 | 0;
+const MUL2 = 0x85ebca77 | 0; // second Bloom hash
+const MAX_INTERVALS = 512;
+
+/** Does a form (values/masks/checks at vals[off..off+len)) match buf at idx? */
+export function matchForm(
+  vals: Uint8Array,
+  masks: Uint8Array,
+  off: number,
+  len: number,
+  checks: readonly FormCheck[] | null,
+  buf: Uint8Array,
+  idx: number,
+): boolean {
+  for (let j = 0; j < len; j++) if (((buf[idx + j]! ^ vals[off + j]!) & masks[off + j]!) !== 0) return false;
+  if (checks !== null) {
+    for (const c of checks) {
+      if (c.kind === 'class') {
+        const b = buf[idx + c.pos]!;
+        if ((c.bits[b >> 3]! & (1 << (b & 7))) === 0) return false;
+      } else {
+        for (const a of c.alts) {
+          let eq = true;
+          for (let j = 0; j < c.len; j++)
+            if (((buf[idx + c.pos + j]! ^ a.vals[j]!) & a.masks[j]!) !== 0) {
+              eq = false;
+              break;
+            }
+          if (eq) return false;
+        }
+      }
+    }
+  }
+  return true;
+}
+
+/** Rough commonness of a byte in real files: anchors avoid 00/FF runs, spaces, NOPs. */
+function byteCost(b: number): number {
+  if (b === 0x00) return 24;
+  if (b === 0xff) return 12;
+  if (b === 0x20 || b === 0x0a || b === 0x0d || b === 0x90 || b === 0xcc) return 8;
+  if ((b >= 0x61 && b <= 0x7a) || (b >= 0x30 && b <= 0x39)) return 4;
+  if (b >= 0x21 && b <= 0x7e) return 3;
+  return 1;
+}
+
+/**
+ * A sampling level: every `step`-th stream position, the q-gram ending there is
+ * looked up. A form assigned to a level registers the `step` q-grams of one static
+ * region of length step+q-1, so exactly one sampled position falls on one of them
+ * whatever the alignment. Levels are chosen per db to minimise Σ 1/step.
+ */
+interface Level {
+  q: number;
+  step: number;
+  bits: Int32Array; // filter: bit (hash >>> bitShift) set when some gram may hash there
+  bitShift: number;
+  keys: Int32Array; // open addressing: gram value
+  heads: Int32Array; // first entry with that gram, -1 = empty slot
+  slotShift: number;
+  slotMask: number;
+  entForm: Int32Array;
+  entOff: Int32Array; // offset of the gram's last byte within the form
+  entNext: Int32Array;
+}
+
+/** Candidate levels (q, step); a form with a static run R fits when R ≥ step + q - 1. */
+const LEVEL_SHAPES: readonly [number, number][] = [
+  [4, 8],
+  [4, 4],
+  [4, 2],
+  [3, 2],
+  [4, 1],
+  [3, 1],
+  [2, 1],
+];
+
+/** Work of one probe (table lookup + bucket walk + verification) relative to one sample. */
+const PROBE_WEIGHT = 40;
+/** Bloom false-hit rate at 16 bits per gram, 2 hashes. */
+const BLOOM_FP = 0.014;
+
+const bloomLog = (grams: number) => Math.min(23, Math.max(12, Math.ceil(Math.log2(Math.max(grams, 1) * 16))));
+
+/**
+ * Pick the subset of LEVEL_SHAPES that fits every form at least estimated cost per
+ * byte: Σ over levels of (sample + PROBE_WEIGHT·P(sample hits))/step + loop overhead,
+ * where P(hit) ≈ grams / 2^(8q) + Bloom false hits, and a sample costs more once the
+ * Bloom table outgrows the caches (measured: at 100k mixed signatures two levels beat
+ * one crowded 3-gram level by ~1.6×; at 10k one level wins by ~2×). Each form goes to
+ * the fitting level with the largest step. `runs[r]` = number of forms whose longest
+ * static run is r (capped at 11).
+ */
+function chooseShapes(runs: number[]): [number, number][] {
+  let best: [number, number][] = [];
+  let bestCost = Infinity;
+  for (let mask = 1; mask < 1 << LEVEL_SHAPES.length; mask++) {
+    const shapes = LEVEL_SHAPES.filter((_, i) => mask & (1 << i));
+    const grams = new Array<number>(shapes.length).fill(0);
+    let ok = true;
+    for (let r = 0; r < runs.length && ok; r++) {
+      if (!runs[r]) continue;
+      const li = shapes.findIndex(([q, st]) => r >= st + q - 1);
+      if (li < 0) ok = false;
+      else grams[li]! += runs[r]! * shapes[li]![1];
+    }
+    if (!ok) continue;
+    let cost = 0;
+    shapes.forEach(([q, st], i) => {
+      const tableBytes = 2 ** bloomLog(grams[i]!) / 8;
+      const sample = 1 + (tableBytes > 262144 ? 2 : tableBytes > 32768 ? 0.5 : 0);
+      const pHit = Math.min(1, grams[i]! / 2 ** (8 * q)) + BLOOM_FP;
+      cost += (sample + PROBE_WEIGHT * pHit) / st + 0.05;
+    });
+    if (cost < bestCost) {
+      bestCost = cost;
+      best = shapes;
+    }
+  }
+  return best;
+}
+
+function buildLevel(q: number, step: number, ents: { form: number; off: number; key: number }[]): Level {
+  const byKey = new Map<number, number[]>();
+  for (let i = 0; i < ents.length; i++) {
+    const k = ents[i]!.key;
+    const l = byKey.get(k);
+    if (l) l.push(i);
+    else byKey.set(k, [i]);
+  }
+  const nk = Math.max(byKey.size, 1);
+  // Bloom filter, 2 hashes, ~16 bits per gram: ~1.5 % false hits, table ≤ 1 MiB.
+  const bitLog = bloomLog(nk);
+  const slotLog = Math.max(4, Math.ceil(Math.log2(nk * 2)));
+  const lv: Level = {
+    q,
+    step,
+    bits: new Int32Array((1 << bitLog) >>> 5),
+    bitShift: 32 - bitLog,
+    keys: new Int32Array(1 << slotLog),
+    heads: new Int32Array(1 << slotLog).fill(-1),
+    slotShift: 32 - slotLog,
+    slotMask: (1 << slotLog) - 1,
+    entForm: Int32Array.from(ents, (e) => e.form),
+    entOff: Int32Array.from(ents, (e) => e.off),
+    entNext: new Int32Array(ents.length).fill(-1),
+  };
+  for (const [key, list] of byKey) {
+    for (let j = 0; j + 1 < list.length; j++) lv.entNext[list[j]!] = list[j + 1]!;
+    const h = Math.imul(key, MUL) >>> lv.bitShift;
+    lv.bits[h >>> 5]! |= 1 << (h & 31);
+    const h2 = Math.imul(key, MUL2) >>> lv.bitShift;
+    lv.bits[h2 >>> 5]! |= 1 << (h2 & 31);
+    let s = Math.imul(key, MUL) >>> lv.slotShift;
+    while (lv.heads[s]! >= 0) s = (s + 1) & lv.slotMask;
+    lv.keys[s] = key;
+    lv.heads[s] = list[0]!;
+  }
+  return lv;
+}
+
+/** Second Bloom bit, consulted only after the first one is set. */
+function bloom2(bits: Int32Array, g: number, sh: number): boolean {
+  const h = Math.imul(g, MUL2) >>> sh;
+  return (bits[h >>> 5]! & (1 << (h & 31))) !== 0;
+}
+
+/** Compiled, immutable body patterns shared by all matchers of a db. */
+export class PatternSet {
+  constructor(
+    readonly sigNames: readonly string[],
+    readonly sigOffMin: Float64Array,
+    readonly sigOffMax: Float64Array,
+    readonly sigSegCount: Int32Array,
+    readonly segSig: Int32Array,
+    readonly segIdx: Int32Array,
+    readonly segGapMin: Float64Array,
+    readonly segGapMax: Float64Array,
+    readonly formSeg: Int32Array,
+    readonly formOff: Int32Array,
+    readonly formLen: Int32Array,
+    readonly formChecks: readonly (FormCheck[] | null)[],
+    readonly vals: Uint8Array,
+    readonly masks: Uint8Array,
+    readonly levels: readonly Level[],
+    readonly maxFormLen: number,
+  ) {}
+
+  get signatureCount(): number {
+    return this.sigNames.length;
+  }
+  get formCount(): number {
+    return this.formLen.length;
+  }
+  /** e.g. ['q4/8', 'q3/2'] — sampling levels in use (for logs and benchmarks). */
+  get levelShapes(): string[] {
+    return this.levels.map((l) => `q${l.q}/${l.step}`);
+  }
+
+  createMatcher(): BodyMatcher {
+    return new BodyMatcher(this);
+  }
+}
+
+/** Accumulates BodySigs (offset 'any' or 'abs' only) into a PatternSet. */
+export class PatternSetBuilder {
+  private names: string[] = [];
+  private offMin: number[] = [];
+  private offMax: number[] = [];
+  private segCount: number[] = [];
+  private segSig: number[] = [];
+  private segIdx: number[] = [];
+  private gapMin: number[] = [];
+  private gapMax: number[] = [];
+  private fSeg: number[] = [];
+  private fOff: number[] = [];
+  private fLen: number[] = [];
+  private fRun: number[] = [];
+  private fChecks: (FormCheck[] | null)[] = [];
+  private vals = new Uint8Array(1 << 16);
+  private masks = new Uint8Array(1 << 16);
+  private poolLen = 0;
+  private maxLen = 1;
+
+  add(sig: BodySig): void {
+    if (sig.offset.kind === 'eof') throw new Error('PatternSetBuilder: EOF signatures belong to the tail matcher');
+    const sigId = this.names.length;
+    this.names.push(sig.name);
+    this.offMin.push(sig.offset.kind === 'abs' ? sig.offset.min : 0);
+    this.offMax.push(sig.offset.kind === 'abs' ? sig.offset.max : Infinity);
+    this.segCount.push(sig.segments.length);
+    sig.segments.forEach((seg, k) => {
+      const segId = this.segSig.length;
+      this.segSig.push(sigId);
+      this.segIdx.push(k);
+      this.gapMin.push(seg.gapMin);
+      this.gapMax.push(seg.gapMax);
+      for (const f of seg.forms) this.addForm(segId, f);
+    });
+  }
+
+  private addForm(segId: number, f: PatternForm): void {
+    const len = f.vals.length;
+    while (this.poolLen + len > this.vals.length) {
+      const nv = new Uint8Array(this.vals.length * 2);
+      nv.set(this.vals);
+      this.vals = nv;
+      const nm = new Uint8Array(this.masks.length * 2);
+      nm.set(this.masks);
+      this.masks = nm;
+    }
+    this.vals.set(f.vals, this.poolLen);
+    this.masks.set(f.masks, this.poolLen);
+    let run = 0;
+    let best = 0;
+    for (let k = 0; k < len; k++) {
+      run = f.masks[k] === 0xff ? run + 1 : 0;
+      if (run > best) best = run;
+    }
+    if (best < 2) throw new Error('form without a 2-byte static run'); // ndb-parse rejects these
+    this.fSeg.push(segId);
+    this.fOff.push(this.poolLen);
+    this.fLen.push(len);
+    this.fRun.push(Math.min(best, 11));
+    this.fChecks.push(f.checks);
+    this.poolLen += len;
+    if (len > this.maxLen) this.maxLen = len;
+  }
+
+  /** `shapes` forces the sampling levels (tests); by default they are chosen by cost. */
+  build(shapes?: [number, number][]): PatternSet {
+    const n = this.fLen.length;
+    const runs = new Array<number>(12).fill(0);
+    for (const r of this.fRun) runs[r]!++;
+    shapes ??= chooseShapes(runs);
+    // Largest step first, so findIndex below picks the cheapest fitting level.
+    shapes = [...shapes].sort((x, y) => y[1] - x[1] || y[0] - x[0]);
+    const ents: { form: number; off: number; key: number }[][] = shapes.map(() => []);
+    for (let f = 0; f < n; f++) {
+      // The fitting level with the largest step (shapes are in LEVEL_SHAPES order: larger steps first).
+      const r = this.fRun[f]!;
+      const li = shapes.findIndex(([q, st]) => r >= st + q - 1);
+      if (li < 0) throw new Error(`no sampling level fits a form with a ${r}-byte static run`);
+      const [q, st] = shapes[li]!;
+      const regionStart = this.chooseRegion(f, st + q - 1);
+      const off = this.fOff[f]!;
+      for (let j = 0; j < st; j++) {
+        const gEnd = regionStart + j + q - 1;
+        let key = 0;
+        for (let b = gEnd - q + 1; b <= gEnd; b++) key = (key << 8) | this.vals[off + b]!;
+        ents[li]!.push({ form: f, off: gEnd, key: key | 0 });
+      }
+    }
+    const i32 = (a: number[]) => Int32Array.from(a);
+    return new PatternSet(
+      this.names,
+      Float64Array.from(this.offMin),
+      Float64Array.from(this.offMax),
+      i32(this.segCount),
+      i32(this.segSig),
+      i32(this.segIdx),
+      Float64Array.from(this.gapMin),
+      Float64Array.from(this.gapMax),
+      i32(this.fSeg),
+      i32(this.fOff),
+      i32(this.fLen),
+      this.fChecks,
+      this.vals.slice(0, this.poolLen),
+      this.masks.slice(0, this.poolLen),
+      shapes.map(([q, st], i) => buildLevel(q, st, ents[i]!)),
+      this.maxLen,
+    );
+  }
+
+  /** Start of the cheapest fully static window of `width` bytes in form f. */
+  private chooseRegion(f: number, width: number): number {
+    const off = this.fOff[f]!;
+    const len = this.fLen[f]!;
+    let best = -1;
+    let bestCost = Infinity;
+    let run = 0;
+    for (let e = 0; e < len; e++) {
+      run = this.masks[off + e] === 0xff ? run + 1 : 0;
+      if (run < width) continue;
+      let cost = 0;
+      for (let j = e - width + 1; j <= e; j++) cost += byteCost(this.vals[off + j]!);
+      if (cost < bestCost) {
+        bestCost = cost;
+        best = e - width + 1;
+      }
+    }
+    if (best < 0) throw new Error('no static region of the level width'); // guaranteed by chooseShapes
+    return best;
+  }
+}
+
+/** Ends of verified matches of one segment, queried by the next segment. */
+class EndState {
+  earliest = Infinity; // used when the next gap is unbounded
+  iv: number[] = []; // sorted, disjoint [a0,b0,a1,b1,…] when the next gap is bounded
+}
+
+/** Streaming state for one file. write() returns the first detection, latched. */
+export class BodyMatcher implements Matcher {
+  private pos = 0; // absolute offset of the next byte
+  private found: string | null = null;
+  private readonly carry: Uint8Array; // the H bytes before the current chunk
+  private carryLen = 0;
+  private scratch: Uint8Array | null = null;
+  private readonly next: Float64Array; // per level: absolute position of the next sample
+  private pendForm: number[] = [];
+  private pendStart: number[] = [];
+  private hitForm: number[] = []; // verified segment matches of this write, processed in end order
+  private hitStart: number[] = [];
+  private readonly ends = new Map<number, EndState>();
+  // current chunk during write()
+  private chunk: Uint8Array = new Uint8Array(0);
+  private base = 0;
+
+  constructor(private readonly set: PatternSet) {
+    this.carry = new Uint8Array(Math.max(set.maxFormLen - 1, 3));
+    this.next = Float64Array.from(set.levels, (l) => l.q - 1);
+  }
+
+  /** Bytes consumed so far. */
+  get offset(): number {
+    return this.pos;
+  }
+
+  write(chunk: Uint8Array): string | null {
+    if (this.found !== null) return this.found;
+    const n = chunk.length;
+    if (n === 0) return null;
+    const base = this.pos;
+    this.chunk = chunk;
+    this.base = base;
+    if (this.pendForm.length > 0) this.runPending(base + n);
+    const levels = this.set.levels;
+    for (let li = 0; li < levels.length; li++) this.scanLevel(li, levels[li]!, chunk, base);
+    if (this.hitForm.length > 0 && this.processHits()) return this.found;
+    this.keepCarry(chunk);
+    this.pos = base + n;
+    return null;
+  }
+
+  end(): string | null {
+    return this.found;
+  }
+
+  /** Sample one level over the chunk. Hot loop: a few loads, one multiply, one test per sample. */
+  private scanLevel(li: number, lv: Level, c: Uint8Array, base: number): void {
+    const n = c.length;
+    const step = lv.step;
+    const q = lv.q;
+    const bits = lv.bits;
+    const sh = lv.bitShift;
+    let p = (this.next[li]! - base) | 0; // int32: keeps the index arithmetic in registers
+    // Grams that reach back before the chunk come from the carry.
+    for (; p < q - 1 && p < n; p += step) {
+      const g = this.gramAt(base + p, q);
+      const h = Math.imul(g, MUL) >>> sh;
+      if ((bits[h >>> 5]! & (1 << (h & 31))) !== 0 && bloom2(bits, g, sh)) this.probe(lv, g, base + p);
+    }
+    if (q === 4) {
+      for (; p < n; p += step) {
+        const g = (c[p - 3]! << 24) | (c[p - 2]! << 16) | (c[p - 1]! << 8) | c[p]!;
+        const h = Math.imul(g, MUL) >>> sh;
+        if ((bits[h >>> 5]! & (1 << (h & 31))) !== 0 && bloom2(bits, g, sh)) this.probe(lv, g, base + p);
+      }
+    } else if (q === 3) {
+      for (; p < n; p += step) {
+        const g = (c[p - 2]! << 16) | (c[p - 1]! << 8) | c[p]!;
+        const h = Math.imul(g, MUL) >>> sh;
+        if ((bits[h >>> 5]! & (1 << (h & 31))) !== 0 && bloom2(bits, g, sh)) this.probe(lv, g, base + p);
+      }
+    } else {
+      for (; p < n; p += step) {
+        const g = (c[p - 1]! << 8) | c[p]!;
+        const h = Math.imul(g, MUL) >>> sh;
+        if ((bits[h >>> 5]! & (1 << (h & 31))) !== 0 && bloom2(bits, g, sh)) this.probe(lv, g, base + p);
+      }
+    }
+    this.next[li] = base + p;
+  }
+
+  /** The q-gram ending at absolute position `at` (at ≥ q-1), reading the carry as needed. */
+  private gramAt(at: number, q: number): number {
+    let g = 0;
+    for (let a = at - q + 1; a <= at; a++) {
+      const rel = a - this.base;
+      g = (g << 8) | (rel >= 0 ? this.chunk[rel]! : this.carry[this.carryLen + rel]!);
+    }
+    return g | 0;
+  }
+
+  /** Keep the last H bytes of the stream for grams and forms that straddle chunks. */
+  private keepCarry(chunk: Uint8Array): void {
+    const H = this.carry.length;
+    const n = chunk.length;
+    if (n >= H) {
+      this.carry.set(chunk.subarray(n - H));
+      this.carryLen = H;
+    } else {
+      const keep = Math.min(this.carryLen, H - n);
+      this.carry.copyWithin(0, this.carryLen - keep, this.carryLen);
+      this.carry.set(chunk, keep);
+      this.carryLen = keep + n;
+    }
+  }
+
+  /** Gram `key` ended at absolute position `at`: verify or park its candidate forms. */
+  private probe(lv: Level, key: number, at: number): void {
+    let s = Math.imul(key, MUL) >>> lv.slotShift;
+    let e: number;
+    for (;;) {
+      e = lv.heads[s]!;
+      if (e < 0) return;
+      if (lv.keys[s] === key) break;
+      s = (s + 1) & lv.slotMask;
+    }
+    const set = this.set;
+    const chunkEnd = this.base + this.chunk.length;
+    for (; e >= 0; e = lv.entNext[e]!) {
+      const f = lv.entForm[e]!;
+      const start = at - lv.entOff[e]!;
+      if (start < 0) continue;
+      const last = start + set.formLen[f]! - 1;
+      if (last < chunkEnd) {
+        if (this.verify(f, start)) {
+          this.hitForm.push(f);
+          this.hitStart.push(start);
+        }
+      } else {
+        this.pendForm.push(f);
+        this.pendStart.push(start);
+      }
+    }
+  }
+
+  /** Verify parked candidates whose last byte falls before chunkEnd. */
+  private runPending(chunkEnd: number): void {
+    const pf = this.pendForm;
+    const ps = this.pendStart;
+    const lens = this.set.formLen;
+    let keep = 0;
+    for (let i = 0; i < pf.length; i++) {
+      const f = pf[i]!;
+      const start = ps[i]!;
+      if (start + lens[f]! - 1 < chunkEnd) {
+        if (this.verify(f, start)) {
+          this.hitForm.push(f);
+          this.hitStart.push(start);
+        }
+      } else {
+        pf[keep] = f;
+        ps[keep] = start;
+        keep++;
+      }
+    }
+    pf.length = keep;
+    ps.length = keep;
+  }
+
+  /**
+   * Apply chain and offset rules to this write's verified segment matches in order of
+   * their last byte: a segment's predecessor always ends before it starts, so it is
+   * recorded first whichever level or pending list found it. True on detection.
+   */
+  private processHits(): boolean {
+    const hf = this.hitForm;
+    const hs = this.hitStart;
+    const lens = this.set.formLen;
+    const order = hf.map((_, i) => i);
+    if (order.length > 1) order.sort((a, b) => hs[a]! + lens[hf[a]!]! - (hs[b]! + lens[hf[b]!]!));
+    let hit = false;
+    for (const i of order) {
+      const f = hf[i]!;
+      const start = hs[i]!;
+      if (this.segMatched(f, start, start + lens[f]! - 1)) {
+        hit = true;
+        break;
+      }
+    }
+    this.hitForm = [];
+    this.hitStart = [];
+    if (hit) {
+      this.pendForm = [];
+      this.pendStart = [];
+    }
+    return hit;
+  }
+
+  /** Full check of form f starting at absolute `start` (its bytes are all available). */
+  private verify(f: number, start: number): boolean {
+    const set = this.set;
+    const len = set.formLen[f]!;
+    const rel = start - this.base;
+    if (rel >= 0) return matchForm(set.vals, set.masks, set.formOff[f]!, len, set.formChecks[f]!, this.chunk, rel);
+    // Straddles the chunk start: assemble carry tail + chunk head (rare path).
+    const sc = (this.scratch ??= new Uint8Array(set.maxFormLen));
+    const fromCarry = -rel;
+    sc.set(this.carry.subarray(this.carryLen - fromCarry, this.carryLen), 0);
+    sc.set(this.chunk.subarray(0, len - fromCarry), fromCarry);
+    return matchForm(set.vals, set.masks, set.formOff[f]!, len, set.formChecks[f]!, sc, 0);
+  }
+
+  /** Segment of form f matched at [start,last]: apply chain and offset rules. True on detection. */
+  private segMatched(f: number, start: number, last: number): boolean {
+    const set = this.set;
+    const seg = set.formSeg[f]!;
+    const sig = set.segSig[seg]!;
+    const k = set.segIdx[seg]!;
+    if (k === 0) {
+      if (start < set.sigOffMin[sig]! || start > set.sigOffMax[sig]!) return false;
+    } else {
+      const prev = this.ends.get(seg - 1);
+      if (prev === undefined) return false;
+      const hi = start - 1 - set.segGapMin[seg]!;
+      const gapMax = set.segGapMax[seg]!;
+      if (gapMax === Infinity) {
+        if (!(prev.earliest <= hi)) return false;
+      } else if (!hasEndIn(prev.iv, start - 1 - gapMax, hi)) return false;
+    }
+    if (k === set.sigSegCount[sig]! - 1) {
+      this.found = set.sigNames[sig]!;
+      return true;
+    }
+    let st = this.ends.get(seg);
+    if (st === undefined) this.ends.set(seg, (st = new EndState()));
+    const nextMax = set.segGapMax[seg + 1]!;
+    if (nextMax === Infinity) {
+      if (last < st.earliest) st.earliest = last;
+    } else {
+      // Ends older than this can no longer satisfy any future start of the next segment.
+      const tooOld = this.base - set.maxFormLen - 1 - nextMax;
+      addEnd(st.iv, last, tooOld);
+    }
+    return false;
+  }
+}
+
+function hasEndIn(iv: number[], lo: number, hi: number): boolean {
+  for (let i = 0; i < iv.length; i += 2) if (iv[i]! <= hi && iv[i + 1]! >= lo) return true;
+  return false;
+}
+
+function addEnd(iv: number[], e: number, tooOld: number): void {
+  // Prune from the front first.
+  let drop = 0;
+  while (drop < iv.length && iv[drop + 1]! < tooOld) drop += 2;
+  if (drop > 0) iv.splice(0, drop);
+  // Find the insertion point (lists are short and ends arrive nearly in order: scan from the back).
+  let i = iv.length;
+  while (i > 0 && iv[i - 2]! > e) i -= 2;
+  // Now every interval before i starts at or before e.
+  if (i > 0 && iv[i - 1]! >= e) return; // inside the previous interval
+  if (i > 0 && iv[i - 1]! === e - 1) {
+    iv[i - 1] = e;
+    if (i < iv.length && iv[i]! === e + 1) {
+      iv[i - 1] = iv[i + 1]!;
+      iv.splice(i, 2);
+    }
+    return;
+  }
+  if (i < iv.length && iv[i]! === e + 1) {
+    iv[i] = e;
+    return;
+  }
+  iv.splice(i, 0, e, e);
+  if (iv.length > MAX_INTERVALS * 2) {
+    // Merge the two closest neighbours: over-approximates, never loses a match.
+    let bj = 0;
+    let bg = Infinity;
+    for (let j = 0; j + 2 < iv.length; j += 2) {
+      const g = iv[j + 2]! - iv[j + 1]!;
+      if (g < bg) {
+        bg = g;
+        bj = j;
+      }
+    }
+    iv[bj + 1] = iv[bj + 3]!;
+    iv.splice(bj + 2, 2);
+  }
+}

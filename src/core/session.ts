@@ -1,0 +1,505 @@
+/**
+ * session.ts — one message through the core: raw bytes → MIME → transfer-decode →
+ * unpack (recursively) → scanners → one verdict.
+ *
+ * Input: raw RFC 5322 bytes in any chunking (push), then end(). Output: a Verdict.
+ * Everything is push-driven and synchronous except clamd streams, whose
+ * backpressure surfaces as the promise push() returns.
+ *
+ * The verdict latch: an outcome whose action is `reject` (by default infected,
+ * banned, limit) is final at once — onFinal fires, scanners are aborted, and all
+ * later input is only counted, never processed, so nothing can weaken it. Other
+ * outcomes (errors, or kinds the admin set to tempfail/accept) are kept and the
+ * worst one (reject > tempfail > accept, then infected > banned > limit > error)
+ * decides at end(). A thrown exception is a bug in a state machine: the session
+ * stops processing and ends in error('internal'), which maps to a tempfail.
+ *
+ * Where-paths: MIME path (IMAP numbering), "/" + file name, then "!" + member
+ * path per archive level, e.g. `2.1/invoice.zip!docs/a.exe`.
+ */
+import { setMaxListeners } from 'node:events';
+import type { ByteSink, Envelope, FileInfo, LimitName, ScanResult, Verdict } from './types.js';
+import type { Limits } from './limits.js';
+import { SEVERITY, type Action, type Actions } from './policy-table.js';
+import type { MimeHandler, PartInfo } from './mime/mime-events.js';
+import { MimeSplitter } from './mime/mime-splitter.js';
+import { createDecoder, type Decoder } from './decode/index.js';
+import { UuExtractor } from './decode/uu-extractor.js';
+import { sniffArchive, sniffType } from './unpack/sniff.js';
+import { createUnpacker } from './unpack/index.js';
+import type { UnpackBudget, Unpacker } from './unpack/unpack-types.js';
+import type { Scanner, ScanStream } from './scan/scanner.js';
+import { bannedNameReason, bannedTypeReason } from './banned.js';
+
+/** The policy one message is scanned under (an immutable snapshot per message). */
+export interface MessagePolicy {
+  limits: Readonly<Limits>;
+  actions: Readonly<Actions>;
+  bannedExtensions: ReadonlySet<string>;
+  bannedTypes: ReadonlySet<string>;
+  checkBannedInArchives: boolean;
+  /** Trusted senders may skip banned-name/type checks; virus scanning is never skipped. */
+  skipBanned: boolean;
+  encrypted: Action;
+}
+
+export interface SessionStats {
+  bytes: number;
+  parts: number;
+  decodedBytes: number;
+  archives: number;
+  files: number;
+  unpackedBytes: number;
+  warnings: string[];
+}
+
+/** Bytes a file node holds back to sniff its type; also the longest delay before scanning starts. */
+const HEAD_BYTES = 1024;
+const MAX_WARNINGS = 20;
+const RESOLVED: Promise<void> = Promise.resolve();
+
+export class MessageSession {
+  private final: Verdict | null = null;
+  private broken = false;
+  private ended = false;
+  private readonly soft: Verdict[] = [];
+  private readonly callbacks: ((v: Verdict) => void)[] = [];
+  private readonly pending: Promise<void>[] = [];
+  private drainWait: ScanStream[] = [];
+  private readonly open = new Set<ScanStream>();
+  private readonly ac = new AbortController();
+  private readonly root: MessageParser;
+  private readonly whole: { stream: ScanStream; engine: string }[] = [];
+  readonly perFile: Scanner[];
+  readonly budget: UnpackBudget;
+  readonly stats: SessionStats = {
+    bytes: 0, parts: 0, decodedBytes: 0, archives: 0, files: 0, unpackedBytes: 0, warnings: [],
+  };
+  readonly started = Date.now();
+
+  constructor(
+    readonly policy: MessagePolicy,
+    scanners: readonly Scanner[],
+    readonly envelope: Envelope = {},
+  ) {
+    const l = policy.limits;
+    this.budget = {
+      unpackedBytes: 0, maxUnpackedBytes: l.unpackedBytes, entries: 0, maxEntries: l.archiveEntries,
+      maxRatio: l.ratio, ratioGraceBytes: l.ratioGraceBytes,
+    };
+    this.perFile = scanners.filter((s) => s.mode === 'per-file');
+    for (const s of scanners) {
+      if (s.mode !== 'whole-message') continue;
+      const stream = s.open({ where: '(message)', archiveDepth: 0 }, this.ac.signal);
+      this.open.add(stream);
+      this.whole.push({ stream, engine: s.name });
+    }
+    // One listener per open scan stream; bounded by the file count, freed with the session.
+    setMaxListeners(0, this.ac.signal);
+    this.root = new MessageParser(this, '', 0);
+  }
+
+  get verdict(): Verdict | null {
+    return this.final;
+  }
+
+  /** True once nothing more needs processing (final verdict or broken state machine). */
+  get done(): boolean {
+    return this.final !== null || this.broken;
+  }
+
+  get signal(): AbortSignal {
+    return this.ac.signal;
+  }
+
+  onFinal(cb: (v: Verdict) => void): void {
+    this.callbacks.push(cb);
+    if (this.final) cb(this.final);
+  }
+
+  push(chunk: Uint8Array): Promise<void> {
+    if (this.ended) throw new Error('push after end');
+    this.stats.bytes += chunk.length;
+    if (this.done || chunk.length === 0) return RESOLVED;
+    const max = this.policy.limits.messageBytes;
+    if (max > 0 && this.stats.bytes > max) {
+      this.limit('message-bytes', '(message)');
+      return RESOLVED;
+    }
+    try {
+      for (const w of this.whole) this.feed(w.stream, chunk, '(message)', w.engine);
+      if (!this.done) this.root.write(chunk);
+    } catch (err) {
+      this.bug(err);
+    }
+    if (this.drainWait.length === 0 || this.done) return RESOLVED;
+    const wait = this.drainWait;
+    this.drainWait = [];
+    return Promise.all(wait.map((s) => s.drain())).then(() => undefined);
+  }
+
+  async end(): Promise<Verdict> {
+    if (!this.ended) {
+      this.ended = true;
+      if (!this.done) {
+        try {
+          this.root.end();
+          for (const w of this.whole) this.track(w.stream, w.stream.end(), '(message)', w.engine);
+        } catch (err) {
+          this.bug(err);
+        }
+      }
+      await this.settle();
+    }
+    return this.decide();
+  }
+
+  abort(): void {
+    this.ended = true;
+    this.stopScanners();
+  }
+
+  // ---- called by parsers and file nodes -------------------------------------------
+
+  offer(v: Verdict): void {
+    if (this.final) return;
+    const action = v.kind === 'clean' ? 'accept' : this.policy.actions[v.kind];
+    if (action !== 'reject') {
+      // Keep one of each kind: enough to decide, bounded whatever the input.
+      if (!this.soft.some((s) => s.kind === v.kind)) this.soft.push(v);
+      return;
+    }
+    this.final = v;
+    this.stopScanners();
+    for (const cb of this.callbacks) cb(v);
+  }
+
+  limit(which: LimitName, where: string): void {
+    this.offer({ kind: 'limit', which, where });
+  }
+
+  warn(code: string, where: string): void {
+    if (this.stats.warnings.length < MAX_WARNINGS) this.stats.warnings.push(`${code}@${where}`);
+  }
+
+  encryptedEntry(where: string): void {
+    const a = this.policy.encrypted;
+    if (a === 'reject') this.offer({ kind: 'banned', reason: 'encrypted archive', where });
+    else if (a === 'tempfail') this.offer({ kind: 'error', errorKind: 'encrypted', where });
+    else this.warn('encrypted-accepted', where);
+  }
+
+  result(r: ScanResult, where: string, engine: string): void {
+    if (r.kind === 'infected') this.offer({ kind: 'infected', name: r.name, where, engine });
+    else if (r.kind === 'error') {
+      this.offer({ kind: 'error', errorKind: r.errorKind, where, ...(r.detail ? { detail: r.detail } : {}) });
+    }
+  }
+
+  openStream(scanner: Scanner, info: FileInfo): ScanStream {
+    const s = scanner.open(info, this.ac.signal);
+    this.open.add(s);
+    return s;
+  }
+
+  /** Write to a scan stream; early results latch, backpressure is collected for push(). */
+  feed(stream: ScanStream, chunk: Uint8Array, where: string, engine: string): void {
+    const r = stream.write(chunk);
+    if (r) this.result(r, where, engine);
+    if (stream.needsDrain && !this.drainWait.includes(stream)) this.drainWait.push(stream);
+  }
+
+  track(stream: ScanStream, r: Promise<ScanResult> | ScanResult, where: string, engine: string): void {
+    if (!(r instanceof Promise)) {
+      this.open.delete(stream);
+      this.result(r, where, engine);
+      return;
+    }
+    this.pending.push(
+      r.then(
+        (res) => {
+          this.open.delete(stream);
+          this.result(res, where, engine);
+        },
+        (err) => {
+          this.open.delete(stream);
+          this.offer({ kind: 'error', errorKind: 'internal', where, detail: String(err) });
+        },
+      ),
+    );
+  }
+
+  // ---- internals ---------------------------------------------------------------------
+
+  private bug(err: unknown): void {
+    this.broken = true;
+    this.soft.push({ kind: 'error', errorKind: 'internal', where: '(message)', detail: String((err as Error)?.stack ?? err) });
+    this.stopScanners();
+  }
+
+  private stopScanners(): void {
+    if (!this.ac.signal.aborted) this.ac.abort();
+    for (const s of this.open) s.abort();
+    this.open.clear();
+  }
+
+  /** Wait for scanner results, bounded by the scan-time limit. */
+  private async settle(): Promise<void> {
+    if (this.pending.length === 0 || this.done) return;
+    const left = this.policy.limits.scanTimeMs - (Date.now() - this.started);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((res) => {
+      timer = setTimeout(() => res('timeout'), Math.max(0, left));
+    });
+    // A final verdict settles everything early: no need to wait for slower engines.
+    const early = new Promise<'final'>((res) => this.onFinal(() => res('final')));
+    const all = Promise.all(this.pending).then(() => 'done' as const);
+    const r = await Promise.race([all, timeout, early]);
+    clearTimeout(timer);
+    if (r === 'timeout') {
+      this.limit('scan-time', '(message)');
+      this.stopScanners();
+    }
+  }
+
+  private decide(): Verdict {
+    if (this.final) return this.final;
+    let best: Verdict = { kind: 'clean' };
+    let bestRank = Infinity;
+    const actionRank: Record<Action, number> = { reject: 0, tempfail: 1, accept: 2 };
+    for (const v of this.soft) {
+      if (v.kind === 'clean') continue;
+      const rank = actionRank[this.policy.actions[v.kind]] * 10 + SEVERITY[v.kind];
+      if (rank < bestRank) {
+        best = v;
+        bestRank = rank;
+      }
+    }
+    return best;
+  }
+}
+
+/** Joins a nested message's prefix to an inner MIME path. */
+function joinPath(prefix: string, p: string): string {
+  if (!prefix) return p;
+  return p.startsWith('(') ? `${prefix}/${p}` : `${prefix}.${p}`;
+}
+
+/** One RFC 5322 message (the top-level one or an attached message/rfc822) through a MIME splitter. */
+class MessageParser implements ByteSink, MimeHandler {
+  private readonly splitter: MimeSplitter;
+  private decoder: Decoder | null = null;
+  private sink: ByteSink | null = null;
+  private readonly out = (b: Uint8Array): void => {
+    const s = this.s;
+    s.stats.decodedBytes += b.length;
+    if (s.stats.decodedBytes > s.policy.limits.decodedBytes) {
+      s.limit('decoded-bytes', this.prefix || '(message)');
+      return;
+    }
+    if (!s.done && this.sink) this.sink.write(b);
+  };
+
+  constructor(
+    private readonly s: MessageSession,
+    private readonly prefix: string,
+    private readonly depth: number,
+  ) {
+    const l = s.policy.limits;
+    // Nested messages spend the same depth budget as multipart nesting.
+    this.splitter = new MimeSplitter(this, { ...l, mimeDepth: Math.max(1, l.mimeDepth - depth) });
+  }
+
+  write(chunk: Uint8Array): void {
+    if (!this.s.done) this.splitter.write(chunk);
+  }
+
+  end(): void {
+    if (!this.s.done) this.splitter.end();
+  }
+
+  onPartStart(part: PartInfo): void {
+    const s = this.s;
+    const path = joinPath(this.prefix, part.path);
+    if (++s.stats.parts > s.policy.limits.mimeParts) {
+      s.limit('mime-parts', path);
+      return;
+    }
+    const where = part.filename ? `${path}/${part.filename}` : path;
+    if (part.filename && !s.policy.skipBanned) {
+      const reason = bannedNameReason(part.filename, s.policy.bannedExtensions);
+      if (reason) {
+        s.offer({ kind: 'banned', reason, where });
+        if (s.done) return;
+      }
+    }
+    this.decoder = createDecoder(part.transferEncoding);
+    if (part.role === 'leaf' && part.contentType === 'message/rfc822') {
+      if (this.depth + part.depth + 1 >= s.policy.limits.mimeDepth) {
+        s.limit('mime-depth', path);
+        this.sink = new FileNode(s, { where, contentType: part.contentType, archiveDepth: 0 });
+      } else {
+        this.sink = new MessageParser(s, path, this.depth + part.depth + 1);
+      }
+      return;
+    }
+    const info: FileInfo = { where, archiveDepth: 0, contentType: part.contentType };
+    if (part.filename) info.name = part.filename;
+    const file = new FileNode(s, info);
+    const textual = part.contentType === '' || part.contentType.startsWith('text/');
+    this.sink = textual ? new TeeSink(file, new UuExtractor((name) => uuFile(s, where, name))) : file;
+  }
+
+  onPartData(chunk: Uint8Array): void {
+    if (this.decoder && !this.s.done) this.decoder.write(chunk, this.out);
+  }
+
+  onPartEnd(): void {
+    if (this.decoder && !this.s.done) this.decoder.end(this.out);
+    if (this.sink && !this.s.done) this.sink.end();
+    this.decoder = null;
+    this.sink = null;
+  }
+
+  onLimit(which: LimitName, path: string): void {
+    this.s.limit(which, joinPath(this.prefix, path) || '(message)');
+  }
+
+  onWarning(code: string, path: string): void {
+    this.s.warn(code, joinPath(this.prefix, path) || '(message)');
+  }
+}
+
+/** A file found uuencoded inside a text part: named, so banned-name policy applies. */
+function uuFile(s: MessageSession, where: string, name: string): ByteSink {
+  const w = `${where}/${name}`;
+  if (!s.policy.skipBanned) {
+    const reason = bannedNameReason(name, s.policy.bannedExtensions);
+    if (reason) s.offer({ kind: 'banned', reason, where: w });
+  }
+  return new FileNode(s, { where: w, name, archiveDepth: 0 });
+}
+
+class TeeSink implements ByteSink {
+  constructor(private readonly a: ByteSink, private readonly b: ByteSink) {}
+  write(chunk: Uint8Array): void {
+    this.a.write(chunk);
+    this.b.write(chunk);
+  }
+  end(): void {
+    this.a.end();
+    this.b.end();
+  }
+}
+
+/**
+ * One file: a decoded MIME leaf or an archive member. Holds back HEAD_BYTES to sniff
+ * its real type (names lie), then streams to every per-file scanner and, if it is an
+ * archive we unpack, to an unpacker whose members are FileNodes one level deeper.
+ * clamd sees top-level files only (archives whole), never members: it would unpack again.
+ */
+class FileNode implements ByteSink {
+  private head: Uint8Array | null = new Uint8Array(HEAD_BYTES);
+  private headLen = 0;
+  private streams: { stream: ScanStream; engine: string }[] = [];
+  private unpacker: Unpacker | null = null;
+
+  constructor(private readonly s: MessageSession, private readonly info: FileInfo) {
+    s.stats.files++;
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.s.done) return;
+    const head = this.head;
+    if (head) {
+      if (this.headLen === 0 && chunk.length >= HEAD_BYTES) {
+        this.start(chunk);
+        return;
+      }
+      const n = Math.min(chunk.length, HEAD_BYTES - this.headLen);
+      head.set(chunk.subarray(0, n), this.headLen);
+      this.headLen += n;
+      if (this.headLen < HEAD_BYTES) return;
+      this.start(head);
+      if (n < chunk.length) this.feed(chunk.subarray(n));
+      return;
+    }
+    this.feed(chunk);
+  }
+
+  end(): void {
+    if (this.s.done) return;
+    if (this.head) this.start(this.head.subarray(0, this.headLen));
+    if (this.s.done) return;
+    for (const { stream, engine } of this.streams) this.s.track(stream, stream.end(), this.info.where, engine);
+    this.streams = [];
+    this.unpacker?.end();
+  }
+
+  /** Sniff, apply type policy, open scanners and maybe an unpacker, then feed the held-back head. */
+  private start(first: Uint8Array): void {
+    const s = this.s;
+    const { info } = this;
+    this.head = null;
+    const inArchive = info.archiveDepth > 0;
+    if (!s.policy.skipBanned && (!inArchive || s.policy.checkBannedInArchives)) {
+      const reason = bannedTypeReason(sniffType(first), s.policy.bannedTypes);
+      if (reason) {
+        s.offer({ kind: 'banned', reason, where: info.where });
+        if (s.done) return;
+      }
+    }
+    const format = sniffArchive(first);
+    if (format) {
+      if (info.archiveDepth >= s.policy.limits.archiveDepth) {
+        s.limit('archive-depth', info.where);
+        if (s.done) return;
+      } else {
+        s.stats.archives++;
+        this.unpacker = createUnpacker(format, this.memberHandler(), s.budget);
+      }
+    }
+    for (const sc of s.perFile) {
+      // clamd gets whole top-level files and unpacks archives itself (it knows more
+      // formats and methods than we do); members are for the built-in engine and policy.
+      if (sc.name === 'clamd' && info.archiveDepth > 0) continue;
+      this.streams.push({ stream: s.openStream(sc, info), engine: sc.name });
+    }
+    if (first.length > 0) this.feed(first);
+  }
+
+  private feed(chunk: Uint8Array): void {
+    const s = this.s;
+    for (const { stream, engine } of this.streams) {
+      s.feed(stream, chunk, this.info.where, engine);
+      if (s.done) return;
+    }
+    if (this.unpacker) {
+      this.unpacker.write(chunk);
+      s.stats.unpackedBytes = s.budget.unpackedBytes;
+    }
+  }
+
+  private memberHandler() {
+    const s = this.s;
+    const parent = this.info;
+    return {
+      onEntry: (meta: { name: string; encrypted: boolean }): ByteSink | null => {
+        if (s.done) return null;
+        const name = meta.name || '(data)';
+        const where = `${parent.where}!${name}`;
+        if (!s.policy.skipBanned && s.policy.checkBannedInArchives && meta.name) {
+          const reason = bannedNameReason(meta.name, s.policy.bannedExtensions);
+          if (reason) {
+            s.offer({ kind: 'banned', reason, where });
+            if (s.done) return null;
+          }
+        }
+        return new FileNode(s, { where, name, archiveDepth: parent.archiveDepth + 1 });
+      },
+      onLimit: (which: LimitName) => s.limit(which, parent.where),
+      onEncrypted: (meta: { name: string }) => s.encryptedEntry(`${parent.where}!${meta.name || '(data)'}`),
+      onCorrupt: (detail: string) => s.warn(`archive-corrupt:${detail.slice(0, 40)}`, parent.where),
+    };
+  }
+}

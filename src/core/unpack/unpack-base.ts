@@ -1,0 +1,151 @@
+/**
+ * unpack-base.ts — the part every unpacker shares: member sinks, limits, stopping.
+ *
+ * Guarantees to the handler (all unpackers):
+ *   - every sink returned by onEntry gets exactly one end(), also when the unpacker
+ *     stops early (then its bytes are a prefix of the member);
+ *   - at most one of onLimit / onCorrupt is called, once, before the open sink is
+ *     ended; afterwards nothing more is emitted and further input is ignored;
+ *   - entries (including encrypted and skipped ones) count against budget.entries.
+ */
+import type { ByteSink, LimitName } from '../types.js';
+import { OutputGuard, type RatioScope } from './ratio-guard.js';
+import type { EntryMeta, UnpackBudget, UnpackHandler, Unpacker } from './unpack-types.js';
+
+export abstract class UnpackerBase implements Unpacker {
+  protected stopped = false;
+  protected ended = false;
+  protected readonly guard: OutputGuard;
+  private sink: ByteSink | null = null;
+  private entryOpen = false;
+
+  constructor(
+    protected readonly handler: UnpackHandler,
+    budget: UnpackBudget,
+  ) {
+    this.guard = new OutputGuard(budget);
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.stopped || this.ended || chunk.length === 0) return;
+    this.drive(chunk);
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (!this.stopped) this.finish();
+  }
+
+  /** Advance the format's state machine over buf from off; returns the new offset (it may equal off only on a state change). */
+  protected abstract step(buf: Uint8Array, off: number): number;
+
+  /**
+   * If a decompressor has just finished, move the state machine past it and return the
+   * bytes it had taken beyond its end (to be parsed before the rest of the input); else null.
+   */
+  protected takeTail(): Uint8Array | null {
+    return null;
+  }
+
+  /** Run the state machine over chunk, re-reading decompressor tails first (a stack, no recursion). */
+  protected drive(chunk: Uint8Array): void {
+    const saved: Array<[Uint8Array, number]> = [];
+    let buf = chunk;
+    let off = 0;
+    while (!this.stopped) {
+      const tail = this.takeTail();
+      if (this.stopped) return;
+      if (tail) {
+        if (off < buf.length) saved.push([buf, off]);
+        buf = tail;
+        off = 0;
+        continue;
+      }
+      if (off >= buf.length) {
+        const r = saved.pop();
+        if (!r) return;
+        [buf, off] = r;
+        continue;
+      }
+      off = this.step(buf, off);
+    }
+  }
+  /** Input ended: flush, validate completeness, close. */
+  protected abstract finish(): void;
+
+  /** Count and announce a member. False when the entry limit tripped (unpacker stopped). */
+  protected openEntry(meta: EntryMeta): boolean {
+    if (!this.guard.countEntry()) {
+      this.trip();
+      return false;
+    }
+    this.sink = this.handler.onEntry(meta);
+    this.entryOpen = true;
+    return true;
+  }
+
+  /** Count a member that has no bytes to scan (a directory). False when the entry limit tripped. */
+  protected countOnly(): boolean {
+    if (!this.guard.countEntry()) {
+      this.trip();
+      return false;
+    }
+    return true;
+  }
+
+  /** Announce an encrypted member (counted, never opened). False when the entry limit tripped. */
+  protected encryptedEntry(meta: EntryMeta): boolean {
+    if (!this.guard.countEntry()) {
+      this.trip();
+      return false;
+    }
+    this.handler.onEncrypted(meta);
+    return true;
+  }
+
+  /** Decompressed bytes for the open member, through the guard. False once stopped. */
+  protected emitExpanded(data: Uint8Array, scopes: readonly RatioScope[]): boolean {
+    if (this.stopped) return false;
+    const take = this.guard.admit(data.length, scopes);
+    if (take > 0 && this.sink) this.sink.write(take === data.length ? data : data.subarray(0, take));
+    if (take < data.length) {
+      this.trip();
+      return false;
+    }
+    return true;
+  }
+
+  /** Bytes stored as-is (tar, zip stored/raw): not expansion, so not counted as unpacked. */
+  protected emitStored(data: Uint8Array): void {
+    if (!this.stopped && this.sink && data.length) this.sink.write(data);
+  }
+
+  protected closeEntry(): void {
+    const s = this.sink;
+    this.sink = null;
+    if (this.entryOpen) {
+      this.entryOpen = false;
+      s?.end();
+    }
+  }
+
+  protected get hasOpenEntry(): boolean {
+    return this.entryOpen;
+  }
+
+  /** Peer data is corrupt/truncated/unsupported: report once and stop. */
+  protected corrupt(detail: string): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.handler.onCorrupt(detail);
+    this.closeEntry();
+  }
+
+  private trip(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.handler.onLimit(this.guard.tripped as LimitName);
+    this.closeEntry();
+  }
+}

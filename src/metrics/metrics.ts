@@ -1,0 +1,124 @@
+/**
+ * metrics.ts — Prometheus metrics for both fronts, on a private prom-client Registry.
+ *
+ * Series (label values are bounded: fronts and verdicts are closed sets, limits are
+ * LimitName, clamd endpoints come from the config; anything else becomes "other"):
+ *   midstream_messages_total{front,verdict}        counter, one per finished message
+ *   midstream_bytes_total{front}                   counter, raw message bytes
+ *   midstream_limits_total{which}                  counter, tripped limits by name
+ *   midstream_scan_seconds                         histogram, begin() → verdict
+ *   midstream_eod_wait_seconds{front}              histogram, wait after the final dot
+ *   midstream_connections{front}                   gauge, open client connections
+ *   midstream_clamd_up{endpoint}                   gauge, 1 healthy / 0 down
+ *   midstream_signatures                           gauge, signatures loaded
+ *   midstream_signature_reload_seconds             gauge, duration of the last load
+ *   midstream_signature_version_info{version}      gauge = 1 for the loaded version only
+ * plus prom-client's default process metrics (CPU, memory, event loop lag, GC).
+ * Never throws into a front: bad numbers are clamped to 0.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Front = 'proxy' | 'milter';
+const FRONTS: readonly string[] = ['proxy', 'milter'];
+const VERDICTS: readonly string[] = ['clean', 'infected', 'banned', 'limit', 'error'];
+const LIMITS: readonly string[] = [
+  'header-line', 'header-bytes', 'header-fields', 'boundary-length', 'mime-depth', 'mime-parts', 'decoded-bytes',
+  'unpacked-bytes', 'ratio', 'archive-depth', 'archive-entries', 'scan-bytes', 'scan-time', 'message-bytes',
+];
+
+export interface MessageDone {
+  front: Front;
+  /** Verdict kind: clean | infected | banned | limit | error. */
+  verdict: string;
+  /** Raw message bytes received. */
+  bytes: number;
+  /** Scan time, begin() to verdict (ms). */
+  scanMs: number;
+  /** Time between the client's final "." (or milter EOM) and our reply (ms). */
+  eodMs: number;
+  /** LimitName when verdict is "limit". */
+  limit?: string;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  messageDone(m: MessageDone): void;
+  connOpened(front: Front): void;
+  connClosed(front: Front): void;
+  clamdHealth(endpoint: string, up: boolean): void;
+  signaturesLoaded(count: number, version: string, seconds: number): void;
+  /** Exposition text and its Content-Type. */
+  render(): Promise<string>;
+  readonly contentType: string;
+}
+
+export interface MetricsOptions {
+  /** Collect prom-client's default process metrics (default true). */
+  processMetrics?: boolean;
+}
+
+const bounded = (v: string, allowed: readonly string[]) => (allowed.includes(v) ? v : 'other');
+const nonNeg = (n: number) => (Number.isFinite(n) && n > 0 ? n : 0);
+const label = (s: string) => s.replace(/[^\x20-\x7e]/g, '?').slice(0, 120);
+
+const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+export function createMetrics(opts: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  const messages = new Counter({ name: 'midstream_messages_total', help: 'Messages finished, by front and verdict.', labelNames: ['front', 'verdict'] as const, registers });
+  const bytes = new Counter({ name: 'midstream_bytes_total', help: 'Raw message bytes received, by front.', labelNames: ['front'] as const, registers });
+  const limits = new Counter({ name: 'midstream_limits_total', help: 'Tripped limits, by limit name.', labelNames: ['which'] as const, registers });
+  const scan = new Histogram({ name: 'midstream_scan_seconds', help: 'Time to scan one message, begin to verdict.', buckets: SECONDS_BUCKETS, registers });
+  const eod = new Histogram({
+    name: 'midstream_eod_wait_seconds',
+    help: 'Wait between the final dot (or milter end of message) and our reply.',
+    labelNames: ['front'] as const,
+    buckets: SECONDS_BUCKETS,
+    registers,
+  });
+  const conns = new Gauge({ name: 'midstream_connections', help: 'Open client connections, by front.', labelNames: ['front'] as const, registers });
+  const clamdUp = new Gauge({ name: 'midstream_clamd_up', help: 'clamd endpoint health: 1 up, 0 down.', labelNames: ['endpoint'] as const, registers });
+  const sigs = new Gauge({ name: 'midstream_signatures', help: 'Signatures loaded in the built-in engine.', registers });
+  const reload = new Gauge({ name: 'midstream_signature_reload_seconds', help: 'Duration of the last signature load.', registers });
+  const version = new Gauge({ name: 'midstream_signature_version_info', help: 'Loaded signature version (value is always 1).', labelNames: ['version'] as const, registers });
+
+  // Initialise the closed label sets so dashboards show zeros, not "no data".
+  for (const f of FRONTS) {
+    conns.set({ front: f }, 0);
+    bytes.inc({ front: f }, 0);
+    for (const v of VERDICTS) messages.inc({ front: f, verdict: v }, 0);
+  }
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+    messageDone(m) {
+      const front = bounded(m.front, FRONTS);
+      const verdict = bounded(m.verdict, VERDICTS);
+      messages.inc({ front, verdict });
+      bytes.inc({ front }, nonNeg(m.bytes));
+      scan.observe(nonNeg(m.scanMs) / 1000);
+      eod.observe({ front }, nonNeg(m.eodMs) / 1000);
+      if (m.limit !== undefined) limits.inc({ which: bounded(m.limit, LIMITS) });
+    },
+    connOpened(front) {
+      conns.inc({ front: bounded(front, FRONTS) });
+    },
+    connClosed(front) {
+      conns.dec({ front: bounded(front, FRONTS) });
+    },
+    clamdHealth(endpoint, up) {
+      clamdUp.set({ endpoint: label(endpoint) }, up ? 1 : 0);
+    },
+    signaturesLoaded(count, v, seconds) {
+      sigs.set(nonNeg(count));
+      reload.set(nonNeg(seconds));
+      version.reset();
+      version.set({ version: label(v) }, 1);
+    },
+  };
+}

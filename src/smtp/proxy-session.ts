@@ -1,0 +1,615 @@
+/**
+ * proxy-session.ts — one inbound connection of the before-queue proxy.
+ *
+ * Input: a connected socket (normally Postfix's before-filter smtpd) and an immutable
+ * ProxyContext. Commands: EHLO/HELO, XFORWARD (trusted peers only), MAIL, RCPT, DATA,
+ * RSET, NOOP, QUIT. Output: replies to the client; one downstream SMTP transaction per
+ * MAIL; one `message` log line per DATA transaction.
+ *
+ * Flow: the downstream (after-filter smtpd) is opened at MAIL; EHLO, XFORWARD, MAIL and
+ * RCPT go on with their parameters unchanged and every downstream reply is relayed
+ * verbatim. DATA content is pushed into the core session and streamed downstream at the
+ * same time; the inbound socket stays paused until both have taken a chunk
+ * (session.push resolved, downstream buffer drained). The final "." is withheld until
+ * the verdict: accept → send it and relay the downstream's final reply (queue id);
+ * reject → destroy the downstream, answer from replyFor(); tempfail → 451 4.7.1. An
+ * early verdict (onFinal) destroys the downstream at once; the rest of DATA is read and
+ * discarded. If no verdict `replyBudgetMs` after the client's "." we answer 451 and the
+ * dot is never sent afterwards (Postfix gives up at 100 s and the client would resend:
+ * a late delivery would be a duplicate).
+ * Errors: downstream failures → 451 4.4.x; a bug inside a command handler → logged as
+ * such, 451 4.3.0, connection closed. Peer garbage → 5xx replies; after
+ * MAX_ERRORS of them the connection is closed (421).
+ * Gaps: one transaction's downstream per MAIL (no connection reuse); no SIZE limit of
+ * our own (Postfix enforces message_size_limit before us); replies to pipelined commands
+ * are written one by one, not batched.
+ */
+import type { BlockList, Socket } from 'node:net';
+import { isIPv4 } from 'node:net';
+import type { Engine, Session, Verdict } from '../core/index.js';
+import { replyFor } from '../core/index.js';
+import type { Logger } from '../log/logger.js';
+import type { Endpoint } from './address.js';
+import { DownstreamClient, DownstreamError } from './downstream-client.js';
+import { SmtpReader, type ReaderEvent } from './smtp-reader.js';
+import { formatReply, queueIdOf, reply, type SmtpReply } from './smtp-reply.js';
+
+/** What the proxy needs of an engine: sessions, and engine names for the log. */
+export type ProxyEngine = Pick<Engine, 'begin' | 'engines'>;
+
+/** Per-connection snapshot of the proxy's configuration. */
+export interface ProxyContext {
+  readonly engine: ProxyEngine;
+  readonly logger: Logger;
+  readonly forward: Endpoint;
+  readonly hostname: string;
+  readonly trusted: BlockList;
+  /** Header block (CRLF-terminated lines) prepended downstream, or null. */
+  readonly addHeader: Buffer | null;
+  readonly replyBudgetMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxLineBytes: number;
+}
+
+/** Our own replies (everything not relayed from downstream or taken from replyFor). */
+export const REPLIES = {
+  ok: reply(250, '2.0.0', 'Ok'),
+  bye: reply(221, '2.0.0', 'Bye'),
+  startData: '354 End data with <CR><LF>.<CR><LF>\r\n',
+  needHelo: reply(503, '5.5.1', 'Error: send HELO/EHLO first'),
+  nestedMail: reply(503, '5.5.1', 'Error: nested MAIL command'),
+  needMail: reply(503, '5.5.1', 'Error: need MAIL command'),
+  noValidRcpt: reply(554, '5.5.1', 'Error: no valid recipients'),
+  xforwardInTx: reply(503, '5.5.1', 'Error: MAIL transaction in progress'),
+  xforwardDenied: reply(550, '5.7.0', 'Error: insufficient authorization'),
+  xforwardSyntax: reply(501, '5.5.4', 'Syntax: XFORWARD attribute=value...'),
+  heloSyntax: reply(501, '5.5.4', 'Syntax: EHLO hostname'),
+  mailSyntax: reply(501, '5.5.4', 'Syntax: MAIL FROM:<address>'),
+  rcptSyntax: reply(501, '5.5.4', 'Syntax: RCPT TO:<address>'),
+  badChars: reply(500, '5.5.2', 'Error: bad characters in command'),
+  tooLong: reply(500, '5.5.0', 'Error: line too long'),
+  unknown: reply(500, '5.5.2', 'Error: command not recognized'),
+  notImplemented: reply(502, '5.5.1', 'Error: command not implemented'),
+  tooManyErrors: reply(421, '4.7.0', 'Error: too many errors'),
+  timeout: reply(421, '4.4.2', 'Error: timeout exceeded'),
+  downstream: reply(451, '4.4.0', 'Error: temporary failure, try again later'),
+  scanTimeout: reply(451, '4.7.1', 'Message could not be scanned in time, try again later'),
+  internal: reply(451, '4.3.0', 'Error: internal error, try again later'),
+  shutdown: reply(421, '4.3.0', 'Error: service shutting down'),
+} as const;
+
+const MAX_ERRORS = 20;
+const XFORWARD_ATTRS = ['NAME', 'ADDR', 'PORT', 'PROTO', 'HELO', 'IDENT', 'SOURCE'] as const;
+/** XFORWARD_README: a command stays under 512 bytes. */
+const XFORWARD_MAX_LINE = 500;
+
+interface Transaction {
+  readonly started: number;
+  sender: string;
+  readonly recipients: string[];
+  downstream: DownstreamClient | null;
+  session: Session | null;
+  /** A non-accept verdict that arrived before the end of DATA (from onFinal). */
+  early: Verdict | null;
+  /** Set when we stop forwarding content (early verdict, downstream gone, internal error). */
+  stopped: boolean;
+  internalError: string | null;
+  dotAt: number;
+}
+
+/** Decode an xtext value (RFC 3461 "+HH"); invalid escapes are kept as-is. */
+export function xtextDecode(s: string): string {
+  return s.replace(/\+([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+}
+
+/** Path argument of MAIL FROM:/RCPT TO: lines: the address inside <> (may be empty). */
+export function parsePath(rest: string): { address: string; params: string } | null {
+  let s = rest.replace(/^\s+/, '');
+  if (!s.startsWith('<')) {
+    // Postfix tolerates a bare address; so do we (it is passed on unchanged anyway).
+    const sp = s.search(/\s/);
+    const addr = sp < 0 ? s : s.slice(0, sp);
+    if (addr === '') return null;
+    return { address: addr, params: sp < 0 ? '' : s.slice(sp + 1).trim() };
+  }
+  let inQuote = false;
+  for (let i = 1; i < s.length; i++) {
+    const c = s[i];
+    if (c === '\\' && inQuote) i++;
+    else if (c === '"') inQuote = !inQuote;
+    else if (c === '>' && !inQuote) {
+      const params = s.slice(i + 1);
+      if (params !== '' && !/^\s/.test(params)) return null;
+      s = s.slice(1, i);
+      // Source route "@a,@b:user@c" → user@c.
+      const colon = s.startsWith('@') ? s.indexOf(':') : -1;
+      return { address: colon >= 0 ? s.slice(colon + 1) : s, params: params.trim() };
+    }
+  }
+  return null;
+}
+
+function hasBadChars(line: Buffer): boolean {
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return true;
+  }
+  return false;
+}
+
+let connSeq = 0;
+
+export class ProxySession {
+  readonly id: string;
+  private readonly reader: SmtpReader;
+  private readonly peer: string;
+  private readonly trustedPeer: boolean;
+  private helo: string | null = null;
+  private xforward = new Map<string, string>();
+  private tx: Transaction | null = null;
+  private errors = 0;
+  private closed = false;
+  private pumping = false;
+  private readonly done: Promise<void>;
+  private resolveDone!: () => void;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly ctx: ProxyContext,
+  ) {
+    this.id = `${process.pid.toString(36)}.${(++connSeq).toString(36)}`;
+    this.reader = new SmtpReader({ maxLineBytes: ctx.maxLineBytes });
+    let addr = socket.remoteAddress ?? '';
+    if (addr.startsWith('::ffff:') && isIPv4(addr.slice(7))) addr = addr.slice(7);
+    this.peer = addr === '' ? 'unix' : addr;
+    this.trustedPeer = addr === '' /* unix socket: local by definition */ ||
+      ctx.trusted.check(addr, isIPv4(addr) ? 'ipv4' : 'ipv6');
+    this.done = new Promise((r) => (this.resolveDone = r));
+  }
+
+  /** Serve the connection; resolves when it is closed. */
+  run(): Promise<void> {
+    const s = this.socket;
+    s.setNoDelay(true);
+    s.setTimeout(this.ctx.idleTimeoutMs);
+    s.on('timeout', () => {
+      this.ctx.logger.warn('timeout', { conn: this.id, client: this.peer, inData: this.reader.inData });
+      this.shutdown(REPLIES.timeout);
+    });
+    s.on('data', (chunk: Buffer) => {
+      s.pause();
+      this.reader.push(chunk);
+      void this.pump();
+    });
+    s.on('end', () => this.onClientGone('client closed the connection'));
+    s.on('error', (e) => this.onClientGone(`client socket error: ${e.message}`));
+    s.on('close', () => {
+      this.onClientGone('connection closed');
+      this.resolveDone();
+    });
+    this.write(`220 ${this.ctx.hostname} ESMTP midstream\r\n`);
+    return this.done;
+  }
+
+  /** Close with a final reply (server shutdown, timeout). */
+  shutdown(finalReply: string = REPLIES.shutdown): void {
+    if (this.closed) return;
+    // Mid-DATA we cannot reply in-band; just drop (the client sees a lost connection = retry).
+    if (!this.reader.inData) this.write(finalReply);
+    this.closeNow('shutdown');
+  }
+
+  private closeNow(why: string): void {
+    if (this.closed) return;
+    this.abortTx(why);
+    this.closed = true;
+    this.socket.end();
+    // If the client does not close its side, do not keep the socket forever.
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  private write(text: string): void {
+    if (this.socket.writable) this.socket.write(text, 'latin1');
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      for (;;) {
+        if (this.closed) return;
+        const ev = this.reader.next();
+        if (ev === null) break;
+        await this.handle(ev);
+      }
+      if (!this.closed) this.socket.resume();
+    } catch (e) {
+      // A broken invariant in our own code: fail this connection only.
+      this.ctx.logger.error('bug', { conn: this.id, error: String((e as Error)?.stack ?? e) });
+      this.shutdown(REPLIES.internal);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private onClientGone(why: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.abortTx(why);
+    this.socket.destroy();
+  }
+
+  /** Abandon the transaction: nothing is delivered. */
+  private abortTx(why: string): void {
+    const tx = this.tx;
+    if (!tx) return;
+    this.tx = null;
+    if (tx.downstream) tx.downstream.destroy(why);
+    if (tx.session) {
+      tx.session.abort();
+      this.logMessage(tx, { kind: 'aborted', reason: why }, null);
+    }
+  }
+
+  private error(r: string): void {
+    this.write(r);
+    if (++this.errors >= MAX_ERRORS) this.shutdown(REPLIES.tooManyErrors);
+  }
+
+  private async handle(ev: ReaderEvent): Promise<void> {
+    switch (ev.type) {
+      case 'data':
+        return this.onData(ev.chunk);
+      case 'data-end':
+        return this.onDataEnd();
+      case 'command-too-long':
+        return this.error(REPLIES.tooLong);
+      case 'command':
+        return this.onCommand(ev.line);
+    }
+  }
+
+  private async onCommand(line: Buffer): Promise<void> {
+    if (hasBadChars(line)) return this.error(REPLIES.badChars);
+    // Latin1 keeps every byte (SMTPUTF8 addresses) so lines go downstream unchanged.
+    const text = line.toString('latin1');
+    const sp = text.indexOf(' ');
+    const verb = (sp < 0 ? text : text.slice(0, sp)).toUpperCase();
+    const arg = sp < 0 ? '' : text.slice(sp + 1).trim();
+    switch (verb) {
+      case 'EHLO':
+      case 'HELO':
+        return this.onHelo(verb, arg);
+      case 'XFORWARD':
+        return this.onXforward(arg);
+      case 'MAIL':
+        return this.onMail(line, text);
+      case 'RCPT':
+        return this.onRcpt(line, text);
+      case 'DATA':
+        return this.onDataCmd();
+      case 'RSET':
+        this.abortTx('RSET');
+        this.xforward.clear();
+        return this.write(REPLIES.ok);
+      case 'NOOP':
+        return this.write(REPLIES.ok);
+      case 'QUIT':
+        this.write(REPLIES.bye);
+        return this.closeNow('QUIT');
+      case 'VRFY':
+      case 'EXPN':
+      case 'ETRN':
+      case 'BDAT':
+      case 'AUTH':
+      case 'STARTTLS':
+      case 'XCLIENT':
+      case 'TURN':
+        return this.error(REPLIES.notImplemented);
+      default:
+        return this.error(REPLIES.unknown);
+    }
+  }
+
+  private onHelo(verb: string, arg: string): void {
+    if (arg === '' || /\s/.test(arg)) return this.error(REPLIES.heloSyntax);
+    this.abortTx('new EHLO');
+    this.helo = arg;
+    const h = this.ctx.hostname;
+    if (verb === 'HELO') return this.write(`250 ${h}\r\n`);
+    const ext = ['PIPELINING', 'SIZE', '8BITMIME', 'SMTPUTF8', 'DSN', 'ENHANCEDSTATUSCODES'];
+    if (this.trustedPeer) ext.push('XFORWARD ' + XFORWARD_ATTRS.join(' '));
+    this.write([h, ...ext].map((l, i, a) => `250${i === a.length - 1 ? ' ' : '-'}${l}`).join('\r\n') + '\r\n');
+  }
+
+  private onXforward(arg: string): void {
+    if (!this.trustedPeer) return this.error(REPLIES.xforwardDenied);
+    if (this.tx) return this.error(REPLIES.xforwardInTx);
+    const attrs = arg.split(/\s+/).filter((a) => a !== '');
+    if (attrs.length === 0) return this.error(REPLIES.xforwardSyntax);
+    const parsed: [string, string][] = [];
+    for (const a of attrs) {
+      const eq = a.indexOf('=');
+      const name = eq > 0 ? a.slice(0, eq).toUpperCase() : '';
+      const value = a.slice(eq + 1);
+      if (!(XFORWARD_ATTRS as readonly string[]).includes(name) || value.length > 255) {
+        return this.error(REPLIES.xforwardSyntax);
+      }
+      parsed.push([name, value]);
+    }
+    for (const [k, v] of parsed) this.xforward.set(k, v);
+    this.write(REPLIES.ok);
+  }
+
+  private clientAddress(): string {
+    const a = this.xforward.get('ADDR');
+    if (a === undefined || a === '[UNAVAILABLE]') return this.peer;
+    const d = xtextDecode(a);
+    return d.toUpperCase().startsWith('IPV6:') ? d.slice(5) : d;
+  }
+
+  private async onMail(line: Buffer, text: string): Promise<void> {
+    if (this.helo === null) return this.error(REPLIES.needHelo);
+    if (this.tx) return this.error(REPLIES.nestedMail);
+    const m = /^MAIL FROM:/i.exec(text);
+    const path = m ? parsePath(text.slice(m[0].length)) : null;
+    if (!path) return this.error(REPLIES.mailSyntax);
+    const tx: Transaction = {
+      started: Date.now(),
+      sender: path.address,
+      recipients: [],
+      downstream: null,
+      session: null,
+      early: null,
+      stopped: false,
+      internalError: null,
+      dotAt: 0,
+    };
+    this.tx = tx;
+    let ds: DownstreamClient;
+    try {
+      ds = await DownstreamClient.connect(this.ctx.forward, { timeoutMs: this.ctx.replyBudgetMs });
+    } catch (e) {
+      return this.downstreamFailed(tx, e, 'connect');
+    }
+    if (this.tx !== tx) return ds.destroy('client gone');
+    tx.downstream = ds;
+    try {
+      const ehlo = await ds.command(`EHLO ${this.helo}`);
+      if (ehlo.code !== 250) throw new DownstreamError('EPROTO', `EHLO refused: ${ehlo.lines[0]}`);
+      await this.sendXforward(ds, ehlo);
+      const r = await ds.command(line);
+      if (this.tx !== tx) return;
+      this.write(formatReply(r));
+      if (r.code >= 300) {
+        // MAIL refused downstream: no transaction here either.
+        this.tx = null;
+        ds.quit();
+      }
+    } catch (e) {
+      return this.downstreamFailed(tx, e, 'MAIL');
+    }
+  }
+
+  /** Pass our client's XFORWARD attributes on, limited to what the downstream names. */
+  private async sendXforward(ds: DownstreamClient, ehlo: SmtpReply): Promise<void> {
+    if (this.xforward.size === 0) return;
+    const kw = ehlo.lines.map((l) => l.slice(4).trim().split(/\s+/)).find((w) => w[0]?.toUpperCase() === 'XFORWARD');
+    if (!kw) {
+      this.ctx.logger.warn('xforward-unsupported', { conn: this.id, forward: ds.endpoint });
+      return;
+    }
+    const offered = new Set(kw.slice(1).map((w) => w.toUpperCase()));
+    const cmds: string[] = [];
+    let cur = 'XFORWARD';
+    for (const [k, v] of this.xforward) {
+      if (!offered.has(k)) continue;
+      const item = ` ${k}=${v}`;
+      if (cur.length + item.length > XFORWARD_MAX_LINE && cur !== 'XFORWARD') {
+        cmds.push(cur);
+        cur = 'XFORWARD';
+      }
+      cur += item;
+    }
+    if (cur !== 'XFORWARD') cmds.push(cur);
+    for (const c of cmds) {
+      const r = await ds.command(c);
+      // Client information is informational; losing it is logged, not fatal.
+      if (r.code !== 250) this.ctx.logger.warn('xforward-refused', { conn: this.id, reply: r.lines[0] });
+    }
+  }
+
+  private downstreamFailed(tx: Transaction, e: unknown, stage: string): void {
+    this.ctx.logger.warn('downstream', { conn: this.id, stage, forward: this.ctx.forward, error: String((e as Error)?.message ?? e) });
+    if (this.tx !== tx) return;
+    this.tx = null;
+    tx.downstream?.destroy();
+    this.write(REPLIES.downstream);
+  }
+
+  private async onRcpt(line: Buffer, text: string): Promise<void> {
+    const tx = this.tx;
+    if (!tx || !tx.downstream) return this.error(REPLIES.needMail);
+    const m = /^RCPT TO:/i.exec(text);
+    const path = m ? parsePath(text.slice(m[0].length)) : null;
+    if (!path) return this.error(REPLIES.rcptSyntax);
+    try {
+      const r = await tx.downstream.command(line);
+      if (this.tx !== tx) return;
+      if (r.code >= 200 && r.code < 300) tx.recipients.push(path.address);
+      this.write(formatReply(r));
+    } catch (e) {
+      return this.downstreamFailed(tx, e, 'RCPT');
+    }
+  }
+
+  private async onDataCmd(): Promise<void> {
+    const tx = this.tx;
+    if (!tx || !tx.downstream) return this.error(REPLIES.needMail);
+    if (tx.recipients.length === 0) return this.error(REPLIES.noValidRcpt);
+    const ds = tx.downstream;
+    let r: SmtpReply;
+    try {
+      r = await ds.data();
+    } catch (e) {
+      return this.downstreamFailed(tx, e, 'DATA');
+    }
+    if (this.tx !== tx) return;
+    if (r.code < 300 || r.code >= 400) {
+      this.write(formatReply(r));
+      this.tx = null;
+      ds.quit();
+      return;
+    }
+    const session = this.ctx.engine.begin({
+      sender: tx.sender,
+      recipients: tx.recipients,
+      clientAddress: this.clientAddress(),
+      clientName: this.xforward.has('NAME') ? xtextDecode(this.xforward.get('NAME') as string) : undefined,
+      helo: this.xforward.has('HELO') ? xtextDecode(this.xforward.get('HELO') as string) : this.helo ?? undefined,
+      queueId: this.xforward.has('IDENT') ? xtextDecode(this.xforward.get('IDENT') as string) : undefined,
+    });
+    tx.session = session;
+    session.onFinal((v) => {
+      if (replyFor(v).action === 'accept' || tx.early) return;
+      // Stop forwarding at once: the after-filter smtpd discards the open transaction.
+      tx.early = v;
+      tx.stopped = true;
+      ds.destroy('early verdict');
+    });
+    ds.onClose(() => {
+      if (!tx.early) tx.stopped = true;
+    });
+    this.reader.startData();
+    if (this.ctx.addHeader) ds.writeData(this.ctx.addHeader);
+    this.write(REPLIES.startData);
+  }
+
+  private async onData(chunk: Uint8Array): Promise<void> {
+    const tx = this.tx;
+    if (!tx || tx.stopped || !tx.session) return; // discard: verdict latched or transaction dead
+    const ds = tx.downstream as DownstreamClient;
+    const full = !ds.writeData(chunk);
+    try {
+      // Both sides take the chunk before we read the next one: end-to-end backpressure.
+      await Promise.all([tx.session.push(chunk), full ? ds.drain(this.ctx.replyBudgetMs) : undefined]);
+    } catch (e) {
+      tx.internalError = String((e as Error)?.message ?? e);
+      this.ctx.logger.error('bug', { conn: this.id, stage: 'push', error: tx.internalError });
+      tx.stopped = true;
+      ds.destroy('internal error');
+    }
+  }
+
+  private async onDataEnd(): Promise<void> {
+    const tx = this.tx;
+    if (!tx || !tx.session) return; // client already gone: nothing to answer
+    tx.dotAt = Date.now();
+    const session = tx.session;
+    const ds = tx.downstream as DownstreamClient;
+    let verdict: Verdict | null = tx.early;
+    let out: string;
+    let queueId: string | undefined;
+    let note: Record<string, unknown> | null = null;
+    if (!verdict && !tx.internalError && ds.alive) {
+      verdict = await this.verdictWithin(session, this.ctx.replyBudgetMs);
+      if (this.tx !== tx) return; // client left while we waited
+    }
+    if (tx.internalError) {
+      ds.destroy('internal error');
+      session.abort();
+      out = REPLIES.internal;
+      note = { kind: 'error', reason: 'internal' };
+    } else if (!verdict) {
+      if (!ds.alive && !tx.early) {
+        session.abort();
+        out = REPLIES.downstream;
+        note = { kind: 'error', reason: 'downstream', detail: ds.error?.message };
+      } else {
+        // Budget exhausted: answer now and make sure the dot can never follow.
+        ds.destroy('reply budget exhausted');
+        session.abort();
+        out = REPLIES.scanTimeout;
+        note = { kind: 'error', reason: 'reply-budget' };
+      }
+    } else {
+      const r = replyFor(verdict);
+      if (r.action !== 'accept') {
+        ds.destroy('verdict ' + verdict.kind);
+        out = reply(r.code, r.enhanced, r.text);
+      } else if (!ds.alive) {
+        out = REPLIES.downstream;
+        note = { kind: 'error', reason: 'downstream', detail: ds.error?.message };
+      } else {
+        const left = Math.max(1, this.ctx.replyBudgetMs - (Date.now() - tx.dotAt));
+        try {
+          const fin = await ds.endData(left);
+          out = formatReply(fin);
+          queueId = fin.code >= 200 && fin.code < 300 ? queueIdOf(fin) : undefined;
+          ds.quit();
+        } catch (e) {
+          // The downstream may have queued the mail already; we cannot know. Log loudly.
+          this.ctx.logger.warn('downstream', { conn: this.id, stage: 'end-of-data', error: String((e as Error)?.message ?? e) });
+          out = REPLIES.downstream;
+          note = { kind: 'error', reason: 'downstream-after-dot' };
+        }
+      }
+    }
+    if (this.tx !== tx) return;
+    this.tx = null;
+    this.write(out);
+    this.logMessage(tx, note, verdict, out, queueId);
+    this.xforward.clear(); // XFORWARD attributes last one transaction (XFORWARD_README)
+  }
+
+  /** session.end() or null when `budgetMs` passes first. */
+  private verdictWithin(session: Session, budgetMs: number): Promise<Verdict | null> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(null), budgetMs);
+      session.end().then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (e) => {
+          clearTimeout(timer);
+          this.ctx.logger.error('bug', { conn: this.id, stage: 'end', error: String((e as Error)?.message ?? e) });
+          resolve({ kind: 'error', errorKind: 'internal', where: '', detail: 'session.end() threw' });
+        },
+      );
+    });
+  }
+
+  private logMessage(
+    tx: Transaction,
+    note: Record<string, unknown> | null,
+    verdict: Verdict | null,
+    out?: string,
+    queueId?: string,
+  ): void {
+    const v: Record<string, unknown> = verdict ? { ...verdict } : {};
+    const fields: Record<string, unknown> = {
+      conn: this.id,
+      queueId,
+      client: this.clientAddress(),
+      sender: tx.sender,
+      rcpts: tx.recipients.length,
+      size: this.reader.data.bytes,
+      verdict: verdict?.kind ?? note?.kind,
+      name: v.name,
+      reason: v.reason ?? note?.reason,
+      where: v.where,
+      engine: v.engine,
+      limit: v.which,
+      errorKind: v.errorKind,
+      detail: note?.detail,
+      reply: out ? out.slice(0, 3) : undefined,
+      bareCr: this.reader.data.bareCr || undefined,
+      bareLf: this.reader.data.bareLf || undefined,
+      elapsedMs: Date.now() - tx.started,
+      afterDotMs: tx.dotAt ? Date.now() - tx.dotAt : undefined,
+    };
+    for (const k of Object.keys(fields)) if (fields[k] === undefined) delete fields[k];
+    this.ctx.logger.info('message', fields);
+  }
+}

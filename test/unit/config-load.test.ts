@@ -1,0 +1,166 @@
+/**
+ * config-load.test.ts — loadConfig as the CLI uses it: defaults, unknown keys, TOML
+ * syntax errors, missing files, command-line overrides, freezing, the sample
+ * midstream.toml, renderConfig round trips and fail-open warnings.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, TMP_BASE } from '../helpers/paths.js';
+import {
+  CLI_SOURCE,
+  ConfigError,
+  failOpenWarnings,
+  loadConfig,
+  parseConfigText,
+  renderConfig,
+} from '../../src/config/load-config.js';
+import { SECTIONS, type Field } from '../../src/config/schema.js';
+import { DEFAULT_LIMITS } from '../../src/core/limits.js';
+import { DEFAULT_ACTIONS } from '../../src/core/policy-table.js';
+
+mkdirSync(TMP_BASE, { recursive: true });
+const dir = mkdtempSync(join(TMP_BASE, 'config-load-'));
+function write(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+const isCfgErr = (file: string, key: string, reason?: RegExp) => (e: unknown) => {
+  assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
+  assert.equal(e.file, file);
+  assert.equal(e.key, key);
+  if (reason) assert.match(e.reason, reason);
+  return true;
+};
+
+test('no file: the defaults, matching the core defaults', () => {
+  const c = loadConfig(undefined);
+  assert.deepEqual({ ...c.limits }, { ...DEFAULT_LIMITS });
+  assert.deepEqual({ ...c.actions }, { ...DEFAULT_ACTIONS });
+  assert.equal(c.proxy.listen, '127.0.0.1:10025');
+  assert.equal(c.proxy.forward, '127.0.0.1:10026');
+  assert.equal(c.proxy.replyBudgetMs, 90_000);
+  assert.equal(c.milter.listen, 'inet:7357@127.0.0.1');
+  assert.equal(c.milter.socketMode, 0o660);
+  assert.equal(c.clamd.maxStreamBytes, 25 * 1024 * 1024);
+  assert.equal(c.metrics.listen, '');
+  assert.deepEqual(c.rules, []);
+});
+
+test('an empty file is the defaults too', () => {
+  assert.deepEqual(loadConfig(write('empty.toml', '')), loadConfig(undefined));
+});
+
+test('unknown top-level key is fatal, with a hint', () => {
+  const f = write('u1.toml', '[proxi]\nlisten = "127.0.0.1:1"\n');
+  assert.throws(() => loadConfig(f), isCfgErr(f, 'proxi', /unknown key.*"proxy"/));
+  const g = write('u2.toml', 'verbose = true\n');
+  assert.throws(() => loadConfig(g), isCfgErr(g, 'verbose', /^unknown key$/));
+});
+
+test('unknown nested key is fatal, with a hint', () => {
+  const f = write('u3.toml', '[clamd]\nendpoint = ["tcp:127.0.0.1:3310"]\n');
+  assert.throws(() => loadConfig(f), isCfgErr(f, 'clamd.endpoint', /did you mean "endpoints"/));
+  const g = write('u4.toml', '[[rules]]\nmatch = { clients = ["10.0.0.0/8"] }\n');
+  assert.throws(() => loadConfig(g), isCfgErr(g, 'rules[0].match.clients', /unknown key/));
+  const h = write('u5.toml', '[limits.extra]\nx = 1\n');
+  assert.throws(() => loadConfig(h), isCfgErr(h, 'limits.extra'));
+});
+
+test('bad TOML syntax names the file and the line', () => {
+  const f = write('syntax.toml', '[proxy]\nlisten = "127.0.0.1:10025"\nforward = \n');
+  assert.throws(() => loadConfig(f), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.equal(e.file, f);
+    assert.match(e.reason, /TOML syntax error: line 3/);
+    assert.ok(e.message.startsWith(f + ': '));
+    return true;
+  });
+});
+
+test('a missing --config file is an error, not the defaults', () => {
+  const f = join(dir, 'does-not-exist.toml');
+  assert.throws(() => loadConfig(f), isCfgErr(f, '', /no such file/));
+});
+
+test('command-line overrides win over the file, strings are coerced per field', () => {
+  const f = write('ov.toml', '[proxy]\nlisten = "127.0.0.1:2525"\nmax_connections = 10\n[log]\nlevel = "warn"\n');
+  const c = loadConfig(f, {
+    'proxy.listen': '127.0.0.1:0',
+    'proxy.max_connections': '77',
+    'milter.add_headers': 'true',
+    'clamd.endpoints': 'tcp:127.0.0.1:3310,unix:/run/clamav/clamd.ctl',
+    'limits.scan_time': '30s',
+  });
+  assert.equal(c.proxy.listen, '127.0.0.1:0');
+  assert.equal(c.proxy.maxConnections, 77);
+  assert.equal(c.milter.addHeaders, true);
+  assert.deepEqual(c.clamd.endpoints, ['tcp:127.0.0.1:3310', 'unix:/run/clamav/clamd.ctl']);
+  assert.equal(c.limits.scanTimeMs, 30_000);
+  assert.equal(c.log.level, 'warn', 'file value kept where no override');
+  // Non-string override values are taken as they are; undefined means "flag not given".
+  assert.equal(loadConfig(f, { 'proxy.max_connections': 5, 'log.level': undefined }).proxy.maxConnections, 5);
+});
+
+test('a bad override names the command line and the key', () => {
+  assert.throws(() => loadConfig(undefined, { 'proxy.max_connections': 'lots' }), isCfgErr(CLI_SOURCE, 'proxy.max_connections', /integer/));
+  assert.throws(() => loadConfig(undefined, { 'proxy.nope': 'x' }), isCfgErr(CLI_SOURCE, 'proxy.nope', /unknown key/));
+  assert.throws(() => loadConfig(undefined, { 'rules': [] }), isCfgErr(CLI_SOURCE, 'rules'));
+  assert.throws(() => loadConfig(undefined, { 'log.level': 'loud' }), isCfgErr(CLI_SOURCE, 'log.level'));
+});
+
+test('the returned config is deep-frozen', () => {
+  const f = write('frozen.toml', '[[rules]]\nmatch = { client = ["10.0.0.0/8"] }\nskip_banned = true\n');
+  const c = loadConfig(f);
+  assert.ok(Object.isFrozen(c));
+  assert.ok(Object.isFrozen(c.proxy));
+  assert.ok(Object.isFrozen(c.policy.bannedExtensions));
+  assert.ok(Object.isFrozen(c.rules[0]!.match.client));
+  assert.throws(() => {
+    (c.proxy as { listen: string }).listen = 'x';
+  }, TypeError);
+});
+
+test('the sample midstream.toml loads to exactly the defaults and lists every key', () => {
+  const sample = join(ROOT, 'midstream.toml');
+  assert.deepEqual(loadConfig(sample), loadConfig(undefined));
+  const text = readFileSync(sample, 'utf8');
+  for (const [section, schema] of Object.entries(SECTIONS)) {
+    const block = text.split(`[${section}]\n`)[1]?.split('\n[')[0] ?? '';
+    assert.ok(block !== '', `section [${section}] present`);
+    for (const f of Object.values(schema) as Field<unknown>[]) {
+      assert.match(block, new RegExp(`^${f.toml} = .*# \\S`, 'm'), `${section}.${f.toml} present with a comment`);
+    }
+  }
+  assert.match(text, /^# \[\[rules\]\]/m, 'rules documented');
+});
+
+test('renderConfig round-trips, rules included', () => {
+  const f = write(
+    'rt.toml',
+    `[proxy]\nreply_budget = "1500ms"\nadd_header = "X-Virus-Scanned: midstream"\n[milter]\nsocket_mode = "0600"\n` +
+      `[limits]\nmessage_bytes = 1000\nratio = 12.5\n[metrics]\nlisten = "[::1]:9357"\n` +
+      `[[rules]]\nname = "a"\nmatch = { client = ["10.0.0.0/8"], authenticated = true, recipient_domain = [".example.org"] }\n` +
+      `skip_banned = true\nactions = { banned = "tempfail", error = "reject" }\nbanned_extensions = ["exe"]\nbanned_types = ["pe"]\nencrypted = "tempfail"\n` +
+      `[[rules]]\nskip_banned = false\n`,
+  );
+  const c = loadConfig(f);
+  const text = renderConfig(c);
+  const again = parseConfigText(text, f);
+  assert.deepEqual(again, c);
+  assert.match(text, /^reply_budget = "1500ms"/m);
+  assert.match(text, /^socket_mode = "0600"/m);
+  assert.equal(c.rules[1]!.name, 'rules[1]');
+});
+
+test('failOpenWarnings lists every fail-open choice and nothing for the defaults', () => {
+  assert.deepEqual(failOpenWarnings(loadConfig(undefined)), []);
+  const f = write(
+    'fo.toml',
+    '[actions]\nerror = "accept"\nlimit = "accept"\n[policy]\nencrypted = "accept"\n[[rules]]\nactions = { error = "accept" }\n',
+  );
+  const keys = failOpenWarnings(loadConfig(f)).map((w) => w.key).sort();
+  assert.deepEqual(keys, ['actions.error', 'actions.limit', 'policy.encrypted', 'rules[0].actions.error']);
+});

@@ -1,0 +1,130 @@
+/**
+ * config-schema.test.ts — every key of every section, table-driven: a good value
+ * parses to the expected typed value; a bad value throws ConfigError naming that key
+ * and the file. A key without a row here fails the coverage test.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TMP_BASE } from '../helpers/paths.js';
+import { ConfigError, parseConfigText } from '../../src/config/load-config.js';
+import { SECTIONS, type Field } from '../../src/config/schema.js';
+
+mkdirSync(TMP_BASE, { recursive: true });
+const dir = mkdtempSync(join(TMP_BASE, 'config-schema-'));
+writeFileSync(join(dir, 'local.ndb'), 'Test.Sig:0:*:41424344\n');
+mkdirSync(join(dir, 'sigs'));
+writeFileSync(join(dir, 'notes.txt'), 'x');
+const FILE = join(dir, 'midstream.toml');
+
+/** [good TOML value, expected typed value, bad TOML value]. */
+type Row = [good: string, expected: unknown, bad: string];
+const ROWS: Record<string, Row> = {
+  'proxy.listen': ['"unix:/run/midstream/proxy.sock"', 'unix:/run/midstream/proxy.sock', '"127.0.0.1"'],
+  'proxy.forward': ['"after-filter:10026"', 'after-filter:10026', '"unix:relative.sock"'],
+  'proxy.trusted_xforward': ['["10.0.0.0/8", "2001:db8::/32"]', ['10.0.0.0/8', '2001:db8::/32'], '["10.0.0.0/40"]'],
+  'proxy.reply_budget': ['"2m"', 120_000, '"90"'],
+  'proxy.max_connections': ['50', 50, '0'],
+  'proxy.hostname': ['"mx.example.org"', 'mx.example.org', '"bad host"'],
+  'proxy.add_header': ['"X-Virus-Scanned: midstream"', 'X-Virus-Scanned: midstream', '"no colon here"'],
+  'milter.listen': ['"unix:/run/midstream/milter.sock"', 'unix:/run/midstream/milter.sock', '"tcp:7357"'],
+  'milter.socket_mode': ['"0600"', 0o600, '660'],
+  'milter.add_headers': ['true', true, '"yes"'],
+  'milter.progress_interval': ['"10s"', 10_000, '"0.1s"'],
+  'engine.signatures': ['["local.ndb", "sigs"]', [join(dir, 'local.ndb'), join(dir, 'sigs')], '["notes.txt"]'],
+  'clamd.endpoints': ['["tcp:127.0.0.1:3310", "unix:/run/clamav/clamd.ctl"]', ['tcp:127.0.0.1:3310', 'unix:/run/clamav/clamd.ctl'], '["127.0.0.1:3310"]'],
+  'clamd.mode': ['"whole-message"', 'whole-message', '"per-part"'],
+  'clamd.connect_timeout': ['"500ms"', 500, '"-1s"'],
+  'clamd.idle_timeout': ['"1m"', 60_000, '"forever"'],
+  'clamd.total_timeout': ['"2m"', 120_000, '30'],
+  'clamd.max_concurrent': ['16', 16, '1.5'],
+  'clamd.max_stream_bytes': ['"100MiB"', 100 * 1024 * 1024, '"25 parsecs"'],
+  'clamd.health_interval': ['"1m"', 60_000, '"2 weeks"'],
+  'policy.banned_extensions': ['[".EXE", "scr"]', ['exe', 'scr'], '["a b"]'],
+  'policy.banned_types': ['["pe"]', ['pe'], '["exe"]'],
+  'policy.check_banned_in_archives': ['false', false, '0'],
+  'policy.encrypted': ['"tempfail"', 'tempfail', '"drop"'],
+  'actions.infected': ['"tempfail"', 'tempfail', '"discard"'],
+  'actions.banned': ['"accept"', 'accept', '"Reject"'],
+  'actions.limit': ['"tempfail"', 'tempfail', 'true'],
+  'actions.error': ['"reject"', 'reject', '""'],
+  'limits.header_line_bytes': ['"128KiB"', 128 * 1024, '"10"'],
+  'limits.header_bytes': ['"2MiB"', 2 * 1024 * 1024, '"1.5"'],
+  'limits.header_fields': ['500', 500, '-1'],
+  'limits.boundary_bytes': ['100', 100, '10'],
+  'limits.mime_depth': ['20', 20, '0'],
+  'limits.mime_parts': ['1000', 1000, '"many"'],
+  'limits.decoded_bytes': ['"10MB"', 10_000_000, '"1PiB"'],
+  'limits.unpacked_bytes': ['"64k"', 65536, '"-5MiB"'],
+  'limits.ratio': ['100', 100, '1'],
+  'limits.ratio_grace_bytes': ['0', 0, '"2GiB"'],
+  'limits.archive_depth': ['3', 3, '101'],
+  'limits.archive_entries': ['100', 100, '0'],
+  'limits.message_bytes': ['"50MiB"', 50 * 1024 * 1024, '-1'],
+  'limits.scan_time': ['"30s"', 30_000, '"2h"'],
+  'log.level': ['"debug"', 'debug', '"verbose"'],
+  'log.file': ['"log/midstream.log"', join(dir, 'log/midstream.log'), '5'],
+  'metrics.listen': ['":9357"', '127.0.0.1:9357', '"0.0.0.0:99999"'],
+};
+
+function allKeys(): { key: string; prop: string; section: string }[] {
+  const out = [];
+  for (const [section, schema] of Object.entries(SECTIONS)) {
+    for (const [prop, f] of Object.entries(schema) as [string, Field<unknown>][]) out.push({ key: `${section}.${f.toml}`, prop, section });
+  }
+  return out;
+}
+
+test('every schema key has a row in this table (and no row is stale)', () => {
+  const keys = allKeys().map((k) => k.key).sort();
+  assert.deepEqual(Object.keys(ROWS).sort(), keys);
+});
+
+for (const { key, prop, section } of allKeys()) {
+  const row = ROWS[key];
+  if (!row) continue;
+  const [good, expected, bad] = row;
+  const [, name] = key.split('.');
+  test(`${key}: good value ${good} parses`, () => {
+    const c = parseConfigText(`[${section}]\n${name} = ${good}\n`, FILE) as unknown as Record<string, Record<string, unknown>>;
+    assert.deepEqual(c[section]![prop], expected);
+  });
+  test(`${key}: bad value ${bad} is a ConfigError naming the key`, () => {
+    assert.throws(
+      () => parseConfigText(`[${section}]\n${name} = ${bad}\n`, FILE),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError, 'ConfigError');
+        assert.equal(e.file, FILE);
+        assert.ok(e.key === key || e.key.startsWith(key + '['), `key ${e.key} should be ${key}`);
+        assert.equal(e.code, 'CONFIG_INVALID');
+        assert.equal(e.exitCode, 2);
+        assert.ok(e.reason.length > 0);
+        assert.ok(e.message.includes(FILE) && e.message.includes(e.key));
+        return true;
+      },
+    );
+  });
+}
+
+test('a list item error names the index', () => {
+  assert.throws(
+    () => parseConfigText('[proxy]\ntrusted_xforward = ["10.0.0.0/8", "nope"]\n', FILE),
+    (e: unknown) => e instanceof ConfigError && e.key === 'proxy.trusted_xforward[1]',
+  );
+});
+
+test('a section that is not a table is rejected', () => {
+  assert.throws(() => parseConfigText('proxy = 5\n', FILE), (e: unknown) => e instanceof ConfigError && e.key === 'proxy' && /table/.test(e.reason));
+});
+
+test('cross-field checks: header line over header block, proxy forwarding to itself', () => {
+  assert.throws(
+    () => parseConfigText('[limits]\nheader_line_bytes = "2MiB"\nheader_bytes = "1MiB"\n', FILE),
+    (e: unknown) => e instanceof ConfigError && e.key === 'limits.header_line_bytes',
+  );
+  assert.throws(
+    () => parseConfigText('[proxy]\nlisten = "127.0.0.1:10026"\n', FILE),
+    (e: unknown) => e instanceof ConfigError && e.key === 'proxy.forward' && /loop/.test(e.reason),
+  );
+});
