@@ -44,20 +44,33 @@ function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
 
-async function load(n: number, dir: string, staticOnly = false): Promise<{ db: SignatureDb; ms: number; rssMb: string; heapMb: string }> {
+async function load(
+  n: number,
+  dir: string,
+  staticOnly = false,
+): Promise<{ db: SignatureDb; ms: number; rssMb: string; heapMb: string; extMb: string; peakMb: string }> {
   const path = join(dir, `synthetic-${n}.ndb`);
   const lines: string[] = [];
   for (let i = 0; i < n; i++) lines.push(synthSig(i, staticOnly));
   await writeFile(path, lines.join('\n') + '\n');
   gc();
-  const rss0 = process.memoryUsage().rss;
-  const heap0 = process.memoryUsage().heapUsed;
+  const m0 = process.memoryUsage();
+  let peak = m0.rss;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
   const t0 = performance.now();
   const db = n === 0 ? SignatureDb.builtin() : await SignatureDb.load([path]);
   const ms = performance.now() - t0;
+  clearInterval(sampler);
   gc();
   const m = process.memoryUsage();
-  return { db, ms, rssMb: mb(m.rss - rss0), heapMb: mb(m.heapUsed - heap0) };
+  return {
+    db,
+    ms,
+    rssMb: mb(m.rss - m0.rss),
+    heapMb: mb(m.heapUsed - m0.heapUsed),
+    extMb: mb(m.arrayBuffers - m0.arrayBuffers),
+    peakMb: mb(Math.max(peak, m.rss) - m0.rss),
+  };
 }
 
 function throughput(db: SignatureDb, data: Uint8Array, chunk = 65536): { mbps: number; hit: string | null } {
@@ -77,11 +90,11 @@ async function main(): Promise<void> {
   console.log(`node ${process.version}, gc ${typeof (globalThis as { gc?: unknown }).gc === 'function' ? 'exposed' : 'not exposed (RSS deltas are rough)'}`);
   try {
     for (const [n, staticOnly] of [[0, false], [10_000, false], [100_000, false], [10_000, true]] as const) {
-      const { db, ms, rssMb, heapMb } = await load(n, dir, staticOnly);
+      const { db, ms, rssMb, heapMb, extMb, peakMb } = await load(n, dir, staticOnly);
       const st = db.stats;
       const levels = (db as unknown as { patterns: { levelShapes: string[] } }).patterns.levelShapes.join(",");
       console.log(
-        `sigs=${n}${staticOnly ? ' (static only)' : ''}: load ${ms.toFixed(0)} ms, RSS +${rssMb} MB, heap +${heapMb} MB (count ${db.count}, forms ${st.forms}, levels ${levels}, skipped ${db.skippedTotal})`,
+        `sigs=${n}${staticOnly ? ' (static only)' : ''}: load ${ms.toFixed(0)} ms, RSS +${rssMb} MB (peak +${peakMb}), heap +${heapMb} MB, typed arrays +${extMb} MB (count ${db.count}, forms ${st.forms}, levels ${levels}, skipped ${db.skippedTotal})`,
       );
       // Warm up the JIT, then keep the best of several runs.
       throughput(db, one);

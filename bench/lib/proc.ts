@@ -101,6 +101,7 @@ export async function waitPort(port: number, timeoutMs = 30000, banner?: RegExp)
       const done = (v: boolean) => { s.destroy(); resolve(v); };
       s.setTimeout(3000, () => done(false));
       s.on('error', (e) => { last = String(e); done(false); });
+      s.on('close', () => done(false));
       s.on('connect', () => { if (!banner) done(true); });
       s.on('data', (d) => { buf += d.toString('latin1'); if (banner && banner.test(buf)) done(true); });
     });

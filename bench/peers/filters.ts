@@ -71,7 +71,8 @@ export async function startClamsmtp(reg: ProcessRegistry, dir: string, port: num
   ].join('\n'));
   // -d LEVEL keeps it in the foreground (and logs to stderr at that level)
   const tracked = reg.spawn('clamsmtpd', '/usr/sbin/clamsmtpd', ['-f', conf, '-d', '1'], { logFile: join(dir, 'clamsmtpd.log') });
-  await waitPort(port, 20000, /^220 /m);
+  // clamsmtp connects to the after-filter smtpd per client, which only exists once Postfix runs
+  await waitPort(port, 20000);
   return { name: 'clamsmtp', tracked, port, tempDir, pidRoots: () => [tracked.pid] };
 }
 

@@ -55,7 +55,8 @@ function pf(dir: string, ...args: string[]): string {
 }
 
 export async function startPostfix(reg: ProcessRegistry, dir: string, sinkPort: number, afterPort: number, fronts: FrontSpec[]): Promise<PostfixInstance> {
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(join(dir, 'queue'), { recursive: true });
+  mkdirSync(join(dir, 'data'), { recursive: true });
   const maillog = join(dir, 'maillog');
   const main = `
 compatibility_level = 3.6

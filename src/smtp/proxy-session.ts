@@ -35,7 +35,8 @@ import { SmtpReader, type ReaderEvent } from './smtp-reader.js';
 import { formatReply, queueIdOf, reply, type SmtpReply } from './smtp-reply.js';
 
 /** What the proxy needs of an engine: sessions, and engine names for the log. */
-export type ProxyEngine = Pick<Engine, 'begin' | 'engines'>;
+/** `policy` is optional so test engines may leave it out; its actions pick the reply. */
+export type ProxyEngine = Pick<Engine, 'begin' | 'engines'> & { readonly policy?: Pick<Engine['policy'], 'actions'> };
 
 /** Per-connection snapshot of the proxy's configuration. */
 export interface ProxyContext {
@@ -471,7 +472,7 @@ export class ProxySession {
     });
     tx.session = session;
     session.onFinal((v) => {
-      if (replyFor(v).action === 'accept' || tx.early) return;
+      if (replyFor(v, this.ctx.engine.policy?.actions).action === 'accept' || tx.early) return;
       // Stop forwarding at once: the after-filter smtpd discards the open transaction.
       tx.early = v;
       tx.stopped = true;
@@ -533,7 +534,7 @@ export class ProxySession {
         note = { kind: 'error', reason: 'reply-budget' };
       }
     } else {
-      const r = replyFor(verdict);
+      const r = replyFor(verdict, this.ctx.engine.policy?.actions);
       if (r.action !== 'accept') {
         ds.destroy('verdict ' + verdict.kind);
         out = reply(r.code, r.enhanced, r.text);

@@ -116,7 +116,7 @@ export async function startFakeClamd(behaviour: FakeBehaviour = FAKE.ok as FakeB
       sock.pause();
       return;
     }
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     let state: 'command' | 'len' | 'data' | 'done' = 'command';
     let need = 0;
     let acted = false;

@@ -120,92 +120,101 @@ export async function startPostfix(opts: PostfixOptions): Promise<PostfixInstanc
   const dataDir = join(dir, 'lib');
   for (const d of [configDir, queueDir, dataDir]) mkdirSync(d, { mode: 0o755 });
   const maillog = join(dir, 'maillog');
-  const [smtpPort, reinjectPort, filterPort] = await Promise.all([freePort(), freePort(), opts.filterPort ?? freePort()]);
-  const vars: Record<string, string> = {
-    BASE_DIR: dir,
-    CONFIG_DIR: configDir,
-    QUEUE_DIR: queueDir,
-    DATA_DIR: dataDir,
-    MAILLOG: maillog,
-    MYHOSTNAME: 'mx.midstream.test',
-    MYDOMAIN: 'midstream.test',
-    SINK_PORT: String(opts.sinkPort),
-    SMTP_PORT: String(smtpPort),
-    REINJECT_PORT: String(reinjectPort),
-    FILTER_PORT: String(filterPort),
-    MESSAGE_SIZE_LIMIT: String(200 * 1024 * 1024),
-    AFTER_RECIPIENT_RESTRICTIONS: 'permit_mynetworks,reject',
-  };
-  // Caller values may refer to the built-in ones (e.g. @CONFIG_DIR@ in a map path).
-  for (const [k, v] of Object.entries(opts.vars ?? {})) vars[k] = renderTemplate(v, vars);
-  let main = renderTemplate(readFileSync(join(ROOT, 'postfix', 'main.cf.in'), 'utf8'), vars);
-  let master = renderTemplate(readFileSync(join(ROOT, 'postfix', 'master.cf.in'), 'utf8'), vars);
-  if (opts.proxyFilter === false) master = master.split('\n').filter((l) => !l.includes('smtpd_proxy_filter=')).join('\n');
-  if (opts.mainExtra?.length) main += '\n' + renderTemplate(opts.mainExtra.join('\n'), vars) + '\n';
-  if (opts.masterExtra?.length) master += '\n' + renderTemplate(opts.masterExtra.join('\n'), vars) + '\n';
-  writeFileSync(join(configDir, 'main.cf'), main);
-  writeFileSync(join(configDir, 'master.cf'), master);
-  for (const [name, content] of Object.entries(opts.files ?? {})) writeFileSync(join(configDir, name), renderTemplate(content, vars));
-
-  const readLog = () => (existsSync(maillog) ? readFileSync(maillog, 'utf8') : '');
-  const masterPid = (): number | null => {
-    const f = join(queueDir, 'pid', 'master.pid');
-    if (!existsSync(f)) return null;
-    const n = Number(readFileSync(f, 'utf8').trim());
-    return Number.isInteger(n) && n > 0 ? n : null;
-  };
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    const pid = masterPid();
-    await run(POSTFIX, ['-c', configDir, 'stop']);
-    if (pid !== null) {
-      const until = Date.now() + 10_000;
-      while (pidAlive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-      if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-
-  const perm = await run(POSTFIX, ['-c', configDir, 'set-permissions']);
-  const start = perm.code === 0 ? await run(POSTFIX, ['-c', configDir, 'start']) : perm;
-  if (start.code !== 0) {
-    const log = readLog();
-    await stop();
-    throw new Error(`postfix start failed (exit ${start.code}): ${start.out}\nmaillog:\n${log}`);
-  }
   try {
-    await waitForPort(smtpPort, 20_000);
-    await waitForPort(reinjectPort, 20_000);
+    return await configureAndStart();
   } catch (e) {
-    const log = readLog();
-    await stop();
-    throw new Error(`${(e as Error).message}\nmaillog:\n${log}`);
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
   }
-  return {
-    dir,
-    configDir,
-    smtpPort,
-    reinjectPort,
-    filterPort,
-    sinkPort: opts.sinkPort,
-    vars,
-    readLog,
-    async waitForLog(re, timeoutMs = 20_000) {
-      const until = Date.now() + timeoutMs;
-      for (;;) {
-        const line = readLog()
-          .split('\n')
-          .find((l) => re.test(l));
-        if (line) return line;
-        if (Date.now() > until) throw new Error(`maillog: no line matching ${re} within ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 100));
+
+  async function configureAndStart(): Promise<PostfixInstance> {
+    const [smtpPort, reinjectPort, filterPort] = await Promise.all([freePort(), freePort(), opts.filterPort ?? freePort()]);
+    const vars: Record<string, string> = {
+      BASE_DIR: dir,
+      CONFIG_DIR: configDir,
+      QUEUE_DIR: queueDir,
+      DATA_DIR: dataDir,
+      MAILLOG: maillog,
+      MYHOSTNAME: 'mx.midstream.test',
+      MYDOMAIN: 'midstream.test',
+      SINK_PORT: String(opts.sinkPort),
+      SMTP_PORT: String(smtpPort),
+      REINJECT_PORT: String(reinjectPort),
+      FILTER_PORT: String(filterPort),
+      MESSAGE_SIZE_LIMIT: String(200 * 1024 * 1024),
+      AFTER_RECIPIENT_RESTRICTIONS: 'permit_mynetworks,reject',
+    };
+    // Caller values may refer to the built-in ones (e.g. @CONFIG_DIR@ in a map path).
+    for (const [k, v] of Object.entries(opts.vars ?? {})) vars[k] = renderTemplate(v, vars);
+    let main = renderTemplate(readFileSync(join(ROOT, 'postfix', 'main.cf.in'), 'utf8'), vars);
+    let master = renderTemplate(readFileSync(join(ROOT, 'postfix', 'master.cf.in'), 'utf8'), vars);
+    if (opts.proxyFilter === false) master = master.split('\n').filter((l) => !l.includes('smtpd_proxy_filter=')).join('\n');
+    if (opts.mainExtra?.length) main += '\n' + renderTemplate(opts.mainExtra.join('\n'), vars) + '\n';
+    if (opts.masterExtra?.length) master += '\n' + renderTemplate(opts.masterExtra.join('\n'), vars) + '\n';
+    writeFileSync(join(configDir, 'main.cf'), main);
+    writeFileSync(join(configDir, 'master.cf'), master);
+    for (const [name, content] of Object.entries(opts.files ?? {})) writeFileSync(join(configDir, name), renderTemplate(content, vars));
+
+    const readLog = () => (existsSync(maillog) ? readFileSync(maillog, 'utf8') : '');
+    const masterPid = (): number | null => {
+      const f = join(queueDir, 'pid', 'master.pid');
+      if (!existsSync(f)) return null;
+      const n = Number(readFileSync(f, 'utf8').trim());
+      return Number.isInteger(n) && n > 0 ? n : null;
+    };
+    let stopped = false;
+    const stop = async () => {
+      if (stopped) return;
+      stopped = true;
+      const pid = masterPid();
+      await run(POSTFIX, ['-c', configDir, 'stop']);
+      if (pid !== null) {
+        const until = Date.now() + 10_000;
+        while (pidAlive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+        if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
       }
-    },
-    async queue() {
-      return (await run(POSTQUEUE, ['-c', configDir, '-p'])).out;
-    },
-    stop,
-  };
+      rmSync(dir, { recursive: true, force: true });
+    };
+
+    const perm = await run(POSTFIX, ['-c', configDir, 'set-permissions']);
+    const start = perm.code === 0 ? await run(POSTFIX, ['-c', configDir, 'start']) : perm;
+    if (start.code !== 0) {
+      const log = readLog();
+      await stop();
+      throw new Error(`postfix start failed (exit ${start.code}): ${start.out}\nmaillog:\n${log}`);
+    }
+    try {
+      await waitForPort(smtpPort, 20_000);
+      await waitForPort(reinjectPort, 20_000);
+    } catch (e) {
+      const log = readLog();
+      await stop();
+      throw new Error(`${(e as Error).message}\nmaillog:\n${log}`);
+    }
+    return {
+      dir,
+      configDir,
+      smtpPort,
+      reinjectPort,
+      filterPort,
+      sinkPort: opts.sinkPort,
+      vars,
+      readLog,
+      async waitForLog(re, timeoutMs = 20_000) {
+        const until = Date.now() + timeoutMs;
+        for (;;) {
+          const line = readLog()
+            .split('\n')
+            .find((l) => re.test(l));
+          if (line) return line;
+          if (Date.now() > until) throw new Error(`maillog: no line matching ${re} within ${timeoutMs} ms`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      },
+      async queue() {
+        return (await run(POSTQUEUE, ['-c', configDir, '-p'])).out;
+      },
+      stop,
+    };
+  }
 }

@@ -162,18 +162,12 @@ function chooseShapes(runs: number[]): [number, number][] {
   return best;
 }
 
-function buildLevel(q: number, step: number, ents: { form: number; off: number; key: number }[]): Level {
-  const byKey = new Map<number, number[]>();
-  for (let i = 0; i < ents.length; i++) {
-    const k = ents[i]!.key;
-    const l = byKey.get(k);
-    if (l) l.push(i);
-    else byKey.set(k, [i]);
-  }
-  const nk = Math.max(byKey.size, 1);
-  // Bloom filter, 2 hashes, ~16 bits per gram: ~1.5 % false hits, table ≤ 1 MiB.
-  const bitLog = bloomLog(nk);
-  const slotLog = Math.max(4, Math.ceil(Math.log2(nk * 2)));
+/** Build one level from parallel entry arrays (form id, gram-end offset, gram value). */
+function buildLevel(q: number, step: number, entForm: Int32Array, entOff: Int32Array, entKey: Int32Array): Level {
+  const n = entForm.length;
+  // Sized by entries (≥ distinct grams): no intermediate Map, so 100k signatures load in bounded memory.
+  const bitLog = bloomLog(n);
+  const slotLog = Math.max(4, Math.ceil(Math.log2(Math.max(n, 1) * 2)));
   const lv: Level = {
     q,
     step,
@@ -183,20 +177,21 @@ function buildLevel(q: number, step: number, ents: { form: number; off: number; 
     heads: new Int32Array(1 << slotLog).fill(-1),
     slotShift: 32 - slotLog,
     slotMask: (1 << slotLog) - 1,
-    entForm: Int32Array.from(ents, (e) => e.form),
-    entOff: Int32Array.from(ents, (e) => e.off),
-    entNext: new Int32Array(ents.length).fill(-1),
+    entForm,
+    entOff,
+    entNext: new Int32Array(n).fill(-1),
   };
-  for (const [key, list] of byKey) {
-    for (let j = 0; j + 1 < list.length; j++) lv.entNext[list[j]!] = list[j + 1]!;
+  for (let e = 0; e < n; e++) {
+    const key = entKey[e]!;
     const h = Math.imul(key, MUL) >>> lv.bitShift;
     lv.bits[h >>> 5]! |= 1 << (h & 31);
     const h2 = Math.imul(key, MUL2) >>> lv.bitShift;
     lv.bits[h2 >>> 5]! |= 1 << (h2 & 31);
     let s = Math.imul(key, MUL) >>> lv.slotShift;
-    while (lv.heads[s]! >= 0) s = (s + 1) & lv.slotMask;
+    while (lv.heads[s]! >= 0 && lv.keys[s] !== key) s = (s + 1) & lv.slotMask;
+    lv.entNext[e] = lv.heads[s]!; // prepend to the gram's list
     lv.keys[s] = key;
-    lv.heads[s] = list[0]!;
+    lv.heads[s] = e;
   }
   return lv;
 }
@@ -317,12 +312,23 @@ export class PatternSetBuilder {
     shapes ??= chooseShapes(runs);
     // Largest step first, so findIndex below picks the cheapest fitting level.
     shapes = [...shapes].sort((x, y) => y[1] - x[1] || y[0] - x[0]);
-    const ents: { form: number; off: number; key: number }[][] = shapes.map(() => []);
+    // Entries per level, counted first so they go straight into typed arrays.
+    const levelOf = new Int8Array(n);
+    const sizes = new Array<number>(shapes.length).fill(0);
     for (let f = 0; f < n; f++) {
-      // The fitting level with the largest step (shapes are in LEVEL_SHAPES order: larger steps first).
       const r = this.fRun[f]!;
+      // The fitting level with the largest step (shapes are sorted: larger steps first).
       const li = shapes.findIndex(([q, st]) => r >= st + q - 1);
       if (li < 0) throw new Error(`no sampling level fits a form with a ${r}-byte static run`);
+      levelOf[f] = li;
+      sizes[li]! += shapes[li]![1];
+    }
+    const eForm = sizes.map((k) => new Int32Array(k));
+    const eOff = sizes.map((k) => new Int32Array(k));
+    const eKey = sizes.map((k) => new Int32Array(k));
+    const fill = new Array<number>(shapes.length).fill(0);
+    for (let f = 0; f < n; f++) {
+      const li = levelOf[f]!;
       const [q, st] = shapes[li]!;
       const regionStart = this.chooseRegion(f, st + q - 1);
       const off = this.fOff[f]!;
@@ -330,7 +336,10 @@ export class PatternSetBuilder {
         const gEnd = regionStart + j + q - 1;
         let key = 0;
         for (let b = gEnd - q + 1; b <= gEnd; b++) key = (key << 8) | this.vals[off + b]!;
-        ents[li]!.push({ form: f, off: gEnd, key: key | 0 });
+        const at = fill[li]!++;
+        eForm[li]![at] = f;
+        eOff[li]![at] = gEnd;
+        eKey[li]![at] = key | 0;
       }
     }
     const i32 = (a: number[]) => Int32Array.from(a);
@@ -349,7 +358,7 @@ export class PatternSetBuilder {
       this.fChecks,
       this.vals.slice(0, this.poolLen),
       this.masks.slice(0, this.poolLen),
-      shapes.map(([q, st], i) => buildLevel(q, st, ents[i]!)),
+      shapes.map(([q, st], i) => buildLevel(q, st, eForm[i]!, eOff[i]!, eKey[i]!)),
       this.maxLen,
     );
   }

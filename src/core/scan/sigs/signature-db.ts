@@ -28,8 +28,12 @@ export { SignatureFileError, SIG_ERROR_CODES } from './sig-errors.js';
 
 export const EICAR_NAME = 'Eicar-Test-Signature';
 const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
-/** ClamAV's own form: the 68-byte EICAR string at offset 0. */
-export const EICAR_NDB = `${EICAR_NAME}:0:0:${Buffer.from(EICAR, 'latin1').toString('hex')}`;
+/**
+ * The 68-byte EICAR string anywhere in a file (ClamAV's own form anchors it at 0). Mail
+ * admins paste it into bodies after other text; `*` also matches what our clamd test
+ * database (and FACTS.md) use, so both engines agree in the parity tests.
+ */
+export const EICAR_NDB = `${EICAR_NAME}:0:*:${Buffer.from(EICAR, 'latin1').toString('hex')}`;
 
 export interface DbStats {
   body: number;
