@@ -5,7 +5,7 @@
 //                              [--no-memory] [--no-install] [--keep]
 //
 // Writes bench/out/peers-report.md, bench/out/peers-chart.svg and bench/out/peers-raw.json.
-import { mkdtempSync, mkdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, chmodSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,6 +65,7 @@ async function main(): Promise<void> {
     execFileSync('sh', [join(ROOT, 'bench/peers/install.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
   }
   const work = mkdtempSync(join(tmpdir(), 'midstream-bench-'));
+  chmodSync(work, 0o755); // Postfix and amavisd drop privileges and must traverse it
   log(`work dir ${work}`);
   const P = await freePorts(40);
   let pi = 0;
@@ -189,7 +190,7 @@ async function main(): Promise<void> {
         await sleep(250);
       }
     })();
-    const virus = c.filters ? { bodies: viruses, at: [{ session: 0, index: 1 }, { session: Math.min(1, sessions - 1), index: 2 }] } : undefined;
+    const virus = c.filters && !perSession ? { bodies: viruses, at: [{ session: 0, index: 1 }, { session: Math.min(1, sessions - 1), index: 2 }] } : undefined;
     const res = await runLoad({ port: c.port, sessions, workload: w, durationMs: perSession ? undefined : durationMs, perSession, idPrefix, virus });
     sampling = false;
     await sampler;
