@@ -40,6 +40,8 @@ export interface ProxyConfig {
   hostname: string;
   /** A header added to clean mail, e.g. "X-Virus-Scanned: midstream"; "" = off. */
   addHeader: string;
+  /** On SIGTERM: how long messages in flight may take to finish before connections are dropped. */
+  shutdownGraceMs: number;
 }
 
 export interface MilterConfig {
@@ -51,6 +53,8 @@ export interface MilterConfig {
   addHeaders: boolean;
   /** How often to send SMFIR_PROGRESS while a scan is running after end-of-message. */
   progressIntervalMs: number;
+  /** On SIGTERM: how long messages in flight may take to finish before connections are dropped. */
+  shutdownGraceMs: number;
 }
 
 export interface EngineConfig {
@@ -68,6 +72,8 @@ export interface ClamdConfig {
   maxConcurrent: number;
   maxStreamBytes: number;
   healthIntervalMs: number;
+  /** Results cache: verdicts remembered by content hash + clamd signature version; 0 = off. */
+  cacheEntries: number;
 }
 
 export interface PolicyConfig {
@@ -404,6 +410,7 @@ export const PROXY: SectionSchema<ProxyConfig> = {
     return s;
   }),
   addHeader: str('add_header', '', 'header added to accepted mail, e.g. "X-Virus-Scanned: midstream"; "" = off', checkHeader),
+  shutdownGraceMs: dur('shutdown_grace', MINUTE, 'on SIGTERM, time for messages in flight to finish; then connections are dropped', 0, HOUR),
 };
 
 export const MILTER: SectionSchema<MilterConfig> = {
@@ -424,6 +431,7 @@ export const MILTER: SectionSchema<MilterConfig> = {
   }),
   addHeaders: bool('add_headers', false, 'add X-Virus-Scanned/X-Virus-Status headers to accepted mail'),
   progressIntervalMs: dur('progress_interval', 5 * SECOND, 'send SMFIR_PROGRESS this often while scanning after end of message', SECOND, 5 * MINUTE),
+  shutdownGraceMs: dur('shutdown_grace', MINUTE, 'on SIGTERM, time for messages in flight to finish; then connections are dropped', 0, HOUR),
 };
 
 export const ENGINE: SectionSchema<EngineConfig> = {
@@ -442,6 +450,7 @@ export const CLAMD: SectionSchema<ClamdConfig> = {
   maxConcurrent: int('max_concurrent', 8, 'clamd connections at once, per endpoint', 1, 1024),
   maxStreamBytes: size('max_stream_bytes', 25 * 1024 * 1024, 'bytes per INSTREAM; keep <= clamd StreamMaxLength (larger = limit verdict)', 1024, 4 * GiB),
   healthIntervalMs: dur('health_interval', 15 * SECOND, 'PING each endpoint this often', SECOND, HOUR),
+  cacheEntries: int('cache_entries', 10_000, 'results cache: clamd verdicts remembered by content hash + signature version; 0 = off', 0, 10_000_000),
 };
 
 export const POLICY: SectionSchema<PolicyConfig> = {

@@ -191,6 +191,9 @@ export class MessageSession {
 
   result(r: ScanResult, where: string, engine: string): void {
     if (r.kind === 'infected') this.offer({ kind: 'infected', name: r.name, where, engine });
+    // Our own byte cap (clamd StreamMaxLength): deterministic, a retry cannot help, so it
+    // is a limit for policy (reject by default), not a tempfail that would loop forever.
+    else if (r.kind === 'error' && r.errorKind === 'scanner-size-limit') this.limit('scan-bytes', where);
     else if (r.kind === 'error') {
       this.offer({ kind: 'error', errorKind: r.errorKind, where, ...(r.detail ? { detail: r.detail } : {}) });
     }

@@ -13,10 +13,15 @@
  * unchanged; and its DATA parser un-stuffs dots after bare LF and lets bare CR/LF through,
  * where we need strict CRLF handling.
  *
+ * close() is graceful: the listener stops at once (new connections are refused); a
+ * transaction in progress runs to its final reply (delivered or rejected as usual), a
+ * session idle between transactions gets "421 4.3.2 Service shutting down"; after
+ * `shutdownGraceMs` whatever is left is dropped (mid-DATA: connection lost = the
+ * client retries; Postfix never saw a 250, so nothing is lost or duplicated).
  * Limits: maxConnections (421 beyond it); each session's limits in ProxySession.
  * Errors: bad options (addresses, CIDRs, header text) throw at startup with the reason;
  * a listen error rejects the returned promise.
- * Gaps: close() drops open connections at once (no drain period); no config reload.
+ * Gaps: no config reload of our own (the CLI swaps the engine; listen/forward need a restart).
  */
 import { BlockList, createServer, isIPv4, isIPv6, type Socket } from 'node:net';
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
@@ -45,11 +50,18 @@ export interface ProxyOptions {
   hostname?: string;
   /** Inactivity timeout on the inbound socket (ms). Default 300000 (Postfix smtpd_timeout). */
   idleTimeoutMs?: number;
+  /** close(): how long transactions in progress may take before connections are dropped (ms). Default 60000. */
+  shutdownGraceMs?: number;
+  /** Called when a client connection opens and closes (e.g. the connections gauge). */
+  onConnection?: (event: 'open' | 'close') => void;
 }
 
 export interface ProxyHandle {
   address: string;
+  /** Graceful: stop accepting, let transactions in progress finish (up to shutdownGraceMs), then drop the rest. */
   close(): Promise<void>;
+  /** Client connections open now. */
+  readonly connections: number;
 }
 
 export class ProxyConfigError extends Error {
@@ -98,13 +110,19 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     maxLineBytes: DEFAULT_MAX_LINE_BYTES,
   });
   const maxConnections = opts.maxConnections ?? Infinity;
-  const sessions = new Set<ProxySession>();
+  const shutdownGraceMs = opts.shutdownGraceMs ?? 60_000;
+  const sessions = new Map<ProxySession, Promise<void>>();
   const sockets = new Set<Socket>();
+  const onConnection = opts.onConnection;
 
   const server = createServer((socket) => {
     socket.setNoDelay(true);
     sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+    onConnection?.('open');
+    socket.on('close', () => {
+      sockets.delete(socket);
+      onConnection?.('close');
+    });
     if (sessions.size >= maxConnections) {
       opts.logger.warn('too-many-connections', { limit: maxConnections });
       socket.on('error', () => {});
@@ -112,8 +130,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       return;
     }
     const s = new ProxySession(socket, ctx);
-    sessions.add(s);
-    void s.run().finally(() => sessions.delete(s));
+    sessions.set(s, s.run().finally(() => sessions.delete(s)));
   });
 
   if (listen.kind === 'unix' && existsSync(listen.path)) {
@@ -135,14 +152,33 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   opts.logger.info('listening', { address, forward: formatEndpoint(forward), engines: opts.engine.engines });
 
   let closing: Promise<void> | null = null;
+  const drain = async (): Promise<void> => {
+    const listenerClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const inFlight = sessions.size;
+    for (const s of sessions.keys()) s.drain();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => {
+      timer = setTimeout(() => resolve('deadline'), shutdownGraceMs);
+    });
+    const finished = Promise.all(sessions.values()).then(() => 'drained' as const);
+    const how = await Promise.race([finished, deadline]);
+    clearTimeout(timer);
+    if (how === 'deadline') {
+      opts.logger.warn('shutdown-deadline', { graceMs: shutdownGraceMs, dropped: sessions.size });
+      for (const s of sessions.keys()) s.shutdown();
+    }
+    // Sessions end their sockets; destroy whatever a client keeps half-open.
+    for (const so of sockets) so.destroy();
+    await listenerClosed;
+    opts.logger.info('closed', { address, sessions: inFlight, how });
+  };
   return {
     address,
+    get connections() {
+      return sockets.size;
+    },
     close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sessions) s.shutdown();
-        for (const so of sockets) so.destroy();
-      });
+      closing ??= drain();
       return closing;
     },
   };

@@ -77,6 +77,7 @@ export const REPLIES = {
   scanTimeout: reply(451, '4.7.1', 'Message could not be scanned in time, try again later'),
   internal: reply(451, '4.3.0', 'Error: internal error, try again later'),
   shutdown: reply(421, '4.3.0', 'Error: service shutting down'),
+  draining: reply(421, '4.3.2', 'Service shutting down'),
 } as const;
 
 const MAX_ERRORS = 20;
@@ -151,6 +152,8 @@ export class ProxySession {
   private errors = 0;
   private closed = false;
   private pumping = false;
+  /** Graceful shutdown asked: finish the transaction in progress, then 421 and close. */
+  private draining = false;
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
 
@@ -192,6 +195,15 @@ export class ProxySession {
     return this.done;
   }
 
+  /**
+   * Graceful shutdown: a transaction in progress (MAIL … final reply) runs to its end;
+   * then, or at once when idle between transactions, 421 4.3.2 and close.
+   */
+  drain(): void {
+    this.draining = true;
+    if (!this.pumping && this.tx === null) this.shutdown(REPLIES.draining);
+  }
+
   /** Close with a final reply (server shutdown, timeout). */
   shutdown(finalReply: string = REPLIES.shutdown): void {
     if (this.closed) return;
@@ -222,6 +234,7 @@ export class ProxySession {
         const ev = this.reader.next();
         if (ev === null) break;
         await this.handle(ev);
+        if (this.draining && this.tx === null) return this.shutdown(REPLIES.draining);
       }
       if (!this.closed) this.socket.resume();
     } catch (e) {
