@@ -10,6 +10,10 @@
  * on the MTA instead of buffering. Unix sockets: a stale socket file is removed
  * (a live one is an error: another milter is running), the socket is chmod'ed
  * to `socketMode` (default 0660) and unlinked on close.
+ * close() is graceful: the listener stops at once; a connection between messages is
+ * closed now (the MTA applies its milter_default_action / F= flags to later mail), one
+ * with a message in progress answers that message's end of body first and then
+ * closes; after `shutdownGraceMs` whatever is left is dropped.
  * Errors: a bad `listen` string or a busy address rejects the promise.
  * Known gaps: no connection limit; `inet:PORT` without a host binds 127.0.0.1
  * (not all addresses as libmilter would) to stay on loopback unless told otherwise.
@@ -31,11 +35,18 @@ export interface MilterOptions {
   addHeaders?: boolean;
   /** PROGRESS interval while a verdict is pending (ms, default 5000). */
   progressIntervalMs?: number;
+  /** close(): how long messages in progress may take before connections are dropped (ms). Default 60000. */
+  shutdownGraceMs?: number;
+  /** Called when an MTA connection opens and closes (e.g. the connections gauge). */
+  onConnection?: (event: 'open' | 'close') => void;
 }
 
 export interface MilterServer {
   address: string;
+  /** Graceful: stop accepting, let messages in progress finish (up to shutdownGraceMs), then drop the rest. */
   close(): Promise<void>;
+  /** MTA connections open now. */
+  readonly connections: number;
 }
 
 export type ListenSpec = { kind: 'inet'; host: string; port: number; v6: boolean } | { kind: 'unix'; path: string };
@@ -82,13 +93,21 @@ async function removeStaleSocket(path: string): Promise<void> {
 export async function startMilter(opts: MilterOptions): Promise<MilterServer> {
   const spec = parseListen(opts.listen ?? 'inet:7357@127.0.0.1');
   const log = opts.logger;
-  const sockets = new Set<net.Socket>();
+  const sockets = new Map<net.Socket, MilterSession>();
   let nextId = 1;
+  let draining = false;
+  /** While draining: close a connection as soon as it has no message in progress. */
+  const closeIfIdle = (sock: net.Socket, session: MilterSession) => {
+    if (draining && session.phase === 'idle' && !sock.destroyed) {
+      session.destroy();
+      sock.end();
+    }
+  };
 
   const server = net.createServer((sock) => {
     const connId = `m${nextId++}`;
-    sockets.add(sock);
     sock.setNoDelay(true);
+    opts.onConnection?.('open');
     const session = new MilterSession({
       engine: opts.engine,
       logger: log,
@@ -100,11 +119,13 @@ export async function startMilter(opts: MilterOptions): Promise<MilterServer> {
       },
       close: () => sock.end(),
     });
+    sockets.set(sock, session);
     log.debug('milter.connect', { conn: connId, peer: sock.remoteAddress ?? 'unix' });
     sock.on('data', (chunk: Buffer) => {
       sock.pause();
       session.receive(chunk).then(
         () => {
+          closeIfIdle(sock, session);
           if (!sock.destroyed && !session.isClosed) sock.resume();
         },
         (e: unknown) => {
@@ -116,6 +137,7 @@ export async function startMilter(opts: MilterOptions): Promise<MilterServer> {
     sock.on('error', (e) => log.debug('milter.socket-error', { conn: connId, err: String(e) }));
     sock.on('close', () => {
       sockets.delete(sock);
+      opts.onConnection?.('close');
       session.destroy();
       log.debug('milter.disconnect', { conn: connId });
     });
@@ -143,16 +165,30 @@ export async function startMilter(opts: MilterOptions): Promise<MilterServer> {
   }
   log.info('milter.listening', { address });
 
+  const graceMs = opts.shutdownGraceMs ?? 60_000;
   let closing: Promise<void> | null = null;
+  const drain = async (): Promise<void> => {
+    draining = true;
+    const done = new Promise<void>((res) => server.close(() => res()));
+    const inFlight = sockets.size;
+    for (const [sock, session] of sockets) closeIfIdle(sock, session);
+    const until = Date.now() + graceMs;
+    // Connections close themselves as their messages finish (closeIfIdle after each packet batch).
+    while (sockets.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, until - Date.now()))));
+    const how = sockets.size > 0 ? 'deadline' : 'drained';
+    if (how === 'deadline') log.warn('milter.shutdown-deadline', { graceMs, dropped: sockets.size });
+    for (const s of sockets.keys()) s.destroy();
+    await done;
+    if (spec.kind === 'unix') await unlink(spec.path).catch(() => undefined);
+    log.info('milter.closed', { address, connections: inFlight, how });
+  };
   return {
     address,
+    get connections() {
+      return sockets.size;
+    },
     close() {
-      closing ??= (async () => {
-        const done = new Promise<void>((res) => server.close(() => res()));
-        for (const s of sockets) s.destroy();
-        await done;
-        if (spec.kind === 'unix') await unlink(spec.path).catch(() => undefined);
-      })();
+      closing ??= drain();
       return closing;
     },
   };

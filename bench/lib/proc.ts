@@ -187,12 +187,12 @@ export function pageKb(pages: number): number { return (pages * PAGE) / 1024; }
 
 /** Disk use of a directory in kB (du -sk), 0 if missing. */
 export function duKb(dir: string): number {
-  try { return Number(execFileSync('du', ['-sk', dir], { encoding: 'utf8' }).split(/\s/)[0]) || 0; } catch { return 0; }
+  try { return Number(execFileSync('du', ['-sk', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(/\s/)[0]) || 0; } catch { return 0; }
 }
 
 /** Number of regular files under dir (find -type f | wc -l). */
 export function fileCount(dir: string): number {
-  try { return execFileSync('find', [dir, '-type', 'f'], { encoding: 'utf8' }).split('\n').filter(Boolean).length; } catch { return 0; }
+  try { return execFileSync('find', [dir, '-type', 'f'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter(Boolean).length; } catch { return 0; }
 }
 
 /** PIDs whose /proc/PID/cmdline argv[0] basename is `base` and whose ancestry includes `root`. */
