@@ -13,22 +13,13 @@ import { MessageSession, type MessagePolicy, type SessionStats } from './session
 import type { Scanner } from './scan/scanner.js';
 import { SignatureDb } from './scan/sigs/signature-db.js';
 import { BuiltinScanner } from './scan/builtin-scanner.js';
-import { ClamdClient } from './scan/clamd-client.js';
+import { ClamdClient, type ClamdClientOptions } from './scan/clamd-client.js';
 import { ClamdScanner } from './scan/clamd-scanner.js';
 
 export type { SessionStats, MessagePolicy };
 
-export interface ClamdOptions {
-  /** 'tcp:HOST:PORT' or 'unix:/path'; several = failover. */
-  endpoints: string[];
-  mode?: 'per-file' | 'whole-message';
-  connectTimeoutMs?: number;
-  idleTimeoutMs?: number;
-  totalTimeoutMs?: number;
-  maxConcurrent?: number;
-  maxStreamBytes?: number;
-  healthIntervalMs?: number;
-}
+/** clamd client options ('tcp:HOST:PORT' / 'unix:/path' endpoints; several = failover) plus the feeding mode. */
+export type ClamdOptions = ClamdClientOptions & { mode?: 'per-file' | 'whole-message' };
 
 export interface EngineOptions {
   /** Built-in engine signature files/dirs (.ndb .hdb .hsb .fp .sfp .cvd .cld); EICAR is always built in. */
@@ -83,17 +74,9 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   }
   let clamd: ClamdClient | null = null;
   if (opts.clamd && opts.clamd.endpoints.length > 0) {
-    const c = opts.clamd;
-    clamd = new ClamdClient({
-      endpoints: c.endpoints,
-      ...(c.connectTimeoutMs !== undefined ? { connectTimeoutMs: c.connectTimeoutMs } : {}),
-      ...(c.idleTimeoutMs !== undefined ? { idleTimeoutMs: c.idleTimeoutMs } : {}),
-      ...(c.totalTimeoutMs !== undefined ? { totalTimeoutMs: c.totalTimeoutMs } : {}),
-      ...(c.maxConcurrent !== undefined ? { maxConcurrent: c.maxConcurrent } : {}),
-      ...(c.maxStreamBytes !== undefined ? { maxStreamBytes: c.maxStreamBytes } : {}),
-      ...(c.healthIntervalMs !== undefined ? { healthIntervalMs: c.healthIntervalMs } : {}),
-    });
-    scanners.push(new ClamdScanner({ client: clamd, mode: c.mode ?? 'per-file' }));
+    const { mode, ...clientOptions } = opts.clamd;
+    clamd = new ClamdClient(clientOptions);
+    scanners.push(new ClamdScanner({ client: clamd, mode: mode ?? 'per-file' }));
   }
   if (scanners.length === 0) throw new Error('no scan engine configured (built-in disabled and no clamd endpoints)');
   const frozen = Object.freeze(scanners.slice());
