@@ -502,7 +502,12 @@ class FileNode implements ByteSink {
       },
       onLimit: (which: LimitName) => s.limit(which, parent.where),
       onEncrypted: (meta: { name: string }) => s.encryptedEntry(`${parent.where}!${meta.name || '(data)'}`),
-      onCorrupt: (detail: string) => s.warn(`archive-corrupt:${detail.slice(0, 40)}`, parent.where),
+      // What follows the damage was not scanned: never accept that silently (fail closed,
+      // as for unparseable input; actions.error decides, tempfail by default).
+      onCorrupt: (detail: string) => {
+        s.warn(`archive-corrupt:${detail.slice(0, 40)}`, parent.where);
+        s.offer({ kind: 'error', errorKind: 'unparseable', where: parent.where, detail: `corrupt archive: ${detail}` });
+      },
     };
   }
 }

@@ -26,13 +26,16 @@ class BuiltinStream implements ScanStream {
   readonly needsDrain = false;
   private done: ScanResult | null = null;
   private aborted = false;
+  private readonly onAbort = (): void => this.abort();
 
   constructor(
     private readonly matcher: Matcher,
-    signal?: AbortSignal,
+    private readonly signal?: AbortSignal,
   ) {
+    // The listener goes again at end(): one session's signal is shared by all its files
+    // (up to mimeParts + archiveEntries), and EventTarget's add is linear in the listeners.
     if (signal?.aborted) this.aborted = true;
-    else signal?.addEventListener('abort', () => this.abort(), { once: true });
+    else signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
   write(chunk: Uint8Array): ScanResult | null {
@@ -52,6 +55,7 @@ class BuiltinStream implements ScanStream {
   }
 
   end(): ScanResult {
+    this.signal?.removeEventListener('abort', this.onAbort);
     if (this.done !== null) return this.done;
     if (this.aborted) return (this.done = { kind: 'error', errorKind: 'aborted' });
     try {
