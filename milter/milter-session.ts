@@ -113,6 +113,8 @@ interface Message {
   started: number;
   /** The reply already given early (repeated at EOB). */
   earlyReply: Packet | null;
+  /** The summary line was written (at the early reply, or at EOB). */
+  logged: boolean;
 }
 
 const CRLF = Buffer.from('\r\n');
@@ -154,8 +156,9 @@ export class MilterSession {
   }
 
   /** The one policy table, with the engine's configured per-kind actions. */
-  private replyFor(v: Verdict) {
-    const actions: Actions = this.opts.engine.policy?.actions ?? DEFAULT_ACTIONS;
+  private replyFor(v: Verdict, m: Message | null) {
+    // The message's own policy first: [[rules]] may change the action per message.
+    const actions: Actions = m?.core?.policy?.actions ?? this.opts.engine.policy?.actions ?? DEFAULT_ACTIONS;
     return replyFor(v, actions);
   }
 
@@ -355,7 +358,7 @@ export class MilterSession {
 
   private newMessage(): Message {
     this.messages++;
-    return { recipients: [], core: null, verdict: null, finalWaiter: null, started: Date.now(), earlyReply: null };
+    return { recipients: [], core: null, verdict: null, finalWaiter: null, started: Date.now(), earlyReply: null, logged: false };
   }
 
   private ensureMessage(): Message {
@@ -412,7 +415,7 @@ export class MilterSession {
       await Promise.race([pushed, final]);
       // If the latched verdict lets the message through, the core must not get a second
       // push while this one is still running.
-      if (m.verdict && this.replyFor(m.verdict).action === 'accept') await pushed;
+      if (m.verdict && this.replyFor(m.verdict, m).action === 'accept') await pushed;
     } finally {
       m.finalWaiter = null;
     }
@@ -427,7 +430,7 @@ export class MilterSession {
   /** If a non-accept verdict is latched and `cmd` may be answered, answer it now. Returns true if done. */
   private answerEarly(m: Message, cmd: string): boolean {
     if (!m.verdict) return false;
-    const r = this.replyFor(m.verdict);
+    const r = this.replyFor(m.verdict, m);
     if (r.action === 'accept') return false;
     if (!this.mayReply(cmd)) return false; // promised silence (NR_*): wait for the next step
     const p: Packet = { cmd: SMFIR.REPLYCODE, data: cstrings(replyText(r.code, r.enhanced, r.text)) };
@@ -437,6 +440,8 @@ export class MilterSession {
     m.core?.abort();
     this.send(p);
     this.log.info('milter.early-verdict', { conn: this.connId, at: commandName(cmd), verdict: m.verdict.kind });
+    // The MTA rejects now and may never send EOB (it ABORTs): the summary line is due now.
+    this.logMessage(m, m.verdict, true);
     return true;
   }
 
@@ -509,31 +514,45 @@ export class MilterSession {
           verdict = m.verdict!;
         }
       }
-      out.push(...this.eobReply(verdict));
+      out.push(...this.eobReply(verdict, m));
     }
-    const r = this.replyFor(verdict);
-    this.log.info('milter.message', {
+    this.logMessage(m, verdict, early);
+    this.msg = null;
+    this.phaseNow = 'idle';
+    this.send(...out);
+  }
+
+  /** One summary line per message, with the SMTP proxy's event and field names. */
+  private logMessage(m: Message, verdict: Verdict, early: boolean): void {
+    if (m.logged) return;
+    m.logged = true;
+    const r = this.replyFor(verdict, m);
+    const v = verdict as Partial<Record<'name' | 'reason' | 'where' | 'engine' | 'which' | 'errorKind', string>>;
+    this.log.info('message', {
+      front: 'milter',
       conn: this.connId,
       queueId: this.macro('i'),
-      from: m.sender,
+      client: this.conn?.address ?? this.macro('{client_addr}'),
+      sender: m.sender,
       rcpts: m.recipients.length,
-      bytes: m.core?.stats.bytes,
+      size: m.core?.stats.bytes,
       verdict: verdict.kind,
-      name: verdict.kind === 'infected' ? verdict.name : undefined,
-      where: verdict.kind === 'clean' ? undefined : verdict.where,
+      name: v.name,
+      reason: v.reason,
+      where: verdict.kind === 'clean' ? undefined : v.where,
+      engine: v.engine,
+      limit: v.which,
+      errorKind: v.errorKind,
       action: r.action,
       code: r.action === 'accept' ? undefined : r.code,
       early,
       n: this.messages,
       elapsedMs: Date.now() - m.started,
     });
-    this.msg = null;
-    this.phaseNow = 'idle';
-    this.send(...out);
   }
 
-  private eobReply(v: Verdict): Packet[] {
-    const r = this.replyFor(v);
+  private eobReply(v: Verdict, m: Message): Packet[] {
+    const r = this.replyFor(v, m);
     if (r.action !== 'accept') return [{ cmd: SMFIR.REPLYCODE, data: cstrings(replyText(r.code, r.enhanced, r.text)) }];
     const out: Packet[] = [];
     if (this.opts.addHeaders && (this.actions & SMFIF.ADDHDRS) !== 0) {

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import { readFileSync, readdirSync, openSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 
 const CLK_TCK = 100; // Linux USER_HZ; getconf CLK_TCK is 100 on every Debian kernel
 const PAGE = 4096;
@@ -187,12 +187,15 @@ export function pageKb(pages: number): number { return (pages * PAGE) / 1024; }
 
 /** Disk use of a directory in kB (du -sk), 0 if missing. */
 export function duKb(dir: string): number {
-  try { return Number(execFileSync('du', ['-sk', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(/\s/)[0]) || 0; } catch { return 0; }
+  // du exits 1 when a file vanishes while it walks (temp files do): use its output anyway
+  const r = spawnSync('du', ['-sk', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return Number((r.stdout ?? '').split(/\s/)[0]) || 0;
 }
 
 /** Number of regular files under dir (find -type f | wc -l). */
 export function fileCount(dir: string): number {
-  try { return execFileSync('find', [dir, '-type', 'f'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter(Boolean).length; } catch { return 0; }
+  const r = spawnSync('find', [dir, '-type', 'f'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return (r.stdout ?? '').split('\n').filter(Boolean).length;
 }
 
 /** PIDs whose /proc/PID/cmdline argv[0] basename is `base` and whose ancestry includes `root`. */

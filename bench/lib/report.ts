@@ -8,6 +8,7 @@ export interface Meta {
   date: string; quick: boolean; rounds: number; durationMs: number; concurrency: number[];
   host: { cpus: number; kernel: string; node: string }; versions: Record<string, string>; wallS: number;
   eicarAtSink: number; noIdAtSink: number; workloads: { key: string; title: string; sizes: number[] }[]; midstream: boolean; amavisServers: number;
+  loadavg?: { start: string; end: string };
 }
 
 export function figures(c: Cell): CellFigures {
@@ -90,6 +91,7 @@ export function writeReport(outDir: string, meta: Meta, configs: ConfigDef[], ce
   L.push('# midstream peer benchmark', '');
   L.push(`Run ${meta.date}${meta.quick ? ' (`--quick`)' : ''}: ${meta.rounds} interleaved rounds of ${meta.durationMs / 1000} s per cell, ` +
     `${meta.concurrency.join('/')} concurrent sessions; ${meta.host.cpus} CPUs, Linux ${meta.host.kernel}, Node ${meta.host.node}; wall time ${Math.round(meta.wallS / 60)} min.`);
+  if (meta.loadavg) L.push(`Load average (1/5/15 min) at start ${meta.loadavg.start}, at end ${meta.loadavg.end} — anything well above 2 means other work shared the 2 cores; only ratios within this run are meaningful.`);
   L.push(`Versions: ${Object.entries(meta.versions).map(([k, v]) => `${k} ${v}`).join(', ')}. One shared clamd (test database: EICAR .ndb + clam.exe .hdb).`);
   L.push('', 'Command: `npx tsx bench/run-peers.ts' + (meta.quick ? ' --quick' : '') + '` (see bench/README-peers.md).', '');
 
@@ -157,14 +159,14 @@ export function writeReport(outDir: string, meta: Meta, configs: ConfigDef[], ce
   if (memory.length) {
     L.push('', '## Filter memory with slow senders of 10 MB messages', '');
     L.push(`Mode: ${memory[0]!.mode}. RSS/PSS summed over the filter's processes, sampled every 250 ms; per-connection = (peak at the larger count − peak at the smaller) / difference in sessions.`, '');
-    L.push('| configuration | sessions | idle RSS | peak RSS | peak PSS | procs | main VmHWM | temp disk peak (files) | completed | per-connection (RSS) |');
-    L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    L.push('| configuration | sessions | idle RSS | peak RSS | peak PSS | procs | main VmHWM | temp disk peak (files) | completed | (peak − idle) / sessions | per-connection (RSS slope) |');
+    L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const c of configs) {
       const ms = memory.filter((m) => m.config === c.key).sort((a, b) => a.sessions - b.sessions);
       ms.forEach((m, i) => {
         let per = '';
         if (i > 0) { const p = ms[0]!; per = kb((m.peakRssKb - p.peakRssKb) / (m.sessions - p.sessions)); }
-        L.push(`| ${c.key} | ${m.sessions} | ${kb(m.baselineKb)} | ${kb(m.peakRssKb)} | ${kb(m.peakPssKb)} | ${m.peakProcs} | ${kb(m.hwmMainKb)} | ${kb(m.tempPeakKb)} (${m.tempFilesPeak}) | ${m.reached}/${m.sessions}${m.errors.length ? ` (${m.errors[0]})` : ''} | ${per} |`);
+        L.push(`| ${c.key} | ${m.sessions} | ${kb(m.baselineKb)} | ${kb(m.peakRssKb)} | ${kb(m.peakPssKb)} | ${m.peakProcs} | ${kb(m.hwmMainKb)} | ${kb(m.tempPeakKb)} (${m.tempFilesPeak}) | ${m.reached}/${m.sessions}${m.errors.length ? ` (${m.errors[0]})` : ''} | ${kb((m.peakRssKb - m.baselineKb) / m.sessions)} | ${per} |`);
       });
     }
   }
@@ -174,7 +176,7 @@ export function writeReport(outDir: string, meta: Meta, configs: ConfigDef[], ce
   L.push('| configuration | temp dir | peak | peak files |', '|---|---|---:|---:|');
   for (const c of configs.filter((x) => x.filterRoots)) {
     const cs = main.filter((x) => x.config === c.key);
-    L.push(`| ${c.key} | ${c.tempDir ? 'yes' : 'none configured (no temp files by design)'} | ${kb(Math.max(0, ...cs.map((x) => x.tempPeakKb)))} | ${Math.max(0, ...cs.map((x) => x.tempFilesPeak))} |`);
+    L.push(`| ${c.key} | ${c.tempDir ? (c.kind === 'midstream' ? 'its TMPDIR' : 'configured spool/temp dir') : 'none (pure relay)'} | ${kb(Math.max(0, ...cs.map((x) => x.tempPeakKb)))} | ${Math.max(0, ...cs.map((x) => x.tempFilesPeak))} |`);
   }
 
   // accounting

@@ -141,7 +141,7 @@ $warnvirussender = 0;
 $warnvirusrecip = 0;
 $do_syslog = 0;
 $logfile = '${home}/amavis.log';
-$log_level = 0;
+$log_level = $ENV{BENCH_AMAVIS_LOGLEVEL} // 0;
 $sa_spam_subject_tag = undef;
 @av_scanners = (
   ['ClamAV-clamd', \\&ask_daemon, ["CONTSCAN {}\\n", "${clamd.socket}"],

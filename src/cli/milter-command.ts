@@ -4,7 +4,7 @@
  */
 import { startMilter } from '../../milter/milter-server.js';
 import type { CommonFlags } from './args.js';
-import { startRuntime } from './server-runtime.js';
+import { connectionGauge, startRuntime } from './server-runtime.js';
 
 export async function runMilterCommand(flags: CommonFlags): Promise<number> {
   const rt = await startRuntime(flags, 'milter');
@@ -16,10 +16,12 @@ export async function runMilterCommand(flags: CommonFlags): Promise<number> {
     socketMode: m.socketMode,
     addHeaders: m.addHeaders,
     progressIntervalMs: m.progressIntervalMs,
+    shutdownGraceMs: m.shutdownGraceMs,
+    ...(rt.metrics ? { onConnection: connectionGauge(rt.metrics, 'milter') } : {}),
   });
   rt.logger.info('milter-listening', { address: handle.address, engines: rt.holder.engines });
   const why = await rt.stopped;
-  rt.logger.info('stopping', { signal: why });
+  rt.logger.info('stopping', { signal: why, graceMs: m.shutdownGraceMs, connections: handle.connections });
   await handle.close();
   await rt.shutdown();
   return 0;

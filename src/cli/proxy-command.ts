@@ -5,7 +5,7 @@
  */
 import { startProxy } from '../smtp/proxy-server.js';
 import type { CommonFlags } from './args.js';
-import { startRuntime } from './server-runtime.js';
+import { connectionGauge, startRuntime } from './server-runtime.js';
 
 export async function runProxyCommand(flags: CommonFlags): Promise<number> {
   const rt = await startRuntime(flags, 'proxy');
@@ -18,12 +18,14 @@ export async function runProxyCommand(flags: CommonFlags): Promise<number> {
     trustedXforward: p.trustedXforward,
     replyBudgetMs: p.replyBudgetMs,
     maxConnections: p.maxConnections,
+    shutdownGraceMs: p.shutdownGraceMs,
+    ...(rt.metrics ? { onConnection: connectionGauge(rt.metrics, 'proxy') } : {}),
     ...(p.hostname ? { hostname: p.hostname } : {}),
     ...(p.addHeader ? { addHeader: p.addHeader } : {}),
   });
   rt.logger.info('proxy-listening', { address: handle.address, forward: p.forward, engines: rt.holder.engines });
   const why = await rt.stopped;
-  rt.logger.info('stopping', { signal: why });
+  rt.logger.info('stopping', { signal: why, graceMs: p.shutdownGraceMs, connections: handle.connections });
   await handle.close();
   await rt.shutdown();
   return 0;

@@ -6,10 +6,14 @@
  * Reload: the new config and signatures are loaded beside the running engine; only
  * when that succeeds is the snapshot swapped, so new messages use it while messages in
  * flight finish on theirs. A failed reload keeps the old set and logs why.
+ *
+ * Metrics: messages via EngineHolder, connections via connectionGauge() (the commands
+ * pass it to the front's onConnection hook), clamd endpoint health polled from the
+ * current engine's client every few seconds (unref'd timer).
  */
 import { createWriteStream } from 'node:fs';
 import { failOpenWarnings, loadConfig, ruleFor, type FrozenConfig } from '../config/load-config.js';
-import { createEngine, type Engine, type Envelope } from '../core/index.js';
+import { createEngine, type Engine, type Envelope, type Verdict } from '../core/index.js';
 import type { Session, MessagePolicy } from '../core/engine.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { createMetrics, type Metrics } from '../metrics/metrics.js';
@@ -68,14 +72,25 @@ export class EngineHolder implements Engine {
     const t0 = performance.now();
     const front = this.front;
     const end = session.end.bind(session);
-    session.end = async () => {
-      const eod0 = performance.now();
-      const v = await end();
-      const now = performance.now();
+    // Counted once per message with a verdict: at end(), or when a verdict latches before
+    // the end of data (the fronts then reject without calling end(); bytes = bytes seen so far).
+    let eod0: number | null = null;
+    let recorded = false;
+    const record = (v: Verdict, eodMs: number) => {
+      if (recorded) return;
+      recorded = true;
       metrics.messageDone({
-        front, verdict: v.kind, bytes: session.stats.bytes, scanMs: now - t0, eodMs: now - eod0,
+        front, verdict: v.kind, bytes: session.stats.bytes, scanMs: performance.now() - t0, eodMs,
         ...(v.kind === 'limit' ? { limit: v.which } : {}),
       });
+    };
+    session.onFinal((v) => {
+      if (eod0 === null) record(v, 0);
+    });
+    session.end = async () => {
+      eod0 ??= performance.now();
+      const v = await end();
+      record(v, performance.now() - eod0);
       return v;
     };
     return session;
@@ -85,6 +100,14 @@ export class EngineHolder implements Engine {
     await this.engine.close();
   }
 }
+
+/** The front's onConnection hook → the connections gauge. */
+export function connectionGauge(metrics: Metrics, front: Front): (event: 'open' | 'close') => void {
+  return (event) => (event === 'open' ? metrics.connOpened(front) : metrics.connClosed(front));
+}
+
+/** How often clamd endpoint health is copied into the metrics (the client itself PINGs down endpoints). */
+const CLAMD_HEALTH_POLL_MS = 5000;
 
 export interface Runtime {
   config: FrozenConfig;
@@ -119,6 +142,15 @@ export async function startRuntime(flags: CommonFlags, front: Front): Promise<Ru
   const holder = new EngineHolder(engine, config, front, metrics);
   const metricsServer = metrics ? await startMetricsServer(config.metrics.listen, metrics) : null;
   if (metricsServer) logger.info('metrics-listening', { address: metricsServer.address });
+  let healthTimer: NodeJS.Timeout | null = null;
+  if (metrics) {
+    const pollHealth = () => {
+      for (const st of holder.clamd?.endpointStatus() ?? []) metrics.clamdHealth(st.endpoint, st.up);
+    };
+    pollHealth();
+    healthTimer = setInterval(pollHealth, CLAMD_HEALTH_POLL_MS);
+    healthTimer.unref();
+  }
 
   let reloading = false;
   const reload = async () => {
@@ -149,6 +181,7 @@ export async function startRuntime(flags: CommonFlags, front: Front): Promise<Ru
   return {
     config, logger, holder, metrics, stopped,
     async shutdown() {
+      if (healthTimer) clearInterval(healthTimer);
       await metricsServer?.close();
       await holder.close();
     },

@@ -45,6 +45,7 @@ export function engineOptions(c: FrozenConfig): EngineOptions {
       maxConcurrent: c.clamd.maxConcurrent,
       maxStreamBytes: c.clamd.maxStreamBytes,
       healthIntervalMs: c.clamd.healthIntervalMs,
+      cacheEntries: c.clamd.cacheEntries,
     };
   }
   return opts;

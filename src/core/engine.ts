@@ -15,11 +15,13 @@ import { SignatureDb } from './scan/sigs/signature-db.js';
 import { BuiltinScanner } from './scan/builtin-scanner.js';
 import { ClamdClient, type ClamdClientOptions } from './scan/clamd-client.js';
 import { ClamdScanner } from './scan/clamd-scanner.js';
+import { CachingScanner } from './scan/result-cache.js';
 
 export type { SessionStats, MessagePolicy };
 
 /** clamd client options ('tcp:HOST:PORT' / 'unix:/path' endpoints; several = failover) plus the feeding mode. */
-export type ClamdOptions = ClamdClientOptions & { mode?: 'per-file' | 'whole-message' };
+/** cacheEntries: results cache size (content hash + clamd signature version → verdict); 0/undefined = off. */
+export type ClamdOptions = ClamdClientOptions & { mode?: 'per-file' | 'whole-message'; cacheEntries?: number };
 
 export interface EngineOptions {
   /** Built-in engine signature files/dirs (.ndb .hdb .hsb .fp .sfp .cvd .cld); EICAR is always built in. */
@@ -43,6 +45,8 @@ export interface Session {
   /** The latched final verdict, if one is already certain. */
   readonly verdict: Verdict | null;
   readonly stats: SessionStats;
+  /** The policy this message is scanned under ([[rules]] applied); its actions pick the reply. */
+  readonly policy?: Readonly<MessagePolicy>;
 }
 
 export interface Engine {
@@ -73,10 +77,15 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
     scanners.push(new BuiltinScanner(db));
   }
   let clamd: ClamdClient | null = null;
+  let cached: CachingScanner | null = null;
   if (opts.clamd && opts.clamd.endpoints.length > 0) {
-    const { mode, ...clientOptions } = opts.clamd;
-    clamd = new ClamdClient(clientOptions);
-    scanners.push(new ClamdScanner({ client: clamd, mode: mode ?? 'per-file' }));
+    const { mode, cacheEntries, ...clientOptions } = opts.clamd;
+    const client = (clamd = new ClamdClient(clientOptions));
+    const scanner = new ClamdScanner({ client, mode: mode ?? 'per-file' });
+    if (cacheEntries) {
+      cached = new CachingScanner(scanner, { maxEntries: cacheEntries, versions: { version: () => client.version() }, refreshMs: client.options.healthIntervalMs });
+    }
+    scanners.push(cached ?? scanner);
   }
   if (scanners.length === 0) throw new Error('no scan engine configured (built-in disabled and no clamd endpoints)');
   const frozen = Object.freeze(scanners.slice());
@@ -91,6 +100,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
       return new MessageSession(p, frozen, envelope ?? {});
     },
     async close() {
+      cached?.close();
       clamd?.close();
     },
   };

@@ -485,7 +485,7 @@ export class ProxySession {
     });
     tx.session = session;
     session.onFinal((v) => {
-      if (replyFor(v, this.ctx.engine.policy?.actions).action === 'accept' || tx.early) return;
+      if (replyFor(v, session.policy?.actions ?? this.ctx.engine.policy?.actions).action === 'accept' || tx.early) return;
       // Stop forwarding at once: the after-filter smtpd discards the open transaction.
       tx.early = v;
       tx.stopped = true;
@@ -547,7 +547,7 @@ export class ProxySession {
         note = { kind: 'error', reason: 'reply-budget' };
       }
     } else {
-      const r = replyFor(verdict, this.ctx.engine.policy?.actions);
+      const r = replyFor(verdict, session.policy?.actions ?? this.ctx.engine.policy?.actions);
       if (r.action !== 'accept') {
         ds.destroy('verdict ' + verdict.kind);
         out = reply(r.code, r.enhanced, r.text);

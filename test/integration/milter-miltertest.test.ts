@@ -105,7 +105,7 @@ mt.echo("RESULT eicar rejected")
 mt.disconnect(conn)
 `);
   assert.match(out, /^RESULT eicar rejected$/m);
-  assert.ok(logs.some((l) => l.includes('"milter.message"') && l.includes('Eicar-Test-Signature')));
+  assert.ok(logs.some((l) => l.includes('"event":"message"') && l.includes('Eicar-Test-Signature')));
 });
 
 test('miltertest: clean mail is accepted (twice on one connection, over a unix socket)', async () => {

@@ -74,7 +74,7 @@ test('postfix: clean mail is delivered to the sink unchanged', async () => {
   for (const line of ['From: Sender <sender@example.test>\r\n', 'Subject: pf clean\r\n', 'X-Folded: first\r\n\tsecond\r\n']) {
     assert.ok(head.includes(line), `header kept: ${JSON.stringify(line)}\n${head}`);
   }
-  assert.ok(logs.some((l) => l.includes('"milter.message"') && l.includes('"verdict":"clean"') && /"queueId":"[0-9A-F]+"/.test(l)), diag());
+  assert.ok(logs.some((l) => l.includes('"event":"message"') && l.includes('"verdict":"clean"') && /"queueId":"[0-9A-F]+"/.test(l)), diag());
 });
 
 test('postfix: EICAR gets 550 5.7.1 at the final dot and never reaches the sink', async () => {

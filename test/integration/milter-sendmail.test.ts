@@ -105,7 +105,7 @@ test('sendmail: clean mail is delivered to the sink unchanged', async () => {
     assert.ok(head.includes(line), `header kept: ${JSON.stringify(line)}\n${head}`);
   }
   assert.deepEqual(got.rcpt, ['rcpt@example.test']);
-  assert.ok(logs.some((l) => l.includes('"milter.message"') && l.includes('"verdict":"clean"')), diag());
+  assert.ok(logs.some((l) => l.includes('"event":"message"') && l.includes('"verdict":"clean"')), diag());
 });
 
 test('sendmail: EICAR gets 550 5.7.1 at the final dot and never reaches the sink', async () => {

@@ -33,23 +33,24 @@ export class Base64Decoder implements Decoder {
     if (len === 0) return;
     const o = new Uint8Array(Math.floor(((len + this.k) * 3) / 4) + 3);
     const T = TABLE;
+    const dv = new DataView(chunk.buffer, chunk.byteOffset, len);
+    const od = new DataView(o.buffer);
     let n = 0;
     let acc = this.acc;
     let k = this.k;
     let i = 0;
     while (i < len) {
       if (k === 0) {
-        // fast path: whole clean quads
+        // fast path: whole clean quads, one 32-bit load each
         while (i + 4 <= len) {
-          const a = T[chunk[i]!]!;
-          const b = T[chunk[i + 1]!]!;
-          const c = T[chunk[i + 2]!]!;
-          const d = T[chunk[i + 3]!]!;
+          const w = dv.getInt32(i);
+          const a = T[w >>> 24]!;
+          const b = T[(w >>> 16) & 0xff]!;
+          const c = T[(w >>> 8) & 0xff]!;
+          const d = T[w & 0xff]!;
           if ((a | b | c | d) & 0xc0) break;
-          const v = (a << 18) | (b << 12) | (c << 6) | d;
-          o[n] = v >> 16;
-          o[n + 1] = (v >> 8) & 0xff;
-          o[n + 2] = v & 0xff;
+          // 3 bytes + 1 scratch byte that the next write overwrites (o has slack)
+          od.setInt32(n, (a << 26) | (b << 20) | (c << 14) | (d << 8));
           n += 3;
           i += 4;
         }

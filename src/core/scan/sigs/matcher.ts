@@ -106,10 +106,14 @@ interface Level {
   entNext: Int32Array;
 }
 
-/** Candidate levels (q, step); a form with a static run R fits when R ≥ step + q - 1. */
+/**
+ * Candidate levels (q, step), largest step first; a form fits statically when its
+ * longest static run R ≥ step + q - 1, or by expansion (see expandedRegion).
+ */
 const LEVEL_SHAPES: readonly [number, number][] = [
   [4, 8],
   [4, 4],
+  [3, 4],
   [4, 2],
   [3, 2],
   [4, 1],
@@ -117,46 +121,71 @@ const LEVEL_SHAPES: readonly [number, number][] = [
   [2, 1],
 ];
 
-/** Work of one probe (table lookup + bucket walk + verification) relative to one sample. */
-const PROBE_WEIGHT = 40;
-/** Bloom false-hit rate at 16 bits per gram, 2 hashes. */
-const BLOOM_FP = 0.014;
+/**
+ * Work of one probe (table lookup + bucket walk + verification) relative to one sample,
+ * by size of the slot table (keys + heads): once it outgrows the caches every probe is
+ * a few memory misses (measured at 100k signatures: ~300 samples' worth).
+ */
+const probeWeight = (entries: number) => {
+  const slotBytes = 2 ** Math.max(4, Math.ceil(Math.log2(Math.max(entries, 1) * 2))) * 8;
+  return slotBytes > 2 << 20 ? 400 : slotBytes > 256 << 10 ? 160 : 40;
+};
+/** Bloom false-hit rate with 2 hashes: ~1.4 % at 16 bits per entry, worse once the table size is capped. */
+const bloomFp = (entries: number) => (1 - Math.exp((-2 * entries) / 2 ** bloomLog(entries))) ** 2;
+/**
+ * Most table entries one form may register at one level by expanding wildcard bytes
+ * (a `??` inside one gram = 256 entries, a nibble = 16). Lets the few forms whose static
+ * runs are too short for a sparse level (4-byte halves around a `??`) ride on it instead
+ * of forcing the whole db down to a dense one.
+ */
+const EXPAND_CAP = 640;
+
+/** Fixed cost of one more level: another pass over every chunk (measured ~¼ of a dense level's samples). */
+const LEVEL_OVERHEAD = 0.25;
 
 const bloomLog = (grams: number) => Math.min(23, Math.max(12, Math.ceil(Math.log2(Math.max(grams, 1) * 16))));
 
+/** Forms with the same fit vector (entries per LEVEL_SHAPES level, 0 = does not fit). */
+interface FitGroup {
+  count: number;
+  fit: number[];
+}
+
 /**
  * Pick the subset of LEVEL_SHAPES that fits every form at least estimated cost per
- * byte: Σ over levels of (sample + PROBE_WEIGHT·P(sample hits))/step + loop overhead,
- * where P(hit) ≈ grams / 2^(8q) + Bloom false hits, and a sample costs more once the
+ * byte: Σ over levels of (sample + probeWeight·P(sample hits))/step + loop overhead,
+ * where P(hit) ≈ entries / 2^(8q) + Bloom false hits, and a sample costs more once the
  * Bloom table outgrows the caches (measured: at 100k mixed signatures two levels beat
  * one crowded 3-gram level by ~1.6×; at 10k one level wins by ~2×). Each form goes to
- * the fitting level with the largest step. `runs[r]` = number of forms whose longest
- * static run is r (capped at 11).
+ * the fitting level with the largest step, registering `fit[level]` entries there.
  */
-function chooseShapes(runs: number[]): [number, number][] {
+function chooseShapes(groups: readonly FitGroup[]): [number, number][] {
   let best: [number, number][] = [];
   let bestCost = Infinity;
   for (let mask = 1; mask < 1 << LEVEL_SHAPES.length; mask++) {
-    const shapes = LEVEL_SHAPES.filter((_, i) => mask & (1 << i));
-    const grams = new Array<number>(shapes.length).fill(0);
+    const idx = LEVEL_SHAPES.map((_, i) => i).filter((i) => mask & (1 << i));
+    const grams = new Array<number>(idx.length).fill(0);
     let ok = true;
-    for (let r = 0; r < runs.length && ok; r++) {
-      if (!runs[r]) continue;
-      const li = shapes.findIndex(([q, st]) => r >= st + q - 1);
-      if (li < 0) ok = false;
-      else grams[li]! += runs[r]! * shapes[li]![1];
+    for (const g of groups) {
+      const li = idx.findIndex((i) => g.fit[i]! > 0);
+      if (li < 0) {
+        ok = false;
+        break;
+      }
+      grams[li]! += g.count * g.fit[idx[li]!]!;
     }
     if (!ok) continue;
     let cost = 0;
-    shapes.forEach(([q, st], i) => {
-      const tableBytes = 2 ** bloomLog(grams[i]!) / 8;
+    idx.forEach((i, k) => {
+      const [q, st] = LEVEL_SHAPES[i]!;
+      const tableBytes = 2 ** bloomLog(grams[k]!) / 8;
       const sample = 1 + (tableBytes > 262144 ? 2 : tableBytes > 32768 ? 0.5 : 0);
-      const pHit = Math.min(1, grams[i]! / 2 ** (8 * q)) + BLOOM_FP;
-      cost += (sample + PROBE_WEIGHT * pHit) / st + 0.05;
+      const pHit = Math.min(1, grams[k]! / 2 ** (8 * q)) + bloomFp(grams[k]!);
+      cost += (sample + probeWeight(grams[k]!) * pHit) / st + LEVEL_OVERHEAD;
     });
     if (cost < bestCost) {
       bestCost = cost;
-      best = shapes;
+      best = idx.map((i) => LEVEL_SHAPES[i]!);
     }
   }
   return best;
@@ -194,6 +223,12 @@ function buildLevel(q: number, step: number, entForm: Int32Array, entOff: Int32A
     lv.heads[s] = e;
   }
   return lv;
+}
+
+function popcount8(x: number): number {
+  let c = 0;
+  for (; x !== 0; x &= x - 1) c++;
+  return c;
 }
 
 /** Second Bloom bit, consulted only after the first one is set. */
@@ -307,39 +342,62 @@ export class PatternSetBuilder {
   /** `shapes` forces the sampling levels (tests); by default they are chosen by cost. */
   build(shapes?: [number, number][]): PatternSet {
     const n = this.fLen.length;
-    const runs = new Array<number>(12).fill(0);
-    for (const r of this.fRun) runs[r]!++;
-    shapes ??= chooseShapes(runs);
-    // Largest step first, so findIndex below picks the cheapest fitting level.
+    if (!shapes) {
+      const groups = new Map<string, FitGroup>();
+      for (let f = 0; f < n; f++) {
+        const fit = LEVEL_SHAPES.map(([q, st]) =>
+          this.fRun[f]! >= st + q - 1 ? st : (this.expandedRegion(f, q, st)?.entries ?? 0),
+        );
+        const key = fit.join(',');
+        const g = groups.get(key);
+        if (g) g.count++;
+        else groups.set(key, { count: 1, fit });
+      }
+      shapes = chooseShapes([...groups.values()]);
+    }
+    // Largest step first, so the first fitting level is the cheapest to sample.
     shapes = [...shapes].sort((x, y) => y[1] - x[1] || y[0] - x[0]);
-    // Entries per level, counted first so they go straight into typed arrays.
+    // Placement per form, counted first so entries go straight into typed arrays.
     const levelOf = new Int8Array(n);
+    const startOf = new Int32Array(n);
     const sizes = new Array<number>(shapes.length).fill(0);
     for (let f = 0; f < n; f++) {
-      const r = this.fRun[f]!;
-      // The fitting level with the largest step (shapes are sorted: larger steps first).
-      const li = shapes.findIndex(([q, st]) => r >= st + q - 1);
-      if (li < 0) throw new Error(`no sampling level fits a form with a ${r}-byte static run`);
+      let li = 0;
+      let place: { start: number; entries: number } | null = null;
+      for (; li < shapes.length && place === null; li++) place = this.fit(f, shapes[li]![0], shapes[li]![1]);
+      if (place === null) throw new Error(`no sampling level fits a form with a ${this.fRun[f]}-byte static run`);
+      li--;
       levelOf[f] = li;
-      sizes[li]! += shapes[li]![1];
+      startOf[f] = place.start;
+      sizes[li]! += place.entries;
     }
     const eForm = sizes.map((k) => new Int32Array(k));
     const eOff = sizes.map((k) => new Int32Array(k));
     const eKey = sizes.map((k) => new Int32Array(k));
     const fill = new Array<number>(shapes.length).fill(0);
+    let keys: number[] = [];
     for (let f = 0; f < n; f++) {
       const li = levelOf[f]!;
       const [q, st] = shapes[li]!;
-      const regionStart = this.chooseRegion(f, st + q - 1);
+      const regionStart = startOf[f]!;
       const off = this.fOff[f]!;
       for (let j = 0; j < st; j++) {
         const gEnd = regionStart + j + q - 1;
-        let key = 0;
-        for (let b = gEnd - q + 1; b <= gEnd; b++) key = (key << 8) | this.vals[off + b]!;
-        const at = fill[li]!++;
-        eForm[li]![at] = f;
-        eOff[li]![at] = gEnd;
-        eKey[li]![at] = key | 0;
+        // Every value the gram can take in a matching input (one when fully static).
+        keys = [0];
+        for (let b = gEnd - q + 1; b <= gEnd; b++) {
+          const v = this.vals[off + b]!;
+          const m = this.masks[off + b]!;
+          const next: number[] = [];
+          for (const k of keys) for (let x = 0; x < 256; x++) if (((x ^ v) & m) === 0) next.push((k << 8) | x);
+          keys = next;
+        }
+        for (const key of keys) {
+          const at = fill[li]!++;
+          eForm[li]![at] = f;
+          eOff[li]![at] = gEnd;
+          eKey[li]![at] = key | 0;
+        }
       }
     }
     const i32 = (a: number[]) => Int32Array.from(a);
@@ -361,6 +419,41 @@ export class PatternSetBuilder {
       shapes.map(([q, st], i) => buildLevel(q, st, eForm[i]!, eOff[i]!, eKey[i]!)),
       this.maxLen,
     );
+  }
+
+  /**
+   * Where form f goes on a (q, step) level and how many entries it registers there:
+   * the cheapest fully static window of step+q-1 bytes (step entries), else the
+   * expandedRegion; null when neither exists.
+   */
+  private fit(f: number, q: number, step: number): { start: number; entries: number } | null {
+    const width = step + q - 1;
+    if (this.fRun[f]! >= width) return { start: this.chooseRegion(f, width), entries: step };
+    return this.expandedRegion(f, q, step);
+  }
+
+  /**
+   * A window of step+q-1 bytes containing wildcard bytes: each of its `step` grams is
+   * registered once per value it can take (2^(wildcard bits) per non-static byte).
+   * The window with the fewest entries, if that is ≤ EXPAND_CAP. Any input that
+   * matches the form has one of those values at the sampled gram, so no match is lost;
+   * the candidate is still verified in full.
+   */
+  private expandedRegion(f: number, q: number, step: number): { start: number; entries: number } | null {
+    const off = this.fOff[f]!;
+    const len = this.fLen[f]!;
+    const width = step + q - 1;
+    let best: { start: number; entries: number } | null = null;
+    for (let s = 0; s + width <= len; s++) {
+      let entries = 0;
+      for (let j = 0; j < step && entries <= EXPAND_CAP; j++) {
+        let v = 1;
+        for (let b = s + j; b < s + j + q; b++) v *= 1 << popcount8(~this.masks[off + b]! & 0xff);
+        entries += v;
+      }
+      if (entries <= EXPAND_CAP && (best === null || entries < best.entries)) best = { start: s, entries };
+    }
+    return best;
   }
 
   /** Start of the cheapest fully static window of `width` bytes in form f. */
@@ -438,7 +531,11 @@ export class BodyMatcher implements Matcher {
     return this.found;
   }
 
-  /** Sample one level over the chunk. Hot loop: a few loads, one multiply, one test per sample. */
+  /**
+   * Sample one level over the chunk. Hot loop: one big-endian 32-bit load (the gram is
+   * its low q bytes), one multiply, one bit test per sample; positions whose 4-byte
+   * window reaches before the chunk take the slow path through the carry.
+   */
   private scanLevel(li: number, lv: Level, c: Uint8Array, base: number): void {
     const n = c.length;
     const step = lv.step;
@@ -446,27 +543,16 @@ export class BodyMatcher implements Matcher {
     const bits = lv.bits;
     const sh = lv.bitShift;
     let p = (this.next[li]! - base) | 0; // int32: keeps the index arithmetic in registers
-    // Grams that reach back before the chunk come from the carry.
-    for (; p < q - 1 && p < n; p += step) {
+    for (; p < 3 && p < n; p += step) {
       const g = this.gramAt(base + p, q);
       const h = Math.imul(g, MUL) >>> sh;
       if ((bits[h >>> 5]! & (1 << (h & 31))) !== 0 && bloom2(bits, g, sh)) this.probe(lv, g, base + p);
     }
-    if (q === 4) {
+    if (p < n) {
+      const dv = new DataView(c.buffer, c.byteOffset, n);
+      const gm = q === 4 ? -1 : (1 << (8 * q)) - 1;
       for (; p < n; p += step) {
-        const g = (c[p - 3]! << 24) | (c[p - 2]! << 16) | (c[p - 1]! << 8) | c[p]!;
-        const h = Math.imul(g, MUL) >>> sh;
-        if ((bits[h >>> 5]! & (1 << (h & 31))) !== 0 && bloom2(bits, g, sh)) this.probe(lv, g, base + p);
-      }
-    } else if (q === 3) {
-      for (; p < n; p += step) {
-        const g = (c[p - 2]! << 16) | (c[p - 1]! << 8) | c[p]!;
-        const h = Math.imul(g, MUL) >>> sh;
-        if ((bits[h >>> 5]! & (1 << (h & 31))) !== 0 && bloom2(bits, g, sh)) this.probe(lv, g, base + p);
-      }
-    } else {
-      for (; p < n; p += step) {
-        const g = (c[p - 1]! << 8) | c[p]!;
+        const g = dv.getInt32(p - 3) & gm;
         const h = Math.imul(g, MUL) >>> sh;
         if ((bits[h >>> 5]! & (1 << (h & 31))) !== 0 && bloom2(bits, g, sh)) this.probe(lv, g, base + p);
       }
