@@ -18,7 +18,8 @@
  * Known gaps: no connection limit; `inet:PORT` without a host binds 127.0.0.1
  * (not all addresses as libmilter would) to stay on loopback unless told otherwise.
  */
-import { chmod, lstat, unlink } from 'node:fs/promises';
+import { lstat, unlink } from 'node:fs/promises';
+import { listenUnix } from '../src/net/listen-unix.js';
 import net from 'node:net';
 import type { Engine } from '../src/core/index.js';
 import type { Logger } from '../src/log/logger.js';
@@ -144,20 +145,20 @@ export async function startMilter(opts: MilterOptions): Promise<MilterServer> {
   });
 
   if (spec.kind === 'unix') await removeStaleSocket(spec.path);
-  await new Promise<void>((res, rej) => {
-    server.once('error', rej);
-    const done = () => {
-      server.off('error', rej);
-      res();
-    };
-    if (spec.kind === 'unix') server.listen(spec.path, done);
-    else server.listen({ port: spec.port, host: spec.host }, done);
-  });
+  if (spec.kind === 'unix') await listenUnix(server, spec.path, opts.socketMode ?? 0o660);
+  else {
+    await new Promise<void>((res, rej) => {
+      server.once('error', rej);
+      server.listen({ port: spec.port, host: spec.host }, () => {
+        server.off('error', rej);
+        res();
+      });
+    });
+  }
   server.on('error', (e) => log.error('milter.server-error', { err: String(e) }));
 
   let address: string;
   if (spec.kind === 'unix') {
-    await chmod(spec.path, opts.socketMode ?? 0o660);
     address = `unix:${spec.path}`;
   } else {
     const a = server.address() as net.AddressInfo;

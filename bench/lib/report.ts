@@ -231,7 +231,7 @@ function chart(meta: Meta, configs: ConfigDef[], agg: Map<string, Agg>, s: numbe
   const barH = 14, gap = 4, left = 300, width = 900, plotW = width - left - 90;
   let y = 50;
   const out: string[] = [];
-  out.push(`<text x="20" y="28" font-size="18" font-weight="bold">midstream vs peers: messages/s at ${s} concurrent sessions (median of ${meta.rounds} rounds; whiskers min–max)</text>`);
+  out.push(`<text x="20" y="28" font-size="14" font-weight="bold">midstream vs peers: messages/s at ${s} concurrent sessions (median of ${meta.rounds} rounds; whiskers min–max)</text>`);
   for (const w of meta.workloads) {
     const rows = configs.map((c) => ({ c, a: agg.get(`${c.key}|${w.key}|${s}`) })).filter((r) => r.a);
     if (!rows.length) continue;

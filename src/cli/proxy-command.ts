@@ -15,6 +15,7 @@ export async function runProxyCommand(flags: CommonFlags): Promise<number> {
     logger: rt.logger,
     listen: p.listen,
     forward: p.forward,
+    socketMode: p.socketMode,
     trustedXforward: p.trustedXforward,
     replyBudgetMs: p.replyBudgetMs,
     maxConnections: p.maxConnections,

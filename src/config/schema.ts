@@ -29,6 +29,8 @@ import { formatSize, parseSize } from './size.js';
 export interface ProxyConfig {
   /** "host:port" or "unix:/path" the before-queue proxy listens on (Postfix smtpd_proxy_filter points here). */
   listen: string;
+  /** Permission bits for a unix listen socket (e.g. 0o660). */
+  socketMode: number;
   /** "host:port" or "unix:/path" of the after-filter smtpd that receives clean mail. */
   forward: string;
   /** CIDRs whose XFORWARD attributes we believe (normally only the local Postfix). */
@@ -399,6 +401,21 @@ const HOUR = 60 * MINUTE;
 const GiB = 1024 ** 3;
 const TiB = 1024 ** 4;
 
+/** An octal file mode given as a string ("0660"); TOML would read a bare 0660 as decimal. */
+function socketModeField(doc: string) {
+  return field({
+    toml: 'socket_mode',
+    def: 0o660,
+    doc,
+    parse(v) {
+      if (typeof v !== 'string') throw new RangeError('must be an octal string like "0660" (quoted, or TOML reads it as decimal)');
+      if (!/^0?[0-7]{3}$/.test(v)) throw new RangeError('must be an octal mode like "0660"');
+      return parseInt(v, 8);
+    },
+    render: (v: number) => q('0' + v.toString(8).padStart(3, '0')),
+  });
+}
+
 export const PROXY: SectionSchema<ProxyConfig> = {
   listen: str('listen', '127.0.0.1:10025', 'where Postfix smtpd_proxy_filter connects (host:port or unix:/path)', checkProxyAddress(true)),
   forward: str('forward', '127.0.0.1:10026', 'after-filter smtpd that receives accepted mail (host:port or unix:/path)', checkProxyAddress(false)),
@@ -409,6 +426,7 @@ export const PROXY: SectionSchema<ProxyConfig> = {
     if (s !== '' && !isHostname(s)) throw new RangeError('not a hostname');
     return s;
   }),
+  socketMode: socketModeField('permissions of the unix socket, if listen is unix:/path (octal string)'),
   addHeader: str('add_header', '', 'header added to accepted mail, e.g. "X-Virus-Scanned: midstream"; "" = off', checkHeader),
   shutdownGraceMs: dur('shutdown_grace', MINUTE, 'on SIGTERM, time for messages in flight to finish; then connections are dropped', 0, HOUR),
 };
@@ -418,17 +436,7 @@ export const MILTER: SectionSchema<MilterConfig> = {
     parseMilterSocket(s);
     return s;
   }),
-  socketMode: field({
-    toml: 'socket_mode',
-    def: 0o660,
-    doc: 'permissions of a unix socket (octal string)',
-    parse(v) {
-      if (typeof v !== 'string') throw new RangeError('must be an octal string like "0660" (quoted, or TOML reads it as decimal)');
-      if (!/^0?[0-7]{3}$/.test(v)) throw new RangeError('must be an octal mode like "0660"');
-      return parseInt(v, 8);
-    },
-    render: (v) => q('0' + v.toString(8).padStart(3, '0')),
-  }),
+  socketMode: socketModeField('permissions of the unix socket, if listen is unix:/path (octal string)'),
   addHeaders: bool('add_headers', false, 'add X-Virus-Scanned/X-Virus-Status headers to accepted mail'),
   progressIntervalMs: dur('progress_interval', 5 * SECOND, 'send SMFIR_PROGRESS this often while scanning after end of message', SECOND, 5 * MINUTE),
   shutdownGraceMs: dur('shutdown_grace', MINUTE, 'on SIGTERM, time for messages in flight to finish; then connections are dropped', 0, HOUR),

@@ -25,6 +25,7 @@
  */
 import { BlockList, createServer, isIPv4, isIPv6, type Socket } from 'node:net';
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { listenUnix } from '../net/listen-unix.js';
 import { hostname as osHostname } from 'node:os';
 import type { Logger } from '../log/logger.js';
 import { formatEndpoint, parseEndpoint } from './address.js';
@@ -36,6 +37,8 @@ export interface ProxyOptions {
   logger: Logger;
   /** Where Postfix's smtpd_proxy_filter connects. Default 127.0.0.1:10025. */
   listen?: string;
+  /** Mode of a unix listen socket (default 0o660: Postfix's group may connect, others not). */
+  socketMode?: number;
   /** The after-filter smtpd. Default 127.0.0.1:10026. */
   forward?: string;
   /** Peers allowed to send XFORWARD (CIDR or address). Default ['127.0.0.0/8']. Unix-socket peers always are. */
@@ -138,11 +141,13 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     if (!lstatSync(listen.path).isSocket()) throw new ProxyConfigError(`listen: ${listen.path} exists and is not a socket`);
     unlinkSync(listen.path);
   }
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    if (listen.kind === 'unix') server.listen(listen.path, () => resolve());
-    else server.listen(listen.port, listen.host, () => resolve());
-  });
+  if (listen.kind === 'unix') await listenUnix(server, listen.path, opts.socketMode ?? 0o660);
+  else {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(listen.port, listen.host, () => resolve());
+    });
+  }
   server.on('error', (e) => opts.logger.error('listen', { error: e.message }));
   const bound = server.address();
   const address =

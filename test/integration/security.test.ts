@@ -212,10 +212,9 @@ test('unix sockets: the milter socket gets mode 0660 by default, even with umask
   await m.stop();
 });
 
-// Known bug, reported to the owner of src/smtp/proxy-server.ts: the proxy never chmods its
-// unix socket (no socket_mode option), so its mode is 0777 & ~umask: world-connectable
-// under umask 000. Kept running (todo) so the fix turns it green.
-test('unix sockets: the proxy socket is never world-writable, even with umask 000', { todo: 'proxy-server.ts: no chmod / socket_mode for a unix listen socket' }, async () => {
+// The proxy's unix socket gets [proxy] socket_mode (0660) whatever the umask: bound under a
+// narrowed umask, then chmod'ed (src/net/listen-unix.ts).
+test('unix sockets: the proxy socket is never world-writable, even with umask 000', async () => {
   const psock = join(dir, 'proxy.sock');
   const p = await cli(['proxy', '--listen', `unix:${psock}`, '--forward', `127.0.0.1:${sink.port}`], { wrapper: UMASK0 });
   const mode = statSync(psock).mode & 0o777;
@@ -227,7 +226,7 @@ test('unix sockets: the proxy socket is never world-writable, even with umask 00
   });
   assert.match(greeting, /^220 /);
   await p.stop();
-  assert.equal(mode & 0o002, 0, `proxy socket is world-writable (mode ${mode.toString(8)})`);
+  assert.equal(mode, 0o660, `proxy socket mode ${mode.toString(8)}`);
 });
 
 /** EICAR-free message through a milter client; returns the final REPLYCODE text. */

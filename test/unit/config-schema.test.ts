@@ -31,6 +31,7 @@ const ROWS: Record<string, Row> = {
   'proxy.shutdown_grace': ['"30s"', 30_000, '"2h"'],
   'milter.listen': ['"unix:/run/midstream/milter.sock"', 'unix:/run/midstream/milter.sock', '"tcp:7357"'],
   'milter.socket_mode': ['"0600"', 0o600, '660'],
+  'proxy.socket_mode': ['"0640"', 0o640, '"0999"'],
   'milter.add_headers': ['true', true, '"yes"'],
   'milter.progress_interval': ['"10s"', 10_000, '"0.1s"'],
   'milter.shutdown_grace': ['0', 0, '"soon"'],
