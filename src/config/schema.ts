@@ -454,7 +454,7 @@ export const CLAMD: SectionSchema<ClamdConfig> = {
   mode: oneOf('mode', 'per-file', ['per-file', 'whole-message'] as const, 'send each decoded file, or the raw message once'),
   connectTimeoutMs: dur('connect_timeout', 2 * SECOND, 'connecting to clamd', 100, MINUTE),
   idleTimeoutMs: dur('idle_timeout', 30 * SECOND, 'silence from clamd while it scans', 100, 10 * MINUTE),
-  totalTimeoutMs: dur('total_timeout', 60 * SECOND, 'one clamd scan, start to finish', 100, HOUR),
+  totalTimeoutMs: dur('total_timeout', 60 * SECOND, "from the end of a file to clamd's answer (the upload runs at the client's pace)", 100, HOUR),
   maxConcurrent: int('max_concurrent', 8, 'clamd connections at once, per endpoint', 1, 1024),
   maxStreamBytes: size('max_stream_bytes', 25 * 1024 * 1024, 'bytes per INSTREAM; keep <= clamd StreamMaxLength (larger = limit verdict)', 1024, 4 * GiB),
   healthIntervalMs: dur('health_interval', 15 * SECOND, 'PING each endpoint this often', SECOND, HOUR),

@@ -437,3 +437,16 @@ test('options are validated', () => {
   assert.equal(c.options.chunkBytes, 64 * 1024);
   assert.equal(c.options.maxConcurrent, 8);
 });
+
+test('the total deadline runs from end(): a slow upload longer than it is still scanned', async () => {
+  await withFake(FAKE.ok as FakeBehaviour, async (f) => {
+    const c = client(f, { idleTimeoutMs: 5000, totalTimeoutMs: 300 });
+    const s = c.openStream();
+    for (let i = 0; i < 4; i++) {
+      s.write(Buffer.from(`part ${i} of a slowly uploaded file\n`));
+      await new Promise((r) => setTimeout(r, 200)); // 800 ms of upload > 300 ms total
+    }
+    assert.deepEqual(await s.end(), { kind: 'clean' });
+    assert.equal(f.sessions[0]!.terminated, true);
+  });
+});

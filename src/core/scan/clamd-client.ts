@@ -17,15 +17,17 @@
  * Results are strict: only a complete `stream: OK` after our terminator is clean; every
  * other reply, EOF, reset, timeout or abort is `{kind:'error'}` (never clean by accident).
  *
- * Limits: maxConcurrent streams in flight (semaphore; waiting counts against the total
- * deadline); at most maxStreamBytes sent per stream (our cap = clamd's StreamMaxLength):
+ * Limits: maxConcurrent streams in flight (semaphore; waiting for a slot is bounded by
+ * totalTimeoutMs too); at most maxStreamBytes sent per stream (our cap = clamd's StreamMaxLength):
  * over it we stop sending, send the terminator and report infected if clamd found
  * something in the head, else `scanner-size-limit`. Frames ≤ chunkBytes, never empty
  * except the terminator. Replies longer than 4 KiB are a protocol error. Buffered bytes
  * per stream never exceed maxStreamBytes; needsDrain turns true above highWaterBytes.
  * Deadlines: connectTimeoutMs per connect attempt (then next endpoint); idleTimeoutMs
  * while we wait on clamd (socket not draining, or reply awaited); totalTimeoutMs from
- * the first write/end (lazy start, includes the semaphore wait) to the reply.
+ * end() to the reply — the upload itself runs at the SMTP client's pace (a slow client
+ * sending a large attachment must not turn into a tempfail loop) and is bounded by the
+ * idle deadline whenever clamd stops draining.
  * Failover: endpoints tried round-robin among healthy ones, then the ones marked down;
  * a failed connect marks an endpoint down and a background PING (unref'd timer every
  * healthIntervalMs, with commandTimeoutMs) brings it back.
@@ -37,8 +39,7 @@
  * size-limit replies over TCP were lost as EPIPE; with them, 0 of 40.)
  *
  * Known gaps: no IDSESSION, no FILDES, no TLS; a stream is not retried on another
- * endpoint once bytes went out (we do not keep sent data); the total deadline starts at
- * the first write, so a very slow SMTP client in whole-message mode can trip it.
+ * endpoint once bytes went out (we do not keep sent data).
  */
 import { connect, type Socket } from 'node:net';
 import type { ErrorKind, ScanResult } from '../types.js';
@@ -511,6 +512,7 @@ class InstreamScan implements ClamdStream {
   end(): Promise<ScanResult> {
     if (!this.ended) {
       this.ended = true;
+      this.armTotal();
       this.start();
       this.schedulePump();
     }
@@ -526,15 +528,24 @@ class InstreamScan implements ClamdStream {
   private start(): void {
     if (this.phase !== 'new' || this.settledResult) return;
     this.phase = 'starting';
+    void this.connect();
+  }
+
+  /** The total deadline runs from end() to the reply (see the file header). */
+  private armTotal(): void {
+    if (this.totalTimer || this.settledResult) return;
     const total = this.totalTimeoutMs;
     this.totalTimer = setTimeout(() => this.fail('scanner-timeout', `no result within the total deadline of ${total} ms`), total);
-    void this.connect();
   }
 
   private async connect(): Promise<void> {
     const t0 = Date.now();
+    // Waiting for a slot is bounded even before end(): a stream that cannot start would
+    // otherwise hold its buffered bytes (and the SMTP client, via backpressure) forever.
+    const total = this.totalTimeoutMs;
+    const slotTimer = setTimeout(() => this.fail('scanner-timeout', `no clamd slot within ${total} ms`), total);
     try {
-      const release = await this.client.acquireSlot(this.ac.signal);
+      const release = await this.client.acquireSlot(this.ac.signal).finally(() => clearTimeout(slotTimer));
       this.stats.waitedMs = Date.now() - t0;
       if (this.settledResult) return release();
       this.release = release;
