@@ -295,10 +295,11 @@ async function main(): Promise<void> {
         run = false;
         await sampler;
         const errs = rs.filter((r) => r.code < 0 || (r.code >= 400)).map((r) => `${r.code} ${r.reply}`);
+        // completed = reached the hold point (quick) or got a final reply
         memory.push({
           config: c.key, sessions: n, baselineKb: base.rssKb, peakRssKb: peakRss, peakPssKb: peakPss, peakProcs,
           hwmMainKb: statusKb(roots[0]!, 'VmHWM'), tempPeakKb: tempPeak, tempFilesPeak: tempFiles,
-          reached: rs.filter((r) => r.code >= 0).length, errors: errs.slice(0, 3), mode: holdAt ? `each sender holds after ${holdAt >> 20} MB of its 10 MB message (at most ${QUICK ? 40 : 180} s), then aborts` : '10 MB sent completely',
+          reached: rs.filter((r) => r.code >= 0 && r.code < 400).length, errors: errs.slice(0, 3), mode: holdAt ? `each sender holds after ${holdAt >> 20} MB of its 10 MB message (at most ${QUICK ? 40 : 180} s), then aborts` : '10 MB sent completely',
         });
         log(`memory ${c.key} x${n}: base ${base.rssKb} kB peak ${peakRss} kB (${peakProcs} procs) temp ${tempPeak} kB errors ${errs.length}`);
         // let connections and temp files go away before the next configuration

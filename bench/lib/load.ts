@@ -178,6 +178,10 @@ export function slowSenders(o: SlowOptions): SlowHandle {
   const reached = new Promise<void>((r) => { reachedResolve = r; });
   const mark = () => { if (++reachedCount === o.sessions) reachedResolve(); };
   const limit = o.holdAt ?? o.body.length;
+  const waiting = new Set<Socket>();
+  // on release, senders that never got as far as holdAt (e.g. stuck at RCPT because the filter
+  // takes no more connections) are cut off and reported as not reached
+  void released.then(() => { for (const s of waiting) s.destroy(new Error('did not reach the hold point before release')); });
   const chunk = 16 * 1024;
   const session = async (s: number): Promise<MsgResult> => {
     const id = `${o.idPrefix}-${s}`;
@@ -188,6 +192,7 @@ export function slowSenders(o: SlowOptions): SlowHandle {
       await sleep((s * 20) % 2000);
       conn = await open(o.port);
       const { sock, rr } = conn;
+      waiting.add(sock);
       await write(sock, 'MAIL FROM:<sender@bench.test>\r\n'); await rr.next();
       await write(sock, 'RCPT TO:<rcpt@sink.test>\r\n');
       const r = await rr.next();
@@ -207,6 +212,7 @@ export function slowSenders(o: SlowOptions): SlowHandle {
         if (due > now) await sleep(due - now);
       }
       marked = true; mark();
+      waiting.delete(sock);
       if (o.holdAt !== undefined) {
         await released;
         return { id, code: 0, waitMs: 0, bytes: sent, virus: false, reply: 'aborted by design' };

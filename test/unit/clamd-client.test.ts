@@ -450,3 +450,22 @@ test('the total deadline runs from end(): a slow upload longer than it is still 
     assert.equal(f.sessions[0]!.terminated, true);
   });
 });
+
+test('a stream waiting for a clamd slot buffers at most one frame before asking to drain', async () => {
+  await withFake(FAKE.stall as FakeBehaviour, async (f) => {
+    const c = client(f, { maxConcurrent: 1, chunkBytes: 16 * 1024, highWaterBytes: 64 * 1024, totalTimeoutMs: 5000 });
+    const holder = c.openStream();
+    holder.write(Buffer.from('x'));
+    await until(() => f.connections === 1);
+    const waiting = c.openStream();
+    waiting.write(Buffer.alloc(10 * 1024));
+    assert.equal(waiting.needsDrain, false, 'below one frame');
+    waiting.write(Buffer.alloc(10 * 1024));
+    assert.equal(waiting.needsDrain, true, 'over one frame while no slot: the writer must wait');
+    holder.abort();
+    await until(() => f.connections === 2);
+    await waiting.drain(); // once connected, the frame goes out and the writer may go on
+    assert.equal(waiting.needsDrain, false);
+    waiting.abort();
+  });
+});

@@ -22,7 +22,8 @@
  * over it we stop sending, send the terminator and report infected if clamd found
  * something in the head, else `scanner-size-limit`. Frames ≤ chunkBytes, never empty
  * except the terminator. Replies longer than 4 KiB are a protocol error. Buffered bytes
- * per stream never exceed maxStreamBytes; needsDrain turns true above highWaterBytes.
+ * per stream never exceed maxStreamBytes; needsDrain turns true above highWaterBytes once
+ * connected, above one frame (chunkBytes) while waiting for a slot.
  * Deadlines: connectTimeoutMs per connect attempt (then next endpoint); idleTimeoutMs
  * while we wait on clamd (socket not draining, or reply awaited); totalTimeoutMs from
  * end() to the reply — the upload itself runs at the SMTP client's pace (a slow client
@@ -71,7 +72,7 @@ export const CLAMD_DEFAULTS = Object.freeze({
   maxStreamBytes: 25 * 1024 * 1024,
   healthIntervalMs: 15_000,
   chunkBytes: 64 * 1024,
-  highWaterBytes: 256 * 1024,
+  highWaterBytes: 64 * 1024,
   commandTimeoutMs: 5000,
 });
 
@@ -476,7 +477,11 @@ class InstreamScan implements ClamdStream {
 
   get needsDrain(): boolean {
     if (this.settledResult) return false;
-    return this.pendingBytes + (this.socket?.writableLength ?? 0) > this.opts.highWaterBytes;
+    // Until clamd has a slot for us, hold at most one frame: hundreds of messages waiting
+    // for maxConcurrent slots must not each buffer highWaterBytes (that memory would grow
+    // with the number of connections); the SMTP client waits instead (backpressure).
+    const limit = this.phase === 'connected' ? this.opts.highWaterBytes : this.opts.chunkBytes;
+    return this.pendingBytes + (this.socket?.writableLength ?? 0) > limit;
   }
 
   drain(): Promise<void> {
