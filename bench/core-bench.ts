@@ -324,7 +324,7 @@ async function main(): Promise<void> {
       `Machine: ${availableParallelism()} CPUs (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ` +
       `node ${process.version}, ${(await clamdVersion())}. Load average (1 min) at start ${load0[0]!.toFixed(2)}, ` +
       `during the run ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} (median ${median(loads).toFixed(2)}): ` +
-      `other engineers' test runs share the 2 cores, so spreads are wide.`);
+      `the 2 cores are shared with other engineers' test runs, so spreads are wide even at low load.`);
     L.push('');
     L.push('### A. Throughput, in process, vs clamd INSTREAM on the same raw message');
     L.push('');
