@@ -22,7 +22,14 @@ const at = (h: Uint8Array, off: number, sig: readonly number[]): boolean => {
   for (let i = 0; i < sig.length; i++) if (h[off + i] !== sig[i]) return false;
   return true;
 };
-const ascii = (s: string): number[] => Array.from(s, (c) => c.charCodeAt(0));
+// Memoised: sniffing runs once per file (tens of thousands per hostile message), and
+// building the magic arrays on every call was its main cost.
+const ASCII_CACHE = new Map<string, number[]>();
+const ascii = (s: string): number[] => {
+  let a = ASCII_CACHE.get(s);
+  if (!a) ASCII_CACHE.set(s, (a = Array.from(s, (c) => c.charCodeAt(0))));
+  return a;
+};
 
 const BZ_BLOCK = [0x31, 0x41, 0x59, 0x26, 0x53, 0x59]; // pi
 const BZ_EOS = [0x17, 0x72, 0x45, 0x38, 0x50, 0x90]; // sqrt(pi): empty stream
