@@ -91,16 +91,25 @@ export class DataDecoder {
     const flush = (end: number) => {
       if (end > runStart) emit(chunk.subarray(runStart, end));
     };
+    // Next CR / LF at or after i in this chunk (n = none), found with native indexOf and
+    // kept while still ahead of i: O(n) per chunk even for LF-only or CR-free input.
+    let nextCr = -1;
+    let nextLf = -1;
     while (i < n) {
       switch (st) {
         case DataState.InLine: {
-          // Hot loop: most bytes are ordinary line content.
-          let b = chunk[i];
-          while (b !== CR && b !== LF) {
-            if (++i >= n) break;
-            b = chunk[i];
+          // Hot path: most bytes are ordinary line content; jump to the line end.
+          if (nextCr < i) {
+            nextCr = chunk.indexOf(CR, i);
+            if (nextCr < 0) nextCr = n;
           }
+          if (nextLf < i) {
+            nextLf = chunk.indexOf(LF, i);
+            if (nextLf < 0) nextLf = n;
+          }
+          i = nextCr < nextLf ? nextCr : nextLf;
           if (i >= n) break;
+          const b = chunk[i];
           if (b === CR) {
             crAt = i;
             i++;
