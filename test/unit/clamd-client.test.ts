@@ -451,7 +451,7 @@ test('the total deadline runs from end(): a slow upload longer than it is still 
   });
 });
 
-test('a stream waiting for a clamd slot buffers at most one frame before asking to drain', async () => {
+test('a stream waiting for a clamd slot holds at most 16 KiB before the writer must wait', async () => {
   await withFake(FAKE.stall as FakeBehaviour, async (f) => {
     const c = client(f, { maxConcurrent: 1, chunkBytes: 16 * 1024, highWaterBytes: 64 * 1024, totalTimeoutMs: 5000 });
     const holder = c.openStream();
@@ -459,9 +459,9 @@ test('a stream waiting for a clamd slot buffers at most one frame before asking 
     await until(() => f.connections === 1);
     const waiting = c.openStream();
     waiting.write(Buffer.alloc(10 * 1024));
-    assert.equal(waiting.needsDrain, false, 'below one frame');
+    assert.equal(waiting.needsDrain, false, 'a small file need not wait for the connect');
     waiting.write(Buffer.alloc(10 * 1024));
-    assert.equal(waiting.needsDrain, true, 'over one frame while no slot: the writer must wait');
+    assert.equal(waiting.needsDrain, true, 'over 16 KiB while no slot: the writer must wait');
     holder.abort();
     await until(() => f.connections === 2);
     await waiting.drain(); // once connected, the frame goes out and the writer may go on

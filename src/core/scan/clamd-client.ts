@@ -23,7 +23,7 @@
  * something in the head, else `scanner-size-limit`. Frames ≤ chunkBytes, never empty
  * except the terminator. Replies longer than 4 KiB are a protocol error. Buffered bytes
  * per stream never exceed maxStreamBytes; needsDrain turns true above highWaterBytes once
- * connected, above one frame (chunkBytes) while waiting for a slot.
+ * connected, above 16 KiB while waiting for a slot.
  * Deadlines: connectTimeoutMs per connect attempt (then next endpoint); idleTimeoutMs
  * while we wait on clamd (socket not draining, or reply awaited); totalTimeoutMs from
  * end() to the reply — the upload itself runs at the SMTP client's pace (a slow client
@@ -63,6 +63,9 @@ export interface ClamdClientOptions {
   /** Deadline for PING/VERSION (connect included). */
   commandTimeoutMs?: number;
 }
+
+/** Bytes a stream may hold while it waits for a clamd slot (see needsDrain). */
+const WAITING_PENDING_BYTES = 16 * 1024;
 
 export const CLAMD_DEFAULTS = Object.freeze({
   connectTimeoutMs: 2000,
@@ -477,10 +480,11 @@ class InstreamScan implements ClamdStream {
 
   get needsDrain(): boolean {
     if (this.settledResult) return false;
-    // Until clamd has a slot for us, hold at most one frame: hundreds of messages waiting
-    // for maxConcurrent slots must not each buffer highWaterBytes (that memory would grow
-    // with the number of connections); the SMTP client waits instead (backpressure).
-    const limit = this.phase === 'connected' ? this.opts.highWaterBytes : this.opts.chunkBytes;
+    // Until clamd has a slot for us, hold little: hundreds of messages waiting for
+    // maxConcurrent slots must not each buffer highWaterBytes (that memory would grow with
+    // the number of connections); the SMTP client waits instead. Small files still pass
+    // without waiting for the connect.
+    const limit = this.phase === 'connected' ? this.opts.highWaterBytes : WAITING_PENDING_BYTES;
     return this.pendingBytes + (this.socket?.writableLength ?? 0) > limit;
   }
 
