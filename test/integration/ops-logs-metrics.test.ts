@@ -8,7 +8,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TMP_BASE } from '../helpers/paths.js';
 import { startSink } from '../helpers/sink.js';
@@ -144,6 +144,7 @@ async function checkMetrics(srv: CliServer, front: 'proxy' | 'milter', sizes: { 
 
 test('proxy CLI: one log line and metric values per verdict kind', async () => {
   const dir = mkdtempSync(join(TMP_BASE, 'ops-proxy-'));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
   const fake = await startFakeClamd(FAKE.ok as FakeBehaviour);
   const sink = await startSink();
   cleanups.push(() => fake.close(), () => sink.close());
@@ -191,6 +192,7 @@ test('proxy CLI: one log line and metric values per verdict kind', async () => {
 
 test('milter CLI: one log line (queue id from the i macro) and metric values per verdict kind', async () => {
   const dir = mkdtempSync(join(TMP_BASE, 'ops-milter-'));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
   const fake = await startFakeClamd(FAKE.ok as FakeBehaviour);
   cleanups.push(() => fake.close());
   const srv = await startCli('milter', CONFIG(fake.address, `[milter]\nlisten = "inet:0@127.0.0.1"`), dir);

@@ -11,7 +11,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync, unlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { TMP_BASE } from '../helpers/paths.js';
 import { startSink } from '../helpers/sink.js';
@@ -30,6 +30,7 @@ const pattern = (i: number) => `MIDSTREAM-RELOAD-PATTERN-${i}-QX`;
 
 test('10 reloads while 5 clients send: nothing tempfailed, nothing unscanned, new signatures active after each reload', async () => {
   const dir = mkdtempSync(join(TMP_BASE, 'ops-reload-'));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
   const sigs = join(dir, 'sigs');
   mkdirSync(sigs);
   writeFileSync(join(sigs, 'base.ndb'), `Reload.Base:0:*:${hex(pattern(0))}\n`);

@@ -3,9 +3,9 @@
  * syntax errors, missing files, command-line overrides, freezing, the sample
  * midstream.toml, renderConfig round trips and fail-open warnings.
  */
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, TMP_BASE } from '../helpers/paths.js';
 import {
@@ -22,6 +22,7 @@ import { DEFAULT_ACTIONS } from '../../src/core/policy-table.js';
 
 mkdirSync(TMP_BASE, { recursive: true });
 const dir = mkdtempSync(join(TMP_BASE, 'config-load-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 function write(name: string, text: string): string {
   const p = join(dir, name);
   writeFileSync(p, text);

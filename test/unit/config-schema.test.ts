@@ -3,9 +3,9 @@
  * parses to the expected typed value; a bad value throws ConfigError naming that key
  * and the file. A key without a row here fails the coverage test.
  */
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TMP_BASE } from '../helpers/paths.js';
 import { ConfigError, parseConfigText } from '../../src/config/load-config.js';
@@ -13,6 +13,7 @@ import { SECTIONS, type Field } from '../../src/config/schema.js';
 
 mkdirSync(TMP_BASE, { recursive: true });
 const dir = mkdtempSync(join(TMP_BASE, 'config-schema-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 writeFileSync(join(dir, 'local.ndb'), 'Test.Sig:0:*:41424344\n');
 mkdirSync(join(dir, 'sigs'));
 writeFileSync(join(dir, 'notes.txt'), 'x');
