@@ -17,8 +17,8 @@ export interface SynthSigs {
   probe: Uint8Array; // bytes the last static signature matches (to check a clamd reload)
 }
 
-/** `n` synthetic body signatures, deterministic for a given n. */
-export function synthSignatures(n: number): SynthSigs {
+/** `n` synthetic body signatures, deterministic for a given n (staticOnly: only the 8–32-byte static kind). */
+export function synthSignatures(n: number, staticOnly = false): SynthSigs {
   let seed = 0x12345678;
   const rnd = () => {
     seed ^= seed << 13;
@@ -31,7 +31,7 @@ export function synthSignatures(n: number): SynthSigs {
   const lines: string[] = [];
   let probe: Uint8Array | null = null;
   for (let i = 0; i < n; i++) {
-    const p = rnd();
+    const p = staticOnly ? 0 : rnd();
     let body: string;
     if (p < 0.7) {
       body = hexBytes(ri(8, 32));

@@ -15,28 +15,9 @@ import { randomFillSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignatureDb } from '../src/core/scan/sigs/signature-db.js';
+import { synthSignatures } from './lib-core-data.js';
 
 const quick = process.argv.includes('--quick');
-
-let seed = 0x12345678;
-const rnd = () => {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return (seed >>> 0) / 2 ** 32;
-};
-const ri = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
-const hexBytes = (n: number) => Array.from({ length: n }, () => ri(0, 255).toString(16).padStart(2, '0')).join('');
-
-function synthSig(i: number, staticOnly = false): string {
-  const p = staticOnly ? 0 : rnd();
-  let body: string;
-  if (p < 0.7) body = hexBytes(ri(8, 32));
-  else if (p < 0.82) body = hexBytes(ri(4, 10)) + (rnd() < 0.5 ? '??' : hexBytes(1)[0] + '?') + hexBytes(ri(4, 10));
-  else if (p < 0.92) body = hexBytes(ri(6, 12)) + (rnd() < 0.5 ? '*' : `{${ri(0, 10)}-${ri(11, 200)}}`) + hexBytes(ri(6, 12));
-  else body = hexBytes(ri(5, 10)) + `(${hexBytes(1)}|${hexBytes(1)}|${hexBytes(2)})` + hexBytes(ri(5, 10));
-  return `Bench.Synthetic.${i}:0:*:${body}`;
-}
 
 const mb = (n: number) => (n / 1048576).toFixed(1);
 
@@ -50,9 +31,7 @@ async function load(
   staticOnly = false,
 ): Promise<{ db: SignatureDb; ms: number; rssMb: string; heapMb: string; extMb: string; peakMb: string }> {
   const path = join(dir, `synthetic-${n}.ndb`);
-  const lines: string[] = [];
-  for (let i = 0; i < n; i++) lines.push(synthSig(i, staticOnly));
-  await writeFile(path, lines.join('\n') + '\n');
+  await writeFile(path, synthSignatures(n, staticOnly).text);
   gc();
   const m0 = process.memoryUsage();
   let peak = m0.rss;

@@ -3,6 +3,7 @@
 #   - npm packages (npm ci when node_modules is missing or stale)
 #   - Debian packages: postfix, clamav-daemon, clamav-testfiles, miltertest, m4, libwrap0
 #   - Sendmail 8.17 unpacked (not installed: it conflicts with postfix) into $MIDSTREAM_CACHE/sendmail
+#   - $MIDSTREAM_EXTRA_PKGS: more Debian packages (the peer benchmark's filters), no recommends
 # Needs root for apt-get; skips apt entirely when every package is already there.
 set -eu
 cd "$(dirname "$0")/.."
@@ -15,7 +16,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 # --- Debian packages ---------------------------------------------------------------
-PKGS="postfix clamav-daemon clamav-testfiles miltertest m4 libwrap0 procps"
+PKGS="postfix clamav-daemon clamav-testfiles miltertest m4 libwrap0 procps ${MIDSTREAM_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -244,10 +244,8 @@ function afterFilterSmtpdPids(): number[] {
   return out;
 }
 
-test('after-filter smtpd killed mid-DATA: 451 from us, nothing queued or delivered', async () => {
-  await useProxy(clamdSection(clamd!.unix));
-  const e = entry('afterkill', 'clean', 4000);
-  e.expect = 'tempfailed';
+/** Opens a transaction through the front smtpd and sends the first half of `e`'s DATA. */
+async function halfSent(e: Entry): Promise<{ c: TestSmtpClient; wire: Buffer }> {
   const c = await TestSmtpClient.connect(pf.smtpPort);
   await c.read();
   await c.cmd('EHLO client.example');
@@ -256,6 +254,14 @@ test('after-filter smtpd killed mid-DATA: 451 from us, nothing queued or deliver
   assert.equal((await c.cmd('DATA')).code, 354);
   const wire = dotStuff(e.message);
   await c.streamData([wire.subarray(0, wire.length >> 1)]);
+  return { c, wire };
+}
+
+test('after-filter smtpd killed mid-DATA: 451 from us, nothing queued or delivered', async () => {
+  await useProxy(clamdSection(clamd!.unix));
+  const e = entry('afterkill', 'clean', 4000);
+  e.expect = 'tempfailed';
+  const { c, wire } = await halfSent(e);
   await new Promise((r) => setTimeout(r, 500));
   const pids = afterFilterSmtpdPids();
   assert.ok(pids.length >= 1, 'an after-filter smtpd is serving the transaction');
@@ -295,14 +301,7 @@ test('midstream SIGKILLed mid-DATA: Postfix answers 451, nothing queued or deliv
   const p = await useProxy(clamdSection(clamd!.unix));
   const e = entry('sigkill', 'clean', 4000);
   e.expect = 'tempfailed';
-  const c = await TestSmtpClient.connect(pf.smtpPort);
-  await c.read();
-  await c.cmd('EHLO client.example');
-  assert.equal((await c.cmd('MAIL FROM:<sender@accounting.test>')).code, 250);
-  assert.equal((await c.cmd('RCPT TO:<rcpt@example.net>')).code, 250);
-  assert.equal((await c.cmd('DATA')).code, 354);
-  const wire = dotStuff(e.message);
-  await c.streamData([wire.subarray(0, wire.length >> 1)]);
+  const { c, wire } = await halfSent(e);
   await new Promise((r) => setTimeout(r, 300));
   p.kill('SIGKILL');
   const ex = await p.exited;
