@@ -2,7 +2,8 @@
  * scan-command.ts — `midstream scan [--config FILE] [--signatures PATH]... [--clamd ADDR] [--json] FILE...`
  *
  * Streams each file (or stdin for "-") through the core. One line per file:
- *   FILE: clean | infected NAME (where) | banned REASON (where) | limit WHICH (where) | error KIND
+ *   FILE: clean | infected NAME (where) | banned REASON (where) | limit WHICH (where)
+ *         | anomaly WHICH (where) | unparseable REASON (where) | error KIND
  * --json prints one JSON object per file instead. Exit 0 if all clean, 1 if any was
  * rejected, 2 on any error (an error verdict or an unreadable file).
  */
@@ -21,12 +22,16 @@ export function formatVerdict(file: string, v: Verdict): string {
       return `${file}: banned ${sanitize(v.reason)} (${sanitize(v.where, 300)})`;
     case 'limit':
       return `${file}: limit ${v.which} (${sanitize(v.where, 300)})`;
+    case 'anomaly':
+      return `${file}: anomaly ${sanitize(v.which)} (${sanitize(v.where, 300)})`;
+    case 'unparseable':
+      return `${file}: unparseable ${sanitize(v.reason)} (${sanitize(v.where, 300)})`;
     case 'error':
       return `${file}: error ${v.errorKind}`;
   }
 }
 
-export async function scanReadable(engine: Engine, input: Readable): Promise<{ verdict: Verdict; bytes: number; ms: number }> {
+export async function scanReadable(engine: Engine, input: Readable): Promise<{ verdict: Verdict; bytes: number; ms: number; anomalies: string[] }> {
   const t0 = performance.now();
   const session = engine.begin();
   try {
@@ -39,7 +44,7 @@ export async function scanReadable(engine: Engine, input: Readable): Promise<{ v
     throw err;
   }
   const verdict = await session.end();
-  return { verdict, bytes: session.stats.bytes, ms: performance.now() - t0 };
+  return { verdict, bytes: session.stats.bytes, ms: performance.now() - t0, anomalies: session.stats.anomalies };
 }
 
 export async function runScan(engine: Engine, files: string[], json: boolean, out: (s: string) => void): Promise<number> {
@@ -48,8 +53,10 @@ export async function runScan(engine: Engine, files: string[], json: boolean, ou
     let line: string;
     try {
       const input = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 64 * 1024 });
-      const { verdict, bytes, ms } = await scanReadable(engine, input);
-      line = json ? JSON.stringify({ file, ...verdict, bytes, ms: Math.round(ms * 10) / 10 }) : formatVerdict(file, verdict);
+      const { verdict, bytes, ms, anomalies } = await scanReadable(engine, input);
+      line = json
+        ? JSON.stringify({ file, ...verdict, bytes, ms: Math.round(ms * 10) / 10, ...(anomalies.length ? { anomalies } : {}) })
+        : formatVerdict(file, verdict);
       if (verdict.kind === 'error') worst = 2;
       else if (verdict.kind !== 'clean') worst = Math.max(worst, 1);
     } catch (err) {

@@ -133,7 +133,8 @@ export async function startRuntime(flags: CommonFlags, front: Front): Promise<Ru
   for (const w of failOpenWarnings(config)) logger.warn('fail-open', { key: w.key, reason: w.reason });
   const metrics = config.metrics.listen ? createMetrics() : null;
   const t0 = performance.now();
-  const engine = await createEngine(engineOptions(config));
+  const engineOpts = (c: FrozenConfig) => ({ ...engineOptions(c), ...(metrics ? { onAnomaly: (code: string) => metrics.anomaly(code) } : {}) });
+  const engine = await createEngine(engineOpts(config));
   metrics?.signaturesLoaded(engine.signatureCount, engine.signatureVersion, (performance.now() - t0) / 1000);
   logger.info('engine-ready', {
     engines: engine.engines, signatures: engine.signatureCount, version: engine.signatureVersion,
@@ -159,7 +160,7 @@ export async function startRuntime(flags: CommonFlags, front: Front): Promise<Ru
     const r0 = performance.now();
     try {
       const next = loadConfig(flags.config, overrides);
-      const e = await createEngine(engineOptions(next));
+      const e = await createEngine(engineOpts(next));
       const old = holder.swap(e, next);
       const secs = (performance.now() - r0) / 1000;
       metrics?.signaturesLoaded(e.signatureCount, e.signatureVersion, secs);

@@ -228,6 +228,8 @@ export function ruleFor(config: DeepReadonly<Config>, envelope: PolicyEnvelope):
         infected: stricter(a.infected, b.infected),
         banned: stricter(a.banned, b.banned),
         limit: stricter(a.limit, b.limit),
+        anomaly: stricter(a.anomaly, b.anomaly),
+        unparseable: stricter(a.unparseable, b.unparseable),
         error: stricter(a.error, b.error),
       },
       bannedExtensions: [...new Set([...out.bannedExtensions, ...p.bannedExtensions])],

@@ -472,7 +472,9 @@ export const ACTIONS: SectionSchema<Actions> = {
   infected: oneOf('infected', DEFAULT_ACTIONS.infected, ACTION_VALUES, 'virus found'),
   banned: oneOf('banned', DEFAULT_ACTIONS.banned, ACTION_VALUES, 'banned name or type'),
   limit: oneOf('limit', DEFAULT_ACTIONS.limit, ACTION_VALUES, 'a [limits] value was exceeded (accept = fail-open)'),
-  error: oneOf('error', DEFAULT_ACTIONS.error, ACTION_VALUES, 'could not scan: scanner down, timeout, unparseable (accept = fail-open, logged at startup)'),
+  anomaly: oneOf('anomaly', DEFAULT_ACTIONS.anomaly, ACTION_VALUES, 'ambiguous structure clients may read differently (message/partial, zip directory mismatch...)'),
+  unparseable: oneOf('unparseable', DEFAULT_ACTIONS.unparseable, ACTION_VALUES, 'input that cannot be read (corrupt archive): deterministic, so tempfail would loop'),
+  error: oneOf('error', DEFAULT_ACTIONS.error, ACTION_VALUES, 'could not scan: scanner down, timeout, internal error (accept = fail-open, logged at startup)'),
 };
 
 const L = DEFAULT_LIMITS;

@@ -35,6 +35,8 @@ export interface EngineOptions {
   bannedTypes?: readonly string[];
   checkBannedInArchives?: boolean;
   encrypted?: Action;
+  /** Called once per structural anomaly seen (for a metric); must not throw. */
+  onAnomaly?: (code: string) => void;
 }
 
 export interface Session {
@@ -97,7 +99,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
     clamd,
     begin(envelope?: Envelope, override?: Partial<MessagePolicy>): Session {
       const p = override ? { ...policy, ...override } : policy;
-      return new MessageSession(p, frozen, envelope ?? {});
+      return new MessageSession(p, frozen, envelope ?? {}, opts.onAnomaly);
     },
     async close() {
       cached?.close();

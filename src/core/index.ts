@@ -9,7 +9,7 @@
  *   const verdict = await s.end();                  // final verdict (latched early verdict wins)
  *   s.abort();                                      // client gone: cancel scanners
  */
-export type { Verdict, VerdictKind, Envelope, LimitName, ErrorKind } from './types.js';
+export type { Verdict, VerdictKind, Envelope, LimitName, ErrorKind, AnomalyName } from './types.js';
 export type { Limits } from './limits.js';
 export { DEFAULT_LIMITS } from './limits.js';
 export type { Reply, Action, Actions } from './policy-table.js';

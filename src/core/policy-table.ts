@@ -20,13 +20,16 @@ export interface Reply {
   text: string;
 }
 
-/** Per-kind actions; defaults: infected/banned/limit → reject, error → tempfail. */
+/** Per-kind actions; defaults: infected/banned/limit/anomaly/unparseable → reject, error → tempfail. */
 export type Actions = Record<Exclude<VerdictKind, 'clean'>, Action>;
 
 export const DEFAULT_ACTIONS: Readonly<Actions> = Object.freeze({
   infected: 'reject',
   banned: 'reject',
   limit: 'reject',
+  anomaly: 'reject',
+  // Deterministic: the same bytes are unreadable tomorrow, so a tempfail would loop for days.
+  unparseable: 'reject',
   error: 'tempfail',
 });
 
@@ -35,8 +38,10 @@ export const SEVERITY: Readonly<Record<VerdictKind, number>> = Object.freeze({
   infected: 0,
   banned: 1,
   limit: 2,
-  error: 3,
-  clean: 4,
+  anomaly: 3,
+  unparseable: 4,
+  error: 5,
+  clean: 6,
 });
 
 const MAX_TEXT = 200;
@@ -69,6 +74,12 @@ export function replyFor(v: Verdict, actions: Actions = DEFAULT_ACTIONS): Reply 
       break;
     case 'limit':
       text = `Message rejected: exceeds the ${v.which} limit`;
+      break;
+    case 'anomaly':
+      text = `Message rejected: ambiguous message structure (${sanitize(v.which, 40)})`;
+      break;
+    case 'unparseable':
+      text = `Message rejected: ${sanitize(v.reason, 60)} cannot be read`;
       break;
     case 'error':
       text = 'Message rejected: could not be scanned';

@@ -45,6 +45,8 @@ export interface MessagePolicy {
 
 export interface SessionStats {
   bytes: number;
+  /** Every structural anomaly seen (`code@where`, bounded), read every way or not; for logs and metrics. */
+  anomalies: string[];
   parts: number;
   decodedBytes: number;
   archives: number;
@@ -56,6 +58,7 @@ export interface SessionStats {
 /** Bytes a file node holds back to sniff its type; also the longest delay before scanning starts. */
 const HEAD_BYTES = 1024;
 const MAX_WARNINGS = 20;
+const MAX_ANOMALIES = 50;
 const RESOLVED: Promise<void> = Promise.resolve();
 
 export class MessageSession {
@@ -73,7 +76,7 @@ export class MessageSession {
   readonly perFile: Scanner[];
   readonly budget: UnpackBudget;
   readonly stats: SessionStats = {
-    bytes: 0, parts: 0, decodedBytes: 0, archives: 0, files: 0, unpackedBytes: 0, warnings: [],
+    bytes: 0, anomalies: [], parts: 0, decodedBytes: 0, archives: 0, files: 0, unpackedBytes: 0, warnings: [],
   };
   readonly started = Date.now();
 
@@ -81,6 +84,7 @@ export class MessageSession {
     readonly policy: MessagePolicy,
     scanners: readonly Scanner[],
     readonly envelope: Envelope = {},
+    private readonly anomalyHook?: (code: string) => void,
   ) {
     const l = policy.limits;
     this.budget = {
@@ -180,6 +184,24 @@ export class MessageSession {
 
   warn(code: string, where: string): void {
     if (this.stats.warnings.length < MAX_WARNINGS) this.stats.warnings.push(`${code}@${where}`);
+  }
+
+  /**
+   * A structural anomaly: a place where clients could read the message differently.
+   * Always recorded (bounded) and counted. `verdict` = it could not be read every way,
+   * so it becomes a named `anomaly` verdict for policy instead of a guess.
+   */
+  anomaly(code: string, where: string, verdict = false): void {
+    const a = this.stats.anomalies;
+    const item = `${code}@${where}`;
+    if (a.length < MAX_ANOMALIES && !a.includes(item)) a.push(item);
+    this.anomalyHook?.(code);
+    if (verdict) this.offer({ kind: 'anomaly', which: code, where });
+  }
+
+  /** Deterministically unreadable input (corrupt archive, ...): the rest of it was not scanned. */
+  unparseable(reason: string, where: string, detail?: string): void {
+    this.offer({ kind: 'unparseable', reason, where, ...(detail ? { detail } : {}) });
   }
 
   encryptedEntry(where: string): void {
@@ -502,11 +524,11 @@ class FileNode implements ByteSink {
       },
       onLimit: (which: LimitName) => s.limit(which, parent.where),
       onEncrypted: (meta: { name: string }) => s.encryptedEntry(`${parent.where}!${meta.name || '(data)'}`),
-      // What follows the damage was not scanned: never accept that silently (fail closed,
-      // as for unparseable input; actions.error decides, tempfail by default).
+      // What follows the damage was not scanned: never accept that silently
+      // (actions.unparseable decides, reject by default: a retry cannot help).
       onCorrupt: (detail: string) => {
         s.warn(`archive-corrupt:${detail.slice(0, 40)}`, parent.where);
-        s.offer({ kind: 'error', errorKind: 'unparseable', where: parent.where, detail: `corrupt archive: ${detail}` });
+        s.unparseable('corrupt archive', parent.where, detail);
       },
     };
   }

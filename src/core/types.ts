@@ -30,10 +30,17 @@ export type ErrorKind =
   | 'scanner-protocol' // reply we do not understand (never read as clean)
   | 'scanner-size-limit' // clamd "INSTREAM size limit exceeded"
   | 'scanner-error' // clamd "... ERROR"
-  | 'unparseable' // input we cannot make sense of and policy says tempfail
   | 'encrypted' // encrypted archive, when policy action is tempfail
   | 'aborted'
   | 'internal'; // a broken invariant: a bug, logged as such
+
+/**
+ * Structural anomalies that cannot be read every way a client might (bounded), so they
+ * get a named verdict of their own instead of a guess. Anomalies that *are* read every
+ * way are only recorded (SessionStats.anomalies), never a verdict. Open-ended: the
+ * parsers name them; docs list them in the README threat-model table.
+ */
+export type AnomalyName = string;
 
 /** `where` is the MIME path plus archive member path, e.g. `2.1/invoice.zip!docs/a.exe`. */
 export type Verdict =
@@ -41,6 +48,10 @@ export type Verdict =
   | { kind: 'infected'; name: string; where: string; engine: string }
   | { kind: 'banned'; reason: string; where: string }
   | { kind: 'limit'; which: LimitName; where: string }
+  /** Ambiguous structure we will not guess about, e.g. `message-partial`, `zip-directory-mismatch`. */
+  | { kind: 'anomaly'; which: AnomalyName; where: string }
+  /** Deterministically unreadable input (corrupt archive, truncated stream): a retry cannot help. */
+  | { kind: 'unparseable'; reason: string; where: string; detail?: string }
   | { kind: 'error'; errorKind: ErrorKind; where: string; detail?: string };
 
 export type VerdictKind = Verdict['kind'];

@@ -20,7 +20,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export type Front = 'proxy' | 'milter';
 const FRONTS: readonly string[] = ['proxy', 'milter'];
-const VERDICTS: readonly string[] = ['clean', 'infected', 'banned', 'limit', 'error'];
+const VERDICTS: readonly string[] = ['clean', 'infected', 'banned', 'limit', 'anomaly', 'unparseable', 'error'];
 const LIMITS: readonly string[] = [
   'header-line', 'header-bytes', 'header-fields', 'boundary-length', 'mime-depth', 'mime-parts', 'decoded-bytes',
   'unpacked-bytes', 'ratio', 'archive-depth', 'archive-entries', 'scan-bytes', 'scan-time', 'message-bytes',
@@ -47,6 +47,8 @@ export interface Metrics {
   connClosed(front: Front): void;
   clamdHealth(endpoint: string, up: boolean): void;
   signaturesLoaded(count: number, version: string, seconds: number): void;
+  /** One structural anomaly seen (read every way or given a verdict). */
+  anomaly(code: string): void;
   /** Exposition text and its Content-Type. */
   render(): Promise<string>;
   readonly contentType: string;
@@ -70,6 +72,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
 
   const messages = new Counter({ name: 'midstream_messages_total', help: 'Messages finished, by front and verdict.', labelNames: ['front', 'verdict'] as const, registers });
   const bytes = new Counter({ name: 'midstream_bytes_total', help: 'Raw message bytes received, by front.', labelNames: ['front'] as const, registers });
+  const anomalies = new Counter({ name: 'midstream_anomalies_total', help: 'Structural anomalies seen, by name (read every way, or an anomaly verdict).', labelNames: ['name'] as const, registers });
   const limits = new Counter({ name: 'midstream_limits_total', help: 'Tripped limits, by limit name.', labelNames: ['which'] as const, registers });
   const scan = new Histogram({ name: 'midstream_scan_seconds', help: 'Time to scan one message, begin to verdict.', buckets: SECONDS_BUCKETS, registers });
   const eod = new Histogram({
@@ -113,6 +116,10 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     clamdHealth(endpoint, up) {
       clamdUp.set({ endpoint: label(endpoint) }, up ? 1 : 0);
+    },
+    anomaly(code) {
+      // Names come from our parsers (a closed set in practice); cap them anyway.
+      anomalies.inc({ name: label(code).slice(0, 48) });
     },
     signaturesLoaded(count, v, seconds) {
       sigs.set(nonNeg(count));

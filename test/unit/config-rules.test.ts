@@ -85,7 +85,7 @@ test('no rule matches: the global policy', () => {
   assert.deepEqual(p.rules, []);
   assert.equal(p.skipBanned, false);
   assert.deepEqual(p.bannedExtensions, ['exe', 'js']);
-  assert.deepEqual(p.actions, { infected: 'reject', banned: 'reject', limit: 'reject', error: 'tempfail' });
+  assert.deepEqual(p.actions, { infected: 'reject', banned: 'reject', limit: 'reject', anomaly: 'reject', unparseable: 'reject', error: 'tempfail' });
   assert.equal(p.encrypted, 'reject');
   assert.ok(Object.isFrozen(p));
 });

@@ -53,6 +53,8 @@ const ROWS: Record<string, Row> = {
   'actions.infected': ['"tempfail"', 'tempfail', '"discard"'],
   'actions.banned': ['"accept"', 'accept', '"Reject"'],
   'actions.limit': ['"tempfail"', 'tempfail', 'true'],
+  'actions.anomaly': ['"tempfail"', 'tempfail', '"quarantine!"'],
+  'actions.unparseable': ['"tempfail"', 'tempfail', '1'],
   'actions.error': ['"reject"', 'reject', '""'],
   'limits.header_line_bytes': ['"128KiB"', 128 * 1024, '"10"'],
   'limits.header_bytes': ['"2MiB"', 2 * 1024 * 1024, '"1.5"'],

@@ -203,3 +203,22 @@ function uuencode(name: string, data: Uint8Array): string {
   lines.push('`', 'end');
   return lines.join('\r\n');
 }
+
+test('anomalies: recorded once each and counted; an ambiguous one is a named verdict under actions.anomaly', async () => {
+  const { MessageSession } = await import('../../src/core/session.js');
+  const seen: string[] = [];
+  const eng = await createEngine({ onAnomaly: (c) => seen.push(c) });
+  const policy = eng.policy;
+  const s = new MessageSession(policy, [], {}, (c) => seen.push(c));
+  s.anomaly('duplicate-content-type', '1');
+  s.anomaly('duplicate-content-type', '1');
+  assert.equal(s.verdict, null, 'an anomaly read every way is not a verdict');
+  s.anomaly('message-partial', '2', true);
+  assert.deepEqual(s.verdict, { kind: 'anomaly', which: 'message-partial', where: '2' });
+  assert.deepEqual(s.stats.anomalies, ['duplicate-content-type@1', 'message-partial@2']);
+  assert.deepEqual(seen, ['duplicate-content-type', 'duplicate-content-type', 'message-partial']);
+  const lax = new MessageSession({ ...policy, actions: { ...policy.actions, anomaly: 'tempfail' } }, [], {});
+  lax.anomaly('zip-directory-mismatch', '2/a.zip', true);
+  assert.equal(lax.verdict, null, 'a tempfail action does not latch');
+  assert.deepEqual(await lax.end(), { kind: 'anomaly', which: 'zip-directory-mismatch', where: '2/a.zip' });
+});

@@ -90,9 +90,11 @@ function* inChunks(b: Uint8Array, size = CHUNK): Generator<Uint8Array> {
 function nestedZipBomb(levels: number, copies: number, leafRuns: number): { zip: Uint8Array; nominal: number } {
   const leaf = zeroDeflate(leafRuns);
   let nominal = leafRuns * ZERO_RUN_BYTES;
+  // An honest leaf (true CRC and size), so a run that gets to its end is not "corrupt".
+  const leafCrc = crc32(new Uint8Array(nominal));
   let cur = buildZip(
     Array.from({ length: copies }, (_, i) => ({
-      name: `zeros-${i}.bin`, data: new Uint8Array(0), compressed: leaf, crc: 0, usize: 0x7fffffff,
+      name: `zeros-${i}.bin`, data: new Uint8Array(0), compressed: leaf, crc: leafCrc, usize: nominal,
     })),
   );
   nominal *= copies;
@@ -414,11 +416,11 @@ test('broken quoted-printable (bad escapes, dangling "=", soft breaks with paddi
 
 const eicarZip = () => buildZip([{ name: 'readme.txt', data: Buffer.from('hello\n') }, { name: 'eicar.com.txt', data: Buffer.from(EICAR, 'latin1') }]);
 
-test('truncated zip: cut inside the second entry\'s header → error unparseable (tempfail), warning logged', async (t) => {
+test('truncated zip: cut inside the second entry\'s header → unparseable (reject), warning logged', async (t) => {
   const z = eicarZip();
   const secondLocal = Buffer.from(z).indexOf(Buffer.from('PK\x03\x04', 'latin1'), 4);
   const r = await run(t, attachmentMessage('cut.zip', z.subarray(0, secondLocal + 10)));
-  assert.deepEqual({ ...r.verdict, detail: undefined }, { kind: 'error', errorKind: 'unparseable', where: '2/cut.zip', detail: undefined });
+  assert.deepEqual({ ...r.verdict, detail: undefined }, { kind: 'unparseable', reason: 'corrupt archive', where: '2/cut.zip', detail: undefined });
   assert.ok(r.warnings.some((w) => w.startsWith('archive-corrupt') && w.endsWith('@2/cut.zip')), r.warnings.join());
 });
 
@@ -432,14 +434,13 @@ test('truncated zip: the EICAR member\'s bytes are all there, the rest is cut �
   assert.equal((r.verdict as { where: string }).where, '2/cut.zip!eicar.com.txt');
 });
 
-test('truncated gzip and bzip2 → error unparseable with a warning; truncated tar of EICAR → infected', async (t) => {
+test('truncated gzip and bzip2 → unparseable with a warning; truncated tar of EICAR → infected', async (t) => {
   const gz = gzipOf(deflateRawSync(Buffer.from('hello world '.repeat(1000))), 12_000);
   const r1 = await run(t, attachmentMessage('cut.gz', gz.subarray(0, gz.length - 20)));
-  assert.equal(r1.verdict.kind, 'error');
-  assert.equal((r1.verdict as { errorKind: string }).errorKind, 'unparseable');
+  assert.equal(r1.verdict.kind, 'unparseable');
   assert.ok(r1.warnings.some((w) => w.startsWith('archive-corrupt')), r1.warnings.join());
   const r2 = await run(t, attachmentMessage('cut.bz2', BZ2_45MB_ZEROS.subarray(0, 30)));
-  assert.equal(r2.verdict.kind, 'error');
+  assert.equal(r2.verdict.kind, 'unparseable');
   assert.ok(r2.warnings.some((w) => w.startsWith('archive-corrupt')), r2.warnings.join());
   const tar = buildTar([{ name: 'eicar.txt', data: Buffer.from(EICAR, 'latin1') }, { name: 'more.bin', data: Buffer.alloc(5000) }]);
   const r3 = await run(t, attachmentMessage('cut.tar', tar.subarray(0, 512 + 512 + 512 + 100)));
@@ -466,15 +467,14 @@ test('zip entry whose declared compressed size lies (too short) → defined verd
   // so the message must not be accepted: corrupt archives fail closed.
   const z2 = buildZip([{ name: 'e.txt', data: Buffer.from(EICAR, 'latin1'), csize: 3 }]);
   const r2 = await run(t, attachmentMessage('liar2.zip', z2));
-  assert.equal(r2.verdict.kind, 'error');
-  assert.equal((r2.verdict as { errorKind: string }).errorKind, 'unparseable');
+  assert.equal(r2.verdict.kind, 'unparseable');
   assert.ok(r2.warnings.some((w) => w.startsWith('archive-corrupt:zip: e.txt: deflate data longer')), r2.warnings.join());
 });
 
 test('zip entry claiming 4 GiB (ZIP64) with 5 bytes of data → defined verdict, nothing allocated', async (t) => {
   const z = buildZip([{ name: 'huge.bin', data: Buffer.from('tiny\n'), method: 0, usize: 4 * GiB, csize: 4 * GiB, zip64: true }]);
   const r = await run(t, attachmentMessage('claims.zip', z));
-  assert.equal(r.verdict.kind, 'error');
+  assert.equal(r.verdict.kind, 'unparseable');
   assert.ok(r.warnings.some((w) => w.startsWith('archive-corrupt')), r.warnings.join());
   assert.ok(r.rssGrowthMiB < 200);
 });
