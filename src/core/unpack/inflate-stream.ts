@@ -1,63 +1,105 @@
 /**
- * inflate-stream.ts — raw DEFLATE decoding on top of fflate's Inflate, with bounded pushes.
+ * inflate-stream.ts — raw DEFLATE decoding at native speed, synchronously, with bounded output.
  *
- * fflate cannot push back: one push() inflates everything its input allows, and a
- * deflate stream expands at most ~1032:1. So input is fed in slices of SLICE_BYTES,
- * aligned to the stream's own offsets (a small staging buffer carries partial slices),
- * which bounds the output of one push to ~1032 × SLICE_BYTES + 128 KiB (fflate's
- * per-symbol headroom) and makes the push sequence — hence every limit decision —
- * independent of how the caller chunked its input.
+ * Input: compressed bytes in any chunking (push), then flush() at the known end of the
+ * compressed data or of the input. Output: onData(piece) with pieces of at most OUT_BYTES,
+ * in order; onData returning false stops everything (a limit tripped).
  *
- * Where the deflate stream ends is not part of fflate's public API; gzip members and
- * zip entries with data descriptors need it. We read two internal fields (state
- * `s.f`/`s.l`/`s.p`, pending input `p`) of fflate 0.8 and verify that reading at
- * module load with a known stream: if fflate changes, importing this module throws
+ * Engine: node:zlib's own inflate (zlib in C), driven synchronously through the handle
+ * that every zlib stream wraps. Chosen by benchmark (bench/inflate-eval.ts, RESULTS-core.md):
+ * 5× fflate on text and ~15× on stored blocks, and 4× cheaper to start per stream; the
+ * threadpool (zlib's async API) reaches only fflate's speed in 8 KiB steps and would break
+ * the synchronous push model; fast-zlib wraps the same handle but concatenates every
+ * result; zlib-sync needs a node-gyp build at install and cannot tell where a stream ends.
+ *
+ * Private internals (STYLE item 19): Node has no public synchronous streaming inflate, so
+ * we use the handle of a public `zlib.createInflateRaw()` object: `_handle.writeSync(flush,
+ * in, inOff, inLen, out, outOff, outLen)`, the `_writeState` pair [availOut, availIn] it
+ * fills, and `_handle.onerror(message, errno)`, which it calls synchronously on a zlib
+ * error. These have been stable since Node 10 (lib/zlib.js's own processChunkSync uses
+ * them); package.json pins Node 20 (engines) and selfCheck() below verifies every
+ * behaviour we rely on at import — if Node changes them, importing this module throws
  * (fail closed at startup) instead of mis-parsing archives at run time.
  *
+ * Bounds and chunk invariance: input is fed in slices of SLICE_BYTES aligned to the
+ * stream's own offsets (a staging buffer carries partial slices), and each slice is
+ * inflated into a fixed OUT_BYTES buffer, one piece at a time. So the sequence of
+ * (onSlice, onData) calls — hence every ratio and size decision the caller makes — is
+ * independent of how the caller chunked its input, and one piece is ≤ OUT_BYTES however
+ * explosive the data (no output is ever held beyond one piece).
+ *
+ * Where the stream ends: zlib stops consuming input at the end of the final block. A
+ * slice that is not fully consumed while output room remains means the stream ended;
+ * its unconsumed bytes become `tail` (taken by push(), but not deflate data). A stream
+ * that ends exactly at a slice boundary is noticed when the next slice brings nothing
+ * zlib wants, or at flush(), which asks zlib with Z_FINISH and no input (zlib answers
+ * Z_BUF_ERROR — harmless, state unchanged — when the stream is not complete).
+ *
+ * Chunk ownership: onData's piece is borrowed (types.ts ByteSink rule) — it is this
+ * stream's output buffer and is overwritten by the next piece.
+ * Memory per stream: zlib state (~7 KiB) + its 32 KiB window, one OUT_BYTES buffer
+ * (pooled across streams), one SLICE_BYTES staging buffer.
  * Errors: corrupt deflate data → InflateError (the caller reports onCorrupt).
  */
-import { Inflate, deflateSync } from 'fflate';
+import * as zlib from 'node:zlib';
 
-/** Compressed bytes per push: 8 KiB ⇒ ≤ ~8.4 MiB output per push (deflate's 1032:1 worst case). */
+/** Compressed bytes per slice: the granularity of the caller's ratio checks. */
 export const SLICE_BYTES = 8192;
+/** Largest output piece handed to onData. */
+export const OUT_BYTES = 65536;
+
+const Z_NO_FLUSH = zlib.constants.Z_NO_FLUSH;
+const Z_FINISH = zlib.constants.Z_FINISH;
+const Z_BUF_ERROR = zlib.constants.Z_BUF_ERROR;
+const EMPTY = new Uint8Array(0);
 
 export class InflateError extends Error {
   readonly code = 'INFLATE_CORRUPT';
 }
 
-interface FflateInternals {
-  s: { f?: number; l?: unknown; p?: number };
-  p: Uint8Array;
+/** The private surface of a zlib stream we rely on (checked by selfCheck). */
+interface ZlibHandle {
+  writeSync(flush: number, input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number): void;
+  close(): void;
+  onerror: (message: string, errno: number) => void;
 }
+interface ZlibInternals {
+  _handle: ZlibHandle | null;
+  _writeState: Uint32Array;
+}
+
+/** Output buffers of finished streams, reused by the next (bounded: a few per process). */
+const outPool: Uint8Array[] = [];
+const OUT_POOL_MAX = 8;
 
 export class InflateStream {
   /** The deflate stream's final block has been decoded. */
   done = false;
   /** After `done`: bytes that were taken by push() but lie after the deflate stream. */
-  tail: Uint8Array = new Uint8Array(0);
-  private readonly inf: Inflate;
-  private readonly stage = new Uint8Array(SLICE_BYTES);
+  tail: Uint8Array = EMPTY;
+  private handle: ZlibHandle | null;
+  private readonly state: Uint32Array;
+  private out: Uint8Array | null = null;
+  private stage: Uint8Array | null = null;
   private staged = 0;
   private halted = false;
-  private sinkError: unknown = null;
+  private zError: { message: string; errno: number } | null = null;
 
   /**
-   * @param onData receives each output chunk; return false to stop (limit tripped).
+   * @param onData receives each output piece (borrowed); return false to stop (limit tripped).
    * @param onSlice told the size of each compressed slice before it is inflated.
    */
   constructor(
     private readonly onData: (out: Uint8Array) => boolean,
     private readonly onSlice: (n: number) => void,
   ) {
-    this.inf = new Inflate((out: Uint8Array) => {
-      if (this.halted || out.length === 0) return;
-      try {
-        if (!this.onData(out)) this.halted = true;
-      } catch (e) {
-        this.halted = true;
-        this.sinkError = e ?? new Error('sink threw');
-      }
-    });
+    // chunkSize is the public stream's own output buffer, which we never use: keep it minimal.
+    const z = zlib.createInflateRaw({ chunkSize: zlib.constants.Z_MIN_CHUNK }) as unknown as ZlibInternals;
+    this.handle = z._handle!;
+    this.state = z._writeState;
+    this.handle.onerror = (message, errno) => {
+      this.zError = { message, errno };
+    };
   }
 
   /** Take bytes from `input`; returns how many were taken (all, unless done/halted first). */
@@ -69,58 +111,162 @@ export class InflateStream {
         off += SLICE_BYTES;
         continue;
       }
+      const stage = (this.stage ??= new Uint8Array(SLICE_BYTES));
       const n = Math.min(SLICE_BYTES - this.staged, input.length - off);
-      this.stage.set(input.subarray(off, off + n), this.staged);
+      stage.set(input.subarray(off, off + n), this.staged);
       this.staged += n;
       off += n;
       if (this.staged === SLICE_BYTES) {
         this.staged = 0;
-        this.feed(this.stage);
+        this.feed(stage);
       }
     }
     return off;
   }
 
-  /** Feed a partial slice (the known end of the compressed data, or end of input). */
+  /** Feed a partial slice (the known end of the compressed data, or end of input), then settle `done`. */
   flush(): void {
-    if (this.staged > 0 && !this.done && !this.halted) {
+    if (this.done || this.halted) return;
+    if (this.staged > 0) {
       const n = this.staged;
       this.staged = 0;
-      this.feed(this.stage.subarray(0, n));
+      this.feed(this.stage!.subarray(0, n));
+      if (this.done || this.halted) return;
+    }
+    // Everything so far was consumed: ask whether the final block is complete.
+    const h = this.handle!;
+    const out = this.outBuffer();
+    this.zError = null;
+    h.writeSync(Z_FINISH, EMPTY, 0, 0, out, 0, out.length);
+    const err = this.zError as { message: string; errno: number } | null;
+    if (err === null) {
+      // Z_STREAM_END: complete (a complete stream has no output left to give).
+      const have = out.length - this.state[0]!;
+      if (have > 0) this.emit(out.subarray(0, have));
+      if (!this.halted) this.finish(EMPTY);
+    } else if (err.errno !== Z_BUF_ERROR) {
+      this.fail(err.message);
+    }
+    // Z_BUF_ERROR: incomplete (truncated); zlib's state is unchanged, `done` stays false.
+  }
+
+  /** Inflate one slice completely (all of it consumed, or the stream ended inside it). */
+  private feed(slice: Uint8Array): void {
+    this.onSlice(slice.length);
+    const h = this.handle!;
+    const st = this.state;
+    const out = this.outBuffer();
+    let inOff = 0;
+    let avail = slice.length;
+    for (;;) {
+      h.writeSync(Z_NO_FLUSH, slice, inOff, avail, out, 0, out.length);
+      if (this.zError !== null) this.fail(this.zError.message);
+      const room = st[0]!;
+      const left = st[1]!;
+      inOff += avail - left;
+      avail = left;
+      const have = out.length - room;
+      if (have > 0 && !this.emit(out.subarray(0, have))) return;
+      if (room === 0) continue; // output full: more may be pending even without input
+      // Output room left: zlib consumed all it could. Input left over means the final block ended.
+      if (avail > 0) this.finish(slice.subarray(inOff));
+      return;
     }
   }
 
-  private feed(slice: Uint8Array): void {
-    this.onSlice(slice.length);
-    try {
-      this.inf.push(slice, false);
-    } catch (e) {
-      if (this.sinkError === null) throw new InflateError((e as Error)?.message ?? 'invalid deflate data');
-    }
-    if (this.sinkError !== null) throw this.sinkError;
-    const st = (this.inf as unknown as FflateInternals).s;
-    if (st.f && !st.l) {
-      this.done = true;
-      const p = (this.inf as unknown as FflateInternals).p;
-      // fflate keeps the pending input from byte floor(bitpos/8); a partial byte belongs to the stream.
-      this.tail = p.slice(st.p ? 1 : 0);
-    }
+  private emit(piece: Uint8Array): boolean {
+    if (this.onData(piece)) return true;
+    this.halted = true;
+    this.release(false);
+    return false;
+  }
+
+  private finish(rest: Uint8Array): void {
+    this.done = true;
+    // A copy: `rest` may be the caller's chunk or our staging buffer.
+    this.tail = rest.length ? rest.slice() : EMPTY;
+    this.release(true);
+  }
+
+  private fail(message: string): never {
+    this.halted = true;
+    this.release(false);
+    throw new InflateError(message || 'invalid deflate data');
+  }
+
+  private outBuffer(): Uint8Array {
+    return (this.out ??= outPool.pop() ?? new Uint8Array(OUT_BYTES));
+  }
+
+  /** Free zlib's memory now; a cleanly finished stream returns its output buffer to the pool. */
+  private release(reuse: boolean): void {
+    this.handle?.close();
+    this.handle = null;
+    if (reuse && this.out && outPool.length < OUT_POOL_MAX) outPool.push(this.out);
+    this.out = null;
+    this.stage = null;
   }
 }
 
-/** Verify the fflate internals we rely on, once, at load. */
+/** Verify the zlib internals we rely on, once, at load: split input, tails, the end probe, corruption. */
 function selfCheck(): void {
-  const payload = new Uint8Array(3000).map((_, i) => (i * 7) & 0xff);
-  const def = deflateSync(payload);
-  const input = new Uint8Array(def.length + 3);
-  input.set(def);
-  input.set([0xaa, 0xbb, 0xcc], def.length);
-  let out = 0;
-  const s = new InflateStream((d) => ((out += d.length), true), () => undefined);
-  const taken = s.push(input);
-  s.flush();
-  const t = s.tail;
-  if (!s.done || taken !== input.length || out !== payload.length || t.length !== 3 || t[0] !== 0xaa || t[2] !== 0xcc)
-    throw new Error('inflate-stream: fflate internals changed; cannot locate the end of a deflate stream');
+  const fail = (why: string): never => {
+    throw new Error(`inflate-stream: node:zlib internals changed (${why}); cannot inflate synchronously`);
+  };
+  const sum = (d: Uint8Array, acc: number) => {
+    for (let i = 0; i < d.length; i++) acc = (Math.imul(acc, 31) + d[i]!) | 0;
+    return acc;
+  };
+  const run = (input: Uint8Array, cuts: number[]) => {
+    let out = 0;
+    let check = 0;
+    const s = new InflateStream(
+      (d) => {
+        out += d.length;
+        check = sum(d, check);
+        return true;
+      },
+      () => undefined,
+    );
+    let taken = 0;
+    let at = 0;
+    for (const c of [...cuts, input.length]) {
+      taken += s.push(input.subarray(at, c));
+      at = c;
+    }
+    s.flush();
+    return { s, out, check, taken };
+  };
+  const cat = (a: Uint8Array, b: Uint8Array) => {
+    const r = new Uint8Array(a.length + b.length);
+    r.set(a);
+    r.set(b, a.length);
+    return r;
+  };
+  // 1. Compressed data (several output pieces) and 3 foreign bytes, pushed in odd pieces.
+  const payload = new Uint8Array(300_000).map((_, i) => (i % 251) ^ (i >> 11));
+  const def = zlib.deflateRawSync(payload);
+  const a = run(cat(def, new Uint8Array([0xaa, 0xbb, 0xcc])), [1, 5000, 5001, def.length - 2]);
+  if (!a.s.done || a.out !== payload.length || a.check !== sum(payload, 0)) fail('output');
+  if (a.taken !== def.length + 3 || a.s.tail.length !== 3 || a.s.tail[0] !== 0xaa || a.s.tail[2] !== 0xcc) fail('tail');
+  // 2. One stored block ending exactly at a slice boundary (5-byte header + data = 2 slices).
+  const len = 2 * SLICE_BYTES - 5;
+  const stored = new Uint8Array(2 * SLICE_BYTES);
+  stored.set([1, len & 0xff, len >> 8, ~len & 0xff, (~len >> 8) & 0xff]);
+  for (let i = 5; i < stored.length; i++) stored[i] = i & 0xff;
+  const b = run(stored, []); // settled by flush()'s Z_FINISH probe
+  if (!b.s.done || b.out !== len || b.s.tail.length !== 0) fail('end at a slice boundary');
+  const c = run(cat(stored, new Uint8Array(SLICE_BYTES).fill(7)), [3]); // settled by the next slice
+  if (!c.s.done || c.out !== len || c.s.tail.length !== SLICE_BYTES || c.s.tail[0] !== 7) fail('end noticed by the next slice');
+  const d = run(stored.subarray(0, stored.length - 1), []);
+  if (d.s.done || d.out !== len - 1) fail('a truncated stream reported complete');
+  // 3. Corrupt data throws InflateError.
+  let threw = false;
+  try {
+    run(new Uint8Array([0xff, 0xff, 0xff, 0xff]), []);
+  } catch (e) {
+    threw = e instanceof InflateError;
+  }
+  if (!threw) fail('corrupt data not reported');
 }
 selfCheck();

@@ -3,7 +3,7 @@
  *
  * An unpacker is a push state machine for one compressed/archived stream: bytes in
  * (any chunking), members out as ByteSinks the handler supplies. It never holds a
- * whole member; fflate is fed small slices so output is checked between pushes.
+ * whole member; inflate output comes in bounded pieces, checked as it comes.
  * Nesting is not its job: the handler's member sinks sniff and unpack recursively.
  */
 import type { ByteSink, LimitName } from '../types.js';
