@@ -197,7 +197,7 @@ export function mimeFixtures(): Uint8Array[] {
 
 // ---------------------------------------------------------------- core (MIME) targets
 
-const KINDS = new Set(['clean', 'infected', 'banned', 'limit', 'error']);
+const KINDS = new Set(['clean', 'infected', 'banned', 'limit', 'anomaly', 'unparseable', 'error']);
 
 export async function verdictOf(engine: Engine, chunks: readonly Uint8Array[]): Promise<Verdict> {
   const s = engine.begin({});
