@@ -40,6 +40,7 @@ export interface EngineOptions {
 }
 
 export interface Session {
+  /** `chunk` is borrowed until push() returns (not until its promise settles): the core copies what it keeps. */
   push(chunk: Uint8Array): Promise<void>;
   end(): Promise<Verdict>;
   abort(): void;

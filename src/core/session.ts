@@ -72,7 +72,7 @@ export class MessageSession {
   private readonly open = new Set<ScanStream>();
   private readonly ac = new AbortController();
   private readonly root: MessageParser;
-  private readonly whole: { stream: ScanStream; engine: string }[] = [];
+  private readonly whole: { stream: ScanStream; engine: string; keeps: boolean }[] = [];
   readonly perFile: Scanner[];
   readonly budget: UnpackBudget;
   readonly stats: SessionStats = {
@@ -96,7 +96,7 @@ export class MessageSession {
       if (s.mode !== 'whole-message') continue;
       const stream = s.open({ where: '(message)', archiveDepth: 0 }, this.ac.signal);
       this.open.add(stream);
-      this.whole.push({ stream, engine: s.name });
+      this.whole.push({ stream, engine: s.name, keeps: s.keepsChunks === true });
     }
     // One listener per open scan stream; bounded by the file count, freed with the session.
     setMaxListeners(0, this.ac.signal);
@@ -131,7 +131,7 @@ export class MessageSession {
       return RESOLVED;
     }
     try {
-      for (const w of this.whole) this.feed(w.stream, chunk, '(message)', w.engine);
+      for (const w of this.whole) this.feed(w.stream, w.keeps ? new Uint8Array(chunk) : chunk, '(message)', w.engine);
       if (!this.done) this.root.write(chunk);
     } catch (err) {
       this.bug(err);
@@ -426,7 +426,7 @@ class TeeSink implements ByteSink {
 class FileNode implements ByteSink {
   private head: Uint8Array | null = new Uint8Array(HEAD_BYTES);
   private headLen = 0;
-  private streams: { stream: ScanStream; engine: string }[] = [];
+  private streams: { stream: ScanStream; engine: string; keeps: boolean }[] = [];
   private unpacker: Unpacker | null = null;
 
   constructor(private readonly s: MessageSession, private readonly info: FileInfo) {
@@ -488,15 +488,16 @@ class FileNode implements ByteSink {
       // clamd gets whole top-level files and unpacks archives itself (it knows more
       // formats and methods than we do); members are for the built-in engine and policy.
       if (sc.name === 'clamd' && info.archiveDepth > 0) continue;
-      this.streams.push({ stream: s.openStream(sc, info), engine: sc.name });
+      this.streams.push({ stream: s.openStream(sc, info), engine: sc.name, keeps: sc.keepsChunks === true });
     }
     if (first.length > 0) this.feed(first);
   }
 
   private feed(chunk: Uint8Array): void {
     const s = this.s;
-    for (const { stream, engine } of this.streams) {
-      s.feed(stream, chunk, this.info.where, engine);
+    for (const { stream, engine, keeps } of this.streams) {
+      // Chunks are borrowed (decoders and inflate reuse their buffers): a keeper gets a copy.
+      s.feed(stream, keeps ? new Uint8Array(chunk) : chunk, this.info.where, engine);
       if (s.done) return;
     }
     if (this.unpacker) {

@@ -73,7 +73,7 @@ export interface Envelope {
   queueId?: string;
 }
 
-/** A synchronous push sink for bytes. write() must not retain `chunk` beyond the call unless it copies. */
+/** A synchronous push sink for bytes. `chunk` is borrowed: valid until write() returns (chunk-ownership.ts). */
 export interface ByteSink {
   write(chunk: Uint8Array): void;
   end(): void;

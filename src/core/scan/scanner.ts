@@ -9,7 +9,10 @@
 import type { FileInfo, ScanResult } from '../types.js';
 
 export interface ScanStream {
-  /** Push bytes. May return an early result (built-in engine) or null. Never throws for peer input. */
+  /**
+   * Push bytes. May return an early result (built-in engine) or null. Never throws for peer input.
+   * `chunk` is borrowed (chunk-ownership.ts): copy what you keep, unless the scanner declares keepsChunks.
+   */
   write(chunk: Uint8Array): ScanResult | null;
   /** True while the stream buffers more than it should; the caller awaits drain() before pushing more. */
   readonly needsDrain: boolean;
@@ -25,5 +28,7 @@ export interface Scanner {
   readonly name: string;
   /** What the engine wants to see: each decoded file, or the raw message once. */
   readonly mode: 'per-file' | 'whole-message';
+  /** Its streams keep references to written chunks: the session hands them private copies. */
+  readonly keepsChunks?: boolean;
   open(file: FileInfo, signal?: AbortSignal): ScanStream;
 }

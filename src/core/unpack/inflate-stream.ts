@@ -35,18 +35,20 @@
  * zlib wants, or at flush(), which asks zlib with Z_FINISH and no input (zlib answers
  * Z_BUF_ERROR — harmless, state unchanged — when the stream is not complete).
  *
- * Chunk ownership: onData's piece is borrowed (types.ts ByteSink rule) — it is this
- * stream's output buffer and is overwritten by the next piece.
- * Memory per stream: zlib state (~7 KiB) + its 32 KiB window, one OUT_BYTES buffer
- * (pooled across streams), one SLICE_BYTES staging buffer.
+ * Chunk ownership (chunk-ownership.ts): onData's piece is borrowed — a scratch buffer,
+ * overwritten by the next piece.
+ * Memory per stream: zlib state (~7 KiB) + its 32 KiB window, and a SLICE_BYTES staging
+ * buffer once a partial slice must wait; output goes through a scratch buffer lent only
+ * while a slice is inflated.
  * Errors: corrupt deflate data → InflateError (the caller reports onCorrupt).
  */
 import * as zlib from 'node:zlib';
+import { SCRATCH_BYTES, giveScratch, takeScratch } from '../chunk-ownership.js';
 
 /** Compressed bytes per slice: the granularity of the caller's ratio checks. */
 export const SLICE_BYTES = 8192;
-/** Largest output piece handed to onData. */
-export const OUT_BYTES = 65536;
+/** Largest output piece handed to onData (a scratch buffer, borrowed only during each feed). */
+export const OUT_BYTES = SCRATCH_BYTES;
 
 const Z_NO_FLUSH = zlib.constants.Z_NO_FLUSH;
 const Z_FINISH = zlib.constants.Z_FINISH;
@@ -68,10 +70,6 @@ interface ZlibInternals {
   _writeState: Uint32Array;
 }
 
-/** Output buffers of finished streams, reused by the next (bounded: a few per process). */
-const outPool: Uint8Array[] = [];
-const OUT_POOL_MAX = 8;
-
 export class InflateStream {
   /** The deflate stream's final block has been decoded. */
   done = false;
@@ -79,7 +77,6 @@ export class InflateStream {
   tail: Uint8Array = EMPTY;
   private handle: ZlibHandle | null;
   private readonly state: Uint32Array;
-  private out: Uint8Array | null = null;
   private stage: Uint8Array | null = null;
   private staged = 0;
   private halted = false;
@@ -134,20 +131,23 @@ export class InflateStream {
       if (this.done || this.halted) return;
     }
     // Everything so far was consumed: ask whether the final block is complete.
-    const h = this.handle!;
-    const out = this.outBuffer();
-    this.zError = null;
-    h.writeSync(Z_FINISH, EMPTY, 0, 0, out, 0, out.length);
-    const err = this.zError as { message: string; errno: number } | null;
-    if (err === null) {
-      // Z_STREAM_END: complete (a complete stream has no output left to give).
-      const have = out.length - this.state[0]!;
-      if (have > 0) this.emit(out.subarray(0, have));
-      if (!this.halted) this.finish(EMPTY);
-    } else if (err.errno !== Z_BUF_ERROR) {
-      this.fail(err.message);
+    const out = takeScratch();
+    try {
+      this.zError = null;
+      this.handle!.writeSync(Z_FINISH, EMPTY, 0, 0, out, 0, out.length);
+      const err = this.zError as { message: string; errno: number } | null;
+      if (err === null) {
+        // Z_STREAM_END: complete (all output was taken by earlier feeds; emit any, defensively).
+        const have = out.length - this.state[0]!;
+        if (have > 0 && !this.emit(out.subarray(0, have))) return;
+        this.finish(EMPTY);
+      } else if (err.errno !== Z_BUF_ERROR) {
+        this.fail(err.message);
+      }
+      // Z_BUF_ERROR: incomplete (truncated); zlib's state is unchanged, `done` stays false.
+    } finally {
+      giveScratch(out);
     }
-    // Z_BUF_ERROR: incomplete (truncated); zlib's state is unchanged, `done` stays false.
   }
 
   /** Inflate one slice completely (all of it consumed, or the stream ended inside it). */
@@ -155,55 +155,53 @@ export class InflateStream {
     this.onSlice(slice.length);
     const h = this.handle!;
     const st = this.state;
-    const out = this.outBuffer();
-    let inOff = 0;
-    let avail = slice.length;
-    for (;;) {
-      h.writeSync(Z_NO_FLUSH, slice, inOff, avail, out, 0, out.length);
-      if (this.zError !== null) this.fail(this.zError.message);
-      const room = st[0]!;
-      const left = st[1]!;
-      inOff += avail - left;
-      avail = left;
-      const have = out.length - room;
-      if (have > 0 && !this.emit(out.subarray(0, have))) return;
-      if (room === 0) continue; // output full: more may be pending even without input
-      // Output room left: zlib consumed all it could. Input left over means the final block ended.
-      if (avail > 0) this.finish(slice.subarray(inOff));
-      return;
+    const out = takeScratch();
+    try {
+      let inOff = 0;
+      let avail = slice.length;
+      for (;;) {
+        h.writeSync(Z_NO_FLUSH, slice, inOff, avail, out, 0, out.length);
+        if (this.zError !== null) this.fail(this.zError.message);
+        const room = st[0]!;
+        const left = st[1]!;
+        inOff += avail - left;
+        avail = left;
+        const have = out.length - room;
+        if (have > 0 && !this.emit(out.subarray(0, have))) return;
+        if (room === 0) continue; // output full: more may be pending even without input
+        // Output room left: zlib consumed all it could. Input left over means the final block ended.
+        if (avail > 0) this.finish(slice.subarray(inOff));
+        return;
+      }
+    } finally {
+      giveScratch(out);
     }
   }
 
   private emit(piece: Uint8Array): boolean {
     if (this.onData(piece)) return true;
     this.halted = true;
-    this.release(false);
+    this.release();
     return false;
   }
 
   private finish(rest: Uint8Array): void {
     this.done = true;
-    // A copy: `rest` may be the caller's chunk or our staging buffer.
-    this.tail = rest.length ? rest.slice() : EMPTY;
-    this.release(true);
+    // A copy (never Buffer#slice, which is a view): `rest` is the caller's chunk or our stage.
+    this.tail = rest.length ? new Uint8Array(rest) : EMPTY;
+    this.release();
   }
 
   private fail(message: string): never {
     this.halted = true;
-    this.release(false);
+    this.release();
     throw new InflateError(message || 'invalid deflate data');
   }
 
-  private outBuffer(): Uint8Array {
-    return (this.out ??= outPool.pop() ?? new Uint8Array(OUT_BYTES));
-  }
-
-  /** Free zlib's memory now; a cleanly finished stream returns its output buffer to the pool. */
-  private release(reuse: boolean): void {
+  /** Free zlib's memory now rather than at the next GC. */
+  private release(): void {
     this.handle?.close();
     this.handle = null;
-    if (reuse && this.out && outPool.length < OUT_POOL_MAX) outPool.push(this.out);
-    this.out = null;
     this.stage = null;
   }
 }
