@@ -30,6 +30,7 @@
 import { Buffer } from 'node:buffer';
 import { DEFAULT_ACTIONS, replyFor, sanitize, type Actions, type Engine, type Envelope, type Session, type Verdict } from '../src/core/index.js';
 import type { Logger } from '../src/log/logger.js';
+import { bareAddress, logMessage, verdictColumns, type VerdictColumns } from '../src/log/message-log.js';
 import { MILTER_MAX_PACKET, MILTER_VERSION, SMFIC, SMFIF, SMFIP, SMFIR, commandName, flagNames, SMFIP_NAME, SMFIF_NAME } from './milter-codes.js';
 import {
   MilterDecoder,
@@ -60,9 +61,12 @@ export interface MilterSessionOptions {
   maxPacket?: number;
 }
 
-/** Protocol bits we ask for, if offered: skip steps we don't use, promise no replies where we have nothing to say. */
+/**
+ * Protocol bits we ask for, if offered: skip steps we don't use, promise no replies where
+ * we have nothing to say. HELO is wanted (with NR_HELO: no reply) for the log's `helo`
+ * field: neither MTA has a HELO macro in its default lists.
+ */
 export const WANTED_PROTOCOL =
-  SMFIP.NOHELO |
   SMFIP.NOUNKNOWN |
   SMFIP.NODATA |
   SMFIP.SKIP |
@@ -113,8 +117,10 @@ interface Message {
   started: number;
   /** The reply already given early (repeated at EOB). */
   earlyReply: Packet | null;
-  /** The summary line was written (at the early reply, or at EOB). */
+  /** The summary line was written (at the early reply, at EOB, or when aborted). */
   logged: boolean;
+  /** When EOB arrived (for eodMs). */
+  eomAt: number;
 }
 
 const CRLF = Buffer.from('\r\n');
@@ -158,7 +164,7 @@ export class MilterSession {
   /** The one policy table, with the engine's configured per-kind actions. */
   private replyFor(v: Verdict, m: Message | null) {
     // The message's own policy first: [[rules]] may change the action per message.
-    const actions: Actions = m?.core?.policy?.actions ?? this.opts.engine.policy?.actions ?? DEFAULT_ACTIONS;
+    const actions: Actions = m?.core?.policy.actions ?? this.opts.engine.policy?.actions ?? DEFAULT_ACTIONS;
     return replyFor(v, actions);
   }
 
@@ -195,13 +201,13 @@ export class MilterSession {
         await this.handle(p);
       } catch (e) {
         // A broken invariant in our own code: fail this connection, not the process.
-        this.log.error('milter.bug', { conn: this.connId, cmd: commandName(p.cmd), err: String(e) });
+        this.log.error('bug', { front: 'milter', conn: this.connId, cmd: commandName(p.cmd), error: String((e as Error)?.stack ?? e) });
         this.shutdown();
         return;
       }
     }
     if (error && !this.closed) {
-      this.log.warn('milter.peer-fault', { conn: this.connId, code: error.code, length: error.length });
+      this.log.warn('peer-fault', { front: 'milter', conn: this.connId, code: error.code, length: error.length });
       this.shutdown();
     }
   }
@@ -237,7 +243,7 @@ export class MilterSession {
 
   private async handle(p: Packet): Promise<void> {
     const { cmd, data } = p;
-    this.log.debug('milter.cmd', { conn: this.connId, cmd: commandName(cmd), len: data.length });
+    this.log.debug('milter-cmd', { front: 'milter', conn: this.connId, cmd: commandName(cmd), len: data.length });
     if (cmd === SMFIC.MACRO) {
       this.storeMacros(data);
       return;
@@ -330,7 +336,7 @@ export class MilterSession {
         return;
       default:
         // We cannot know whether the MTA waits for a reply; a stray reply would desync the stream.
-        this.log.warn('milter.unknown-command', { conn: this.connId, cmd: commandName(cmd) });
+        this.log.warn('unknown-command', { front: 'milter', conn: this.connId, cmd: commandName(cmd) });
         return;
     }
   }
@@ -338,7 +344,7 @@ export class MilterSession {
   private onOptneg(data: Buffer): void {
     const o = parseOptneg(data);
     if (!o) {
-      this.log.warn('milter.peer-fault', { conn: this.connId, code: 'milter-bad-optneg', length: data.length });
+      this.log.warn('peer-fault', { front: 'milter', conn: this.connId, code: 'milter-bad-optneg', length: data.length });
       this.shutdown();
       return;
     }
@@ -346,7 +352,8 @@ export class MilterSession {
     // Only bits the MTA offered: Postfix refuses unoffered action bits.
     this.actions = this.opts.addHeaders ? o.actions & SMFIF.ADDHDRS : 0;
     this.protocol = o.protocol & WANTED_PROTOCOL;
-    this.log.debug('milter.optneg', {
+    this.log.debug('milter-optneg', {
+      front: 'milter',
       conn: this.connId,
       offered: { version: o.version, actions: flagNames(o.actions, SMFIF_NAME), protocol: flagNames(o.protocol, SMFIP_NAME) },
       chosen: { version: this.version, actions: flagNames(this.actions, SMFIF_NAME), protocol: flagNames(this.protocol, SMFIP_NAME) },
@@ -358,7 +365,7 @@ export class MilterSession {
 
   private newMessage(): Message {
     this.messages++;
-    return { recipients: [], core: null, verdict: null, finalWaiter: null, started: Date.now(), earlyReply: null, logged: false };
+    return { recipients: [], core: null, verdict: null, finalWaiter: null, started: Date.now(), earlyReply: null, logged: false, eomAt: 0 };
   }
 
   private ensureMessage(): Message {
@@ -376,7 +383,7 @@ export class MilterSession {
       const env: Envelope = {
         sender: m.sender,
         recipients: m.recipients,
-        clientAddress: this.conn?.address ?? this.macro('{client_addr}'),
+        clientAddress: this.clientAddress(),
         clientName: this.conn?.hostname,
         helo: this.helo,
         authenticated: this.macro('{auth_authen}'),
@@ -422,7 +429,7 @@ export class MilterSession {
   }
 
   private coreFailed(m: Message, where: string, e: unknown): void {
-    this.log.error('milter.core-failure', { conn: this.connId, where, err: String(e) });
+    this.log.error('bug', { front: 'milter', conn: this.connId, stage: where, error: String((e as Error)?.stack ?? e) });
     if (!m.verdict) m.verdict = { kind: 'error', errorKind: 'internal', where: '', detail: where };
     m.finalWaiter?.();
   }
@@ -439,9 +446,8 @@ export class MilterSession {
     // Stop scanning the rest; the verdict is ours to keep.
     m.core?.abort();
     this.send(p);
-    this.log.info('milter.early-verdict', { conn: this.connId, at: commandName(cmd), verdict: m.verdict.kind });
     // The MTA rejects now and may never send EOB (it ABORTs): the summary line is due now.
-    this.logMessage(m, m.verdict, true);
+    this.logMessage(m, m.verdict, true, commandName(cmd));
     return true;
   }
 
@@ -451,7 +457,7 @@ export class MilterSession {
     if (this.phaseNow === 'decided') return this.reply(cmd, cont);
     const m = this.ensureCore();
     if (this.phaseNow === 'body') {
-      this.log.warn('milter.out-of-order', { conn: this.connId, cmd: 'HEADER', phase: 'body' });
+      this.log.warn('out-of-order', { front: 'milter', conn: this.connId, cmd: 'HEADER', phase: 'body' });
       return this.reply(cmd, cont);
     }
     const [name = Buffer.alloc(0), value = Buffer.alloc(0)] = splitNul(data);
@@ -492,6 +498,7 @@ export class MilterSession {
 
   private async onEob(data: Buffer): Promise<void> {
     const m = this.ensureCore();
+    m.eomAt = Date.now();
     const out: Packet[] = [];
     let verdict: Verdict;
     let early = false;
@@ -522,33 +529,43 @@ export class MilterSession {
     this.send(...out);
   }
 
-  /** One summary line per message, with the SMTP proxy's event and field names. */
-  private logMessage(m: Message, verdict: Verdict, early: boolean): void {
+  /** The message line for a verdict (early: answered before EOB). */
+  private logMessage(m: Message, verdict: Verdict, early: boolean, at = 'EOB'): void {
     if (m.logged) return;
-    m.logged = true;
     const r = this.replyFor(verdict, m);
-    const v = verdict as Partial<Record<'name' | 'reason' | 'where' | 'engine' | 'which' | 'errorKind', string>>;
-    this.log.info('message', {
+    const reply = r.action === 'accept' ? undefined : replyText(r.code, r.enhanced, r.text).replace(/%%/g, '%');
+    this.writeLine(m, verdictColumns(verdict), r.action, reply, early, at);
+  }
+
+  /** The one message line (src/log/message-log.ts), shared schema with the other fronts. */
+  private writeLine(m: Message, v: VerdictColumns, action: 'accept' | 'reject' | 'tempfail' | 'none', reply: string | undefined, early: boolean, at?: string): void {
+    m.logged = true;
+    const port = this.conn?.port;
+    const queueId = this.macro('i');
+    logMessage(this.log, {
       front: 'milter',
       conn: this.connId,
-      queueId: this.macro('i'),
-      client: this.conn?.address ?? this.macro('{client_addr}'),
-      sender: m.sender,
-      rcpts: m.recipients.length,
-      size: m.core?.stats.bytes,
-      verdict: verdict.kind,
-      name: v.name,
-      reason: v.reason,
-      where: verdict.kind === 'clean' ? undefined : v.where,
-      engine: v.engine,
-      limit: v.which,
-      errorKind: v.errorKind,
-      action: r.action,
-      code: r.action === 'accept' ? undefined : r.code,
-      early,
-      n: this.messages,
-      elapsedMs: Date.now() - m.started,
+      ...(this.clientAddress() ? { client: this.clientAddress()! } : {}),
+      ...(port ? { clientPort: port } : {}),
+      ...(this.helo !== undefined ? { helo: this.helo } : {}),
+      ...(m.sender !== undefined ? { sender: bareAddress(m.sender)! } : {}),
+      rcpts: m.recipients.map((r) => bareAddress(r)!),
+      ...(queueId ? { queueId } : {}),
+      size: m.core?.stats.bytes ?? 0,
+      ...v,
+      ...(m.core?.rule ? { rule: m.core.rule } : {}),
+      action,
+      ...(reply ? { reply } : {}),
+      ms: Date.now() - m.started,
+      ...(m.eomAt && !early ? { eodMs: Date.now() - m.eomAt } : {}),
+      ...(early ? { early: true } : {}),
+      ...(at ? { at } : {}),
+      ...(m.core && m.core.stats.anomalies?.length ? { anomalies: m.core.stats.anomalies } : {}),
     });
+  }
+
+  private clientAddress(): string | undefined {
+    return this.conn?.address || this.macro('{client_addr}');
   }
 
   private eobReply(v: Verdict, m: Message): Packet[] {
@@ -573,10 +590,9 @@ export class MilterSession {
     this.phaseNow = 'idle';
     if (!m) return;
     m.finalWaiter = null;
-    if (m.core && !m.earlyReply) {
-      this.log.debug('milter.message-aborted', { conn: this.connId, why, bytes: m.core.stats.bytes });
-    }
     m.core?.abort();
+    // Content had started and no verdict was given: the message line says it was aborted.
+    if (m.core && !m.logged) this.writeLine(m, { verdict: 'aborted', detail: why }, 'none', undefined, false);
   }
 
   /** Await `p` (end of message), sending SMFIR_PROGRESS every interval so the MTA's per-read timer does not fire. */

@@ -3,9 +3,14 @@
  * in the issues are a contract: keep them stable, add freely.
  */
 import { parseArgs } from 'node:util';
+import { ERROR_CODES, MidstreamError } from '../core/errors.js';
 
-export class UsageError extends Error {
-  readonly code = 'EUSAGE';
+/** A bad command line: exit 2 with the usage of the subcommand. */
+export class UsageError extends MidstreamError {
+  constructor(message: string) {
+    super(ERROR_CODES.usage, message);
+    this.name = 'UsageError';
+  }
 }
 
 export interface CommonFlags {

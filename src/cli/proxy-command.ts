@@ -2,32 +2,45 @@
  * proxy-command.ts — `midstream proxy [--config FILE] [--listen HOST:PORT|unix:PATH]
  * [--forward HOST:PORT|unix:PATH] [--signatures PATH]... [--clamd ADDR]`.
  * Defaults: listen 127.0.0.1:10025, forward 127.0.0.1:10026, built-in engine.
+ * The proxy as a FrontDef of the shared runtime (server-runtime.ts).
  */
-import { startProxy } from '../smtp/proxy-server.js';
+import type { FrozenConfig } from '../config/load-config.js';
+import { startProxy, type ProxyHandle, type ProxyReloadOptions } from '../smtp/proxy-server.js';
 import type { CommonFlags } from './args.js';
-import { connectionGauge, startRuntime } from './server-runtime.js';
+import { runServer, type FrontDef, type RuntimeServices } from './server-runtime.js';
 
-export async function runProxyCommand(flags: CommonFlags): Promise<number> {
-  const rt = await startRuntime(flags, 'proxy');
-  const p = rt.config.proxy;
-  const handle = await startProxy({
-    engine: rt.holder,
-    logger: rt.logger,
-    listen: p.listen,
+/** [proxy] settings that apply on reload (everything but the listen socket). */
+function reloadable(c: FrozenConfig, rt: RuntimeServices): ProxyReloadOptions {
+  const p = c.proxy;
+  return {
+    engine: rt.engine,
     forward: p.forward,
-    socketMode: p.socketMode,
     trustedXforward: p.trustedXforward,
     replyBudgetMs: p.replyBudgetMs,
     maxConnections: p.maxConnections,
     shutdownGraceMs: p.shutdownGraceMs,
-    ...(rt.metrics ? { onConnection: connectionGauge(rt.metrics, 'proxy') } : {}),
-    ...(p.hostname ? { hostname: p.hostname } : {}),
-    ...(p.addHeader ? { addHeader: p.addHeader } : {}),
-  });
-  rt.logger.info('proxy-listening', { address: handle.address, forward: p.forward, engines: rt.holder.engines });
-  const why = await rt.stopped;
-  rt.logger.info('stopping', { signal: why, graceMs: p.shutdownGraceMs, connections: handle.connections });
-  await handle.close();
-  await rt.shutdown();
-  return 0;
+    hostname: p.hostname,
+    addHeader: p.addHeader,
+  };
+}
+
+export const PROXY_DEF: FrontDef<ProxyHandle> = {
+  front: 'proxy',
+  section: 'proxy',
+  start: (c, rt) =>
+    startProxy({
+      ...reloadable(c, rt),
+      logger: rt.logger,
+      listen: c.proxy.listen,
+      socketMode: c.proxy.socketMode,
+      socketOwner: c.proxy.socketOwner,
+      socketGroup: c.proxy.socketGroup,
+      ...(rt.onConnection ? { onConnection: rt.onConnection } : {}),
+    }),
+  reload: (h, c, rt) => h.reload(reloadable(c, rt)),
+  graceMs: (c) => c.proxy.shutdownGraceMs,
+};
+
+export function runProxyCommand(flags: CommonFlags): Promise<number> {
+  return runServer(flags, PROXY_DEF);
 }

@@ -1,190 +1,300 @@
 /**
- * server-runtime.ts — what `midstream proxy` and `midstream milter` share when they
- * run for real: config + flags, the logger, the metrics endpoint, the engine snapshot
- * that SIGHUP swaps, per-recipient policy rules, and graceful shutdown on SIGTERM.
+ * server-runtime.ts — the process around a front (`midstream proxy`, `midstream milter`,
+ * and the POP3 front): config + flags, the logger, the metrics endpoint, the engine with
+ * its policy and verdict hooks, and the signals. A front plugs in as a FrontDef.
  *
- * Reload: the new config and signatures are loaded beside the running engine; only
- * when that succeeds is the snapshot swapped, so new messages use it while messages in
- * flight finish on theirs. A failed reload keeps the old set and logs why.
+ *   export const def: FrontDef<Handle> = { front: 'proxy', start(config, services), reload(handle, config, services) };
+ *   return runServer(flags, def);   // resolves with the exit code after SIGTERM/SIGINT
  *
- * Metrics: messages via EngineHolder, connections via connectionGauge() (the commands
- * pass it to the front's onConnection hook), clamd endpoint health polled from the
- * current engine's client every few seconds (unref'd timer).
+ * Hooks, explicit (never patched onto sessions): the engine gets `policyFor` ([[rules]]
+ * from the config: by client, AUTH, recipient domain) and `onVerdict` (metrics); clamd
+ * endpoint transitions (`onHealth`) become warn lines and the clamd_up gauge.
+ *
+ * Signals:
+ *   SIGHUP   reload. The config and signatures are loaded beside the running set; on
+ *            success the engine is swapped for new messages (messages in flight finish on
+ *            theirs; the old engine is closed when its last session ends), the log level
+ *            and file change, and the front's reload() gives new connections the new
+ *            settings. Keys marked [restart] in the schema (listen sockets, metrics.listen)
+ *            cannot change in place: the reload logs `restart required: <keys>` and keeps
+ *            running on the old values of those keys. A failed reload changes nothing
+ *            and logs reload-failed. Both count in midstream_reloads_total{result}.
+ *   SIGUSR1  reopen the log file (logrotate's postrotate).
+ *   SIGTERM / SIGINT  graceful shutdown: the front drains (shutdown_grace), then exit 0.
+ * Errors: start-up failures (bad config, unreadable log file, busy socket) reject with a
+ * MidstreamError; the CLI prints it and exits 2.
  */
-import { createWriteStream } from 'node:fs';
 import { failOpenWarnings, loadConfig, ruleFor, type FrozenConfig } from '../config/load-config.js';
-import { createEngine, type Engine, type Envelope, type Verdict } from '../core/index.js';
-import type { Session, MessagePolicy } from '../core/engine.js';
-import { createLogger, type Logger } from '../log/logger.js';
-import { createMetrics, type Metrics } from '../metrics/metrics.js';
+import { SECTIONS, type Field } from '../config/schema.js';
+import { createEngine, errorFields, type BeginOptions, type Engine, type EngineOptions, type Envelope, type Session } from '../core/index.js';
+import { createLogger, type ReconfigurableLogger } from '../log/logger.js';
+import { LogFile } from '../log/log-file.js';
+import { createMetrics, type Front, type Metrics } from '../metrics/metrics.js';
 import { startMetricsServer } from '../metrics/metrics-server.js';
+import { VERSION } from '../version.js';
 import type { CommonFlags } from './args.js';
 import { engineOptions, overridesFrom } from './settings.js';
 
-export type Front = 'proxy' | 'milter';
+export type { Front };
 
-/** An Engine whose snapshot can be swapped; applies [[rules]] per message and records metrics. */
-export class EngineHolder implements Engine {
-  constructor(
-    private engine: Engine,
-    private config: FrozenConfig,
-    private readonly front: Front,
-    private readonly metrics: Metrics | null,
-  ) {}
+/** A running front: what the runtime needs to report on it and stop it. */
+export interface RunningFront {
+  readonly address: string;
+  readonly connections: number;
+  close(): Promise<void>;
+}
 
+/** What the runtime gives a front. `engine` always begins sessions on the current engine. */
+export interface RuntimeServices {
+  engine: Engine;
+  logger: ReconfigurableLogger;
+  metrics: Metrics | null;
+  /** The connections gauge, for the front's onConnection option (undefined without metrics). */
+  onConnection?: (event: 'open' | 'close') => void;
+}
+
+/** How a front plugs into the runtime. */
+export interface FrontDef<H extends RunningFront> {
+  readonly front: Front;
+  /** The config section whose [restart] keys concern this front ('proxy', 'milter', 'pop3'). */
+  readonly section: string;
+  /** Start listening under `config`. */
+  start(config: FrozenConfig, services: RuntimeServices): Promise<H>;
+  /** A reload succeeded: new connections get `config`'s settings. Throws on values the front refuses (the reload then fails). */
+  reload(handle: H, config: FrozenConfig, services: RuntimeServices): void;
+  /** shutdown_grace of this front, for the "stopping" line. */
+  graceMs(config: FrozenConfig): number;
+}
+
+/**
+ * An Engine whose current snapshot swap() replaces. begin() always uses the current one;
+ * a session keeps the engine it began on. Pure delegation: no policy, no metrics here.
+ */
+export class SwappableEngine implements Engine {
+  constructor(private engine: Engine) {}
   get engines() { return this.engine.engines; }
   get signatureCount() { return this.engine.signatureCount; }
   get signatureVersion() { return this.engine.signatureVersion; }
+  get signaturesSkipped() { return this.engine.signaturesSkipped; }
   get policy() { return this.engine.policy; }
   get clamd() { return this.engine.clamd; }
+  get activeSessions() { return this.engine.activeSessions; }
   get current(): Engine { return this.engine; }
-  get currentConfig(): FrozenConfig { return this.config; }
-
-  swap(engine: Engine, config: FrozenConfig): Engine {
+  begin(envelope?: Envelope, options?: BeginOptions): Session {
+    return this.engine.begin(envelope, options);
+  }
+  /** Make `next` current; returns the previous engine (close() it: that waits for its sessions). */
+  swap(next: Engine): Engine {
     const old = this.engine;
-    this.engine = engine;
-    this.config = config;
+    this.engine = next;
     return old;
   }
+  close(): Promise<void> {
+    return this.engine.close();
+  }
+}
 
-  begin(envelope?: Envelope, override?: Partial<MessagePolicy>): Session {
-    const engine = this.engine;
-    let policy = override;
-    if (this.config.rules.length > 0) {
-      const p = ruleFor(this.config, {
-        ...(envelope?.clientAddress ? { clientAddress: envelope.clientAddress } : {}),
-        ...(envelope?.authenticated ? { authenticated: envelope.authenticated } : {}),
-        ...(envelope?.recipients ? { recipients: envelope.recipients } : {}),
-      });
-      policy = {
+/** The [[rules]] as the engine's policy hook (undefined when there are no rules). */
+export function rulesPolicy(config: FrozenConfig): EngineOptions['policyFor'] {
+  if (config.rules.length === 0) return undefined;
+  return (envelope) => {
+    const p = ruleFor(config, {
+      ...(envelope.clientAddress ? { clientAddress: envelope.clientAddress } : {}),
+      ...(envelope.authenticated ? { authenticated: envelope.authenticated } : {}),
+      ...(envelope.recipients ? { recipients: envelope.recipients } : {}),
+    });
+    return {
+      policy: {
         actions: p.actions,
         bannedExtensions: new Set(p.bannedExtensions.map((e) => e.toLowerCase())),
         bannedTypes: new Set(p.bannedTypes),
         checkBannedInArchives: p.checkBannedInArchives,
         encrypted: p.encrypted,
         skipBanned: p.skipBanned,
-        ...override,
-      };
-    }
-    const session = engine.begin(envelope, policy);
-    const metrics = this.metrics;
-    if (!metrics) return session;
-    const t0 = performance.now();
-    const front = this.front;
-    const end = session.end.bind(session);
-    // Counted once per message with a verdict: at end(), or when a verdict latches before
-    // the end of data (the fronts then reject without calling end(); bytes = bytes seen so far).
-    let eod0: number | null = null;
-    let recorded = false;
-    const record = (v: Verdict, eodMs: number) => {
-      if (recorded) return;
-      recorded = true;
-      metrics.messageDone({
-        front, verdict: v.kind, bytes: session.stats.bytes, scanMs: performance.now() - t0, eodMs,
-        ...(v.kind === 'limit' ? { limit: v.which } : {}),
-      });
+      },
+      ...(p.rules.length ? { rule: p.rules.join(',') } : {}),
     };
-    session.onFinal((v) => {
-      if (eod0 === null) record(v, 0);
-    });
-    session.end = async () => {
-      eod0 ??= performance.now();
-      const v = await end();
-      record(v, performance.now() - eod0);
-      return v;
-    };
-    return session;
-  }
-
-  async close(): Promise<void> {
-    await this.engine.close();
-  }
+  };
 }
 
-/** The front's onConnection hook → the connections gauge. */
-export function connectionGauge(metrics: Metrics, front: Front): (event: 'open' | 'close') => void {
+/** Keys marked [restart] in `sections` whose values differ between two configs. */
+export function restartKeysChanged(a: FrozenConfig, b: FrozenConfig, sections: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const name of sections) {
+    const schema = (SECTIONS as Record<string, Record<string, Field<unknown>>>)[name];
+    if (!schema) continue;
+    const sa = (a as unknown as Record<string, Record<string, unknown>>)[name]!;
+    const sb = (b as unknown as Record<string, Record<string, unknown>>)[name]!;
+    for (const [prop, f] of Object.entries(schema)) {
+      if (f.restart && JSON.stringify(sa[prop]) !== JSON.stringify(sb[prop])) out.push(`${name}.${f.toml}`);
+    }
+  }
+  return out;
+}
+
+/** Keep [restart] values from the running config in a reloaded one (they cannot change in place). */
+function keepRestartKeys(running: FrozenConfig, next: FrozenConfig, sections: readonly string[]): FrozenConfig {
+  const copy = JSON.parse(JSON.stringify(next)) as Record<string, Record<string, unknown>>;
+  for (const name of sections) {
+    const schema = (SECTIONS as Record<string, Record<string, Field<unknown>>>)[name];
+    if (!schema) continue;
+    for (const [prop, f] of Object.entries(schema)) {
+      if (f.restart) copy[name]![prop] = (running as unknown as Record<string, Record<string, unknown>>)[name]![prop];
+    }
+  }
+  return copy as unknown as FrozenConfig;
+}
+
+function connectionGauge(metrics: Metrics, front: Front): (event: 'open' | 'close') => void {
   return (event) => (event === 'open' ? metrics.connOpened(front) : metrics.connClosed(front));
 }
 
-/** How often clamd endpoint health is copied into the metrics (the client itself PINGs down endpoints). */
+/** How often clamd endpoint health is copied into the metrics (transitions also arrive at once). */
 const CLAMD_HEALTH_POLL_MS = 5000;
 
-export interface Runtime {
-  config: FrozenConfig;
-  logger: Logger;
-  holder: EngineHolder;
-  metrics: Metrics | null;
-  /** Resolves when SIGTERM/SIGINT asked us to stop. */
-  stopped: Promise<string>;
-  shutdown(): Promise<void>;
-}
-
-function makeLogger(config: FrozenConfig): Logger {
-  if (!config.log.file) return createLogger({ level: config.log.level });
-  const out = createWriteStream(config.log.file, { flags: 'a' });
-  return createLogger({ level: config.log.level, write: (l) => out.write(l + '\n') });
-}
-
-export async function startRuntime(flags: CommonFlags, front: Front): Promise<Runtime> {
-  const listenKey = front === 'proxy' ? 'proxy.listen' : 'milter.listen';
+export async function runServer<H extends RunningFront>(flags: CommonFlags, def: FrontDef<H>): Promise<number> {
+  const listenKey = `${def.section}.listen` as 'proxy.listen' | 'milter.listen';
   const overrides = overridesFrom(flags, listenKey);
-  const config = loadConfig(flags.config, overrides);
-  const logger = makeLogger(config);
+  let config = loadConfig(flags.config, overrides);
+  const sections = [def.section, 'metrics'];
+
+  const logger = createLogger({ level: config.log.level });
+  let logFile: LogFile | null = null;
+  /** Open the log file `path` ("" = stderr); returns the switch to it, or null if unchanged. Throws LOG_WRITE. */
+  const prepareLog = (path: string): (() => void) | null => {
+    if (path === (logFile?.path ?? '')) return null;
+    const next = path ? new LogFile(path) : null;
+    return () => {
+      logFile?.close();
+      logFile = next;
+      logger.setWrite(next ? (l) => next.write(l) : (l) => process.stderr.write(l + '\n'));
+    };
+  };
+  prepareLog(config.log.file)?.();
+  logger.info('starting', { front: def.front, version: VERSION, node: process.versions.node, pid: process.pid, config: flags.config ?? '(defaults)' });
   for (const w of failOpenWarnings(config)) logger.warn('fail-open', { key: w.key, reason: w.reason });
-  const metrics = config.metrics.listen ? createMetrics() : null;
+
+  const metrics = config.metrics.listen ? createMetrics({ version: VERSION }) : null;
+  const onHealth = (c: { endpoint: string; up: boolean; why: string }) => {
+    metrics?.clamdHealth(c.endpoint, c.up);
+    if (c.up) logger.warn('clamd-up', { endpoint: c.endpoint, note: 'endpoint answers again' });
+    else logger.warn('clamd-down', { endpoint: c.endpoint, error: c.why });
+  };
+  const hooks = (c: FrozenConfig): EngineOptions => {
+    const o = engineOptions(c);
+    const policyFor = rulesPolicy(c);
+    return {
+      ...o,
+      ...(o.clamd ? { clamd: { ...o.clamd, onHealth } } : {}),
+      ...(policyFor ? { policyFor } : {}),
+      ...(metrics
+        ? {
+            onAnomaly: (code: string) => metrics.anomaly(code),
+            onVerdict: (e) =>
+              metrics.messageDone({
+                front: def.front, verdict: e.verdict.kind, action: e.reply.action, bytes: e.stats.bytes, scanMs: e.scanMs, eodMs: e.eodMs,
+                ...(e.verdict.kind === 'limit' ? { limit: e.verdict.which } : {}),
+              }),
+          }
+        : {}),
+    };
+  };
+  const build = async (c: FrozenConfig): Promise<Engine> => {
+    const t0 = performance.now();
+    const e = await createEngine(hooks(c));
+    const secs = (performance.now() - t0) / 1000;
+    metrics?.signaturesLoaded(e.signatureCount, e.signatureVersion, secs, e.signaturesSkipped);
+    const skipped = Object.values(e.signaturesSkipped).reduce((a, b) => a + b, 0);
+    if (skipped > 0) logger.warn('signatures-skipped', { total: skipped, byReason: e.signaturesSkipped, note: 'valid signatures the built-in engine cannot use; clamd can' });
+    return e;
+  };
+  /** Start-up and post-reload check: every clamd endpoint answers PING, or a warning says which does not. */
+  const probeClamd = async (e: Engine) => {
+    if (!e.clamd) return;
+    for (const st of await e.clamd.checkAll()) {
+      metrics?.clamdHealth(st.endpoint, st.up);
+      if (!st.up) logger.warn('clamd-unreachable', { endpoint: st.endpoint, error: st.lastError, note: 'messages needing clamd get actions.error until it answers' });
+    }
+  };
+
   const t0 = performance.now();
-  const engineOpts = (c: FrozenConfig) => ({ ...engineOptions(c), ...(metrics ? { onAnomaly: (code: string) => metrics.anomaly(code) } : {}) });
-  const engine = await createEngine(engineOpts(config));
-  metrics?.signaturesLoaded(engine.signatureCount, engine.signatureVersion, (performance.now() - t0) / 1000);
-  logger.info('engine-ready', {
-    engines: engine.engines, signatures: engine.signatureCount, version: engine.signatureVersion,
-    ms: Math.round(performance.now() - t0),
-  });
-  const holder = new EngineHolder(engine, config, front, metrics);
+  const engine = new SwappableEngine(await build(config));
+  logger.info('engine-ready', { engines: engine.engines, signatures: engine.signatureCount, version: engine.signatureVersion, ms: Math.round(performance.now() - t0) });
+  await probeClamd(engine.current);
   const metricsServer = metrics ? await startMetricsServer(config.metrics.listen, metrics) : null;
   if (metricsServer) logger.info('metrics-listening', { address: metricsServer.address });
   let healthTimer: NodeJS.Timeout | null = null;
   if (metrics) {
-    const pollHealth = () => {
-      for (const st of holder.clamd?.endpointStatus() ?? []) metrics.clamdHealth(st.endpoint, st.up);
-    };
-    pollHealth();
-    healthTimer = setInterval(pollHealth, CLAMD_HEALTH_POLL_MS);
+    healthTimer = setInterval(() => {
+      for (const st of engine.clamd?.endpointStatus() ?? []) metrics.clamdHealth(st.endpoint, st.up);
+    }, CLAMD_HEALTH_POLL_MS);
     healthTimer.unref();
   }
+  const services: RuntimeServices = { engine, logger, metrics, ...(metrics ? { onConnection: connectionGauge(metrics, def.front) } : {}) };
+  const handle = await def.start(config, services);
 
-  let reloading = false;
+  // ---- SIGHUP: reload -------------------------------------------------------------------
+  let reloading: Promise<void> | null = null;
   const reload = async () => {
-    if (reloading) return;
-    reloading = true;
     const r0 = performance.now();
+    let fresh: Engine | null = null;
     try {
-      const next = loadConfig(flags.config, overrides);
-      const e = await createEngine(engineOpts(next));
-      const old = holder.swap(e, next);
-      const secs = (performance.now() - r0) / 1000;
-      metrics?.signaturesLoaded(e.signatureCount, e.signatureVersion, secs);
-      logger.info('reloaded', { signatures: e.signatureCount, version: e.signatureVersion, ms: Math.round(secs * 1000) });
-      // Messages in flight keep their scanners; the old clamd client's timers stop.
-      setTimeout(() => void old.close(), 1000).unref();
+      const loaded = loadConfig(flags.config, overrides);
+      const restart = restartKeysChanged(config, loaded, sections);
+      const next = restart.length ? keepRestartKeys(config, loaded, sections) : loaded;
+      fresh = await build(next);
+      // Everything that can fail is tried before anything changes: the engine is built,
+      // the log file opened, and the front's settings validated (reload() throws first).
+      const switchLog = prepareLog(next.log.file);
+      def.reload(handle, next, services);
+      switchLog?.();
+      logger.setLevel(next.log.level);
+      const old = engine.swap(fresh);
+      fresh = null;
+      config = next;
+      // Closed when its last in-flight session ends (a slow clamd scan keeps its client).
+      void old.close();
+      metrics?.reloaded(true);
+      logger.info('reloaded', {
+        signatures: engine.signatureCount, version: engine.signatureVersion, ms: Math.round(performance.now() - r0),
+        inFlightOnOld: old.activeSessions, ...(restart.length ? { restartRequired: restart } : {}),
+      });
+      if (restart.length) logger.warn('restart-required', { keys: restart, message: `restart required: ${restart.join(', ')}` });
+      await probeClamd(engine.current);
     } catch (err) {
-      logger.error('reload-failed', { reason: (err as Error).message });
-    } finally {
-      reloading = false;
+      if (fresh) void fresh.close();
+      metrics?.reloaded(false);
+      logger.error('reload-failed', { ...errorFields(err), reason: (err as Error).message, note: 'the running configuration is unchanged' });
     }
   };
-  process.on('SIGHUP', () => void reload());
+  const onHup = () => {
+    // One reload at a time; a HUP during a reload runs one more afterwards (the file may have changed again).
+    reloading = (reloading ?? Promise.resolve()).then(reload).finally(() => undefined);
+  };
+  const onUsr1 = () => {
+    try {
+      logFile?.reopen();
+      logger.info('log-reopened', { file: logFile?.path ?? '(stderr)' });
+    } catch (err) {
+      process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', event: 'log-reopen-failed', ...errorFields(err) }) + '\n');
+    }
+  };
+  process.on('SIGHUP', onHup);
+  process.on('SIGUSR1', onUsr1);
 
-  const stopped = new Promise<string>((resolve) => {
+  const why = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
-  return {
-    config, logger, holder, metrics, stopped,
-    async shutdown() {
-      if (healthTimer) clearInterval(healthTimer);
-      await metricsServer?.close();
-      await holder.close();
-    },
-  };
+  logger.info('stopping', { front: def.front, signal: why, graceMs: def.graceMs(config), connections: handle.connections });
+  await handle.close();
+  await reloading;
+  process.off('SIGHUP', onHup);
+  process.off('SIGUSR1', onUsr1);
+  if (healthTimer) clearInterval(healthTimer);
+  await metricsServer?.close();
+  await engine.close();
+  logger.info('stopped', { front: def.front });
+  (logFile as LogFile | null)?.close();
+  return 0;
 }

@@ -5,16 +5,18 @@
  * dotted TOML key (e.g. "clamd.connect_timeout", "rules[2].match.client[0]") and a
  * human reason. Stable `code` 'CONFIG_INVALID'; the CLI prints `message` and exits
  * with `exitCode` (2). Never carries the offending value beyond a short, sanitised echo.
+ * One of the MidstreamError family (src/core/errors.ts).
  */
-export class ConfigError extends Error {
-  readonly code = 'CONFIG_INVALID' as const;
+import { ERROR_CODES, MidstreamError } from '../core/errors.js';
+export class ConfigError extends MidstreamError {
+  declare readonly code: 'CONFIG_INVALID';
   readonly exitCode = 2 as const;
   constructor(
     readonly file: string,
     readonly key: string,
     readonly reason: string,
   ) {
-    super(`${file}: ${key === '' ? '' : key + ': '}${reason}`);
+    super(ERROR_CODES.configInvalid, `${file}: ${key === '' ? '' : key + ': '}${reason}`);
     this.name = 'ConfigError';
   }
 }

@@ -19,7 +19,7 @@ import { DEFAULT_LIMITS, type Limits } from '../core/limits.js';
 import { DEFAULT_ACTIONS, type Action, type Actions } from '../core/policy-table.js';
 import { DEFAULT_BANNED_EXTENSIONS, DEFAULT_BANNED_TYPES } from '../core/banned.js';
 import { parseCidr } from './cidr.js';
-import { isHostname, parseClamdEndpoint, parseMetricsListen, parseMilterSocket, parseProxyAddress } from './address.js';
+import { formatAddress, isHostname, parseAddress, type AddressUse } from '../core/address.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { formatSize, parseSize } from './size.js';
 
@@ -31,6 +31,9 @@ export interface ProxyConfig {
   listen: string;
   /** Permission bits for a unix listen socket (e.g. 0o660). */
   socketMode: number;
+  /** Owner and group of a unix listen socket (name or id; "" = the process's). */
+  socketOwner: string;
+  socketGroup: string;
   /** "host:port" or "unix:/path" of the after-filter smtpd that receives clean mail. */
   forward: string;
   /** CIDRs whose XFORWARD attributes we believe (normally only the local Postfix). */
@@ -51,6 +54,11 @@ export interface MilterConfig {
   listen: string;
   /** Permission bits for a unix socket (e.g. 0o660). */
   socketMode: number;
+  /** Owner and group of a unix socket (name or id; "" = the process's). */
+  socketOwner: string;
+  socketGroup: string;
+  /** Concurrent MTA connections. */
+  maxConnections: number;
   /** Add X-Virus-Scanned / X-Virus-Status headers to clean mail. */
   addHeaders: boolean;
   /** How often to send SMFIR_PROGRESS while a scan is running after end-of-message. */
@@ -163,6 +171,8 @@ export interface Field<T> {
   fromFlag(s: string): unknown;
   /** TOML text of a value. */
   render(v: T): string;
+  /** A change needs a restart (the listening socket); everything else applies on SIGHUP. */
+  readonly restart?: boolean;
 }
 
 /** A RangeError that knows which sub-key (e.g. "[3]" or ".client[0]") it concerns. */
@@ -182,6 +192,11 @@ const ident = (s: string) => s;
 
 function field<T>(f: Omit<Field<T>, 'fromFlag'> & { fromFlag?: (s: string) => unknown }): Field<T> {
   return Object.freeze({ fromFlag: ident, ...f });
+}
+
+/** Mark a field as needing a restart to change (its doc says so in the sample config). */
+export function restart<T>(f: Field<T>): Field<T> {
+  return Object.freeze({ ...f, restart: true, doc: `${f.doc} [restart]` });
 }
 
 function typeName(v: unknown): string {
@@ -362,11 +377,24 @@ export function checkDomain(s: string): string {
   return d;
 }
 
-function checkProxyAddress(allowZero: boolean) {
+/** Validate an address for its use (one grammar: src/core/address.ts); the text is kept as written. */
+function checkAddress(use: AddressUse) {
   return (s: string) => {
-    parseProxyAddress(s, allowZero);
+    try {
+      parseAddress(s, use);
+    } catch (e) {
+      throw new RangeError((e as { reason?: string }).reason ?? (e as Error).message);
+    }
     return s;
   };
+}
+
+/** A user or group for a unix socket: a name or a numeric id; "" = the process's own. */
+function checkAccount(s: string): string {
+  if (s !== '' && !/^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/.test(s) && !/^[0-9]{1,10}$/.test(s)) {
+    throw new RangeError('must be a user/group name or a numeric id');
+  }
+  return s;
 }
 
 function checkSignaturePath(s: string, ctx: ParseCtx): string {
@@ -417,8 +445,8 @@ function socketModeField(doc: string) {
 }
 
 export const PROXY: SectionSchema<ProxyConfig> = {
-  listen: str('listen', '127.0.0.1:10025', 'where Postfix smtpd_proxy_filter connects (host:port or unix:/path)', checkProxyAddress(true)),
-  forward: str('forward', '127.0.0.1:10026', 'after-filter smtpd that receives accepted mail (host:port or unix:/path)', checkProxyAddress(false)),
+  listen: restart(str('listen', '127.0.0.1:10025', 'where Postfix smtpd_proxy_filter connects (host:port or unix:/path)', checkAddress('listen'))),
+  forward: str('forward', '127.0.0.1:10026', 'after-filter smtpd that receives accepted mail (host:port or unix:/path)', checkAddress('connect')),
   trustedXforward: strList('trusted_xforward', ['127.0.0.0/8', '::1/128'], 'CIDRs whose XFORWARD client facts we believe', checkCidr),
   replyBudgetMs: dur('reply_budget', 90 * SECOND, 'max time from the final "." to our reply; keep below Postfix smtpd_proxy_timeout', SECOND, 10 * MINUTE),
   maxConnections: int('max_connections', 200, 'concurrent SMTP sessions; more get 421', 1, 100_000),
@@ -426,17 +454,19 @@ export const PROXY: SectionSchema<ProxyConfig> = {
     if (s !== '' && !isHostname(s)) throw new RangeError('not a hostname');
     return s;
   }),
-  socketMode: socketModeField('permissions of the unix socket, if listen is unix:/path (octal string)'),
+  socketMode: restart(socketModeField('permissions of the unix socket, if listen is unix:/path (octal string)')),
+  socketOwner: restart(str('socket_owner', '', 'owner of the unix socket (user name or uid); "" = the user midstream runs as', checkAccount)),
+  socketGroup: restart(str('socket_group', '', 'group of the unix socket (e.g. "postfix"); "" = our own group', checkAccount)),
   addHeader: str('add_header', '', 'header added to accepted mail, e.g. "X-Virus-Scanned: midstream"; "" = off', checkHeader),
   shutdownGraceMs: dur('shutdown_grace', MINUTE, 'on SIGTERM, time for messages in flight to finish; then connections are dropped', 0, HOUR),
 };
 
 export const MILTER: SectionSchema<MilterConfig> = {
-  listen: str('listen', 'inet:7357@127.0.0.1', 'milter socket: inet:PORT@HOST, inet6:PORT@HOST or unix:/path', (s) => {
-    parseMilterSocket(s);
-    return s;
-  }),
-  socketMode: socketModeField('permissions of the unix socket, if listen is unix:/path (octal string)'),
+  listen: restart(str('listen', 'inet:7357@127.0.0.1', "milter socket in Sendmail's notation: inet:PORT@HOST, inet6:PORT@HOST or unix:/path", checkAddress('milter'))),
+  socketMode: restart(socketModeField('permissions of the unix socket, if listen is unix:/path (octal string)')),
+  socketOwner: restart(str('socket_owner', '', 'owner of the unix socket (user name or uid); "" = the user midstream runs as', checkAccount)),
+  socketGroup: restart(str('socket_group', '', 'group of the unix socket (e.g. "postfix", "smmsp"); "" = our own group', checkAccount)),
+  maxConnections: int('max_connections', 1000, 'concurrent MTA connections; more are closed (the MTA applies its milter default action)', 1, 100_000),
   addHeaders: bool('add_headers', false, 'add X-Virus-Scanned/X-Virus-Status headers to accepted mail'),
   progressIntervalMs: dur('progress_interval', 5 * SECOND, 'send SMFIR_PROGRESS this often while scanning after end of message', SECOND, 5 * MINUTE),
   shutdownGraceMs: dur('shutdown_grace', MINUTE, 'on SIGTERM, time for messages in flight to finish; then connections are dropped', 0, HOUR),
@@ -447,10 +477,7 @@ export const ENGINE: SectionSchema<EngineConfig> = {
 };
 
 export const CLAMD: SectionSchema<ClamdConfig> = {
-  endpoints: strList('endpoints', [], 'clamd sockets "tcp:HOST:PORT" or "unix:/path"; empty = built-in engine only', (s) => {
-    parseClamdEndpoint(s);
-    return s;
-  }, { max: 64, unique: true }),
+  endpoints: strList('endpoints', [], 'clamd sockets "tcp:HOST:PORT" or "unix:/path"; empty = built-in engine only', checkAddress('clamd'), { max: 64, unique: true }),
   mode: oneOf('mode', 'per-file', ['per-file', 'whole-message'] as const, 'send each decoded file, or the raw message once'),
   connectTimeoutMs: dur('connect_timeout', 2 * SECOND, 'connecting to clamd', 100, MINUTE),
   idleTimeoutMs: dur('idle_timeout', 30 * SECOND, 'silence from clamd while it scans', 100, 10 * MINUTE),
@@ -501,10 +528,7 @@ export const LOG: SectionSchema<LogConfig> = {
 };
 
 export const METRICS: SectionSchema<MetricsConfig> = {
-  listen: str('listen', '', 'Prometheus /metrics address; "" = off; a bare ":9357" binds loopback', (s) => {
-    const hp = parseMetricsListen(s);
-    return hp === null ? '' : `${hp.host.includes(':') ? `[${hp.host}]` : hp.host}:${hp.port}`;
-  }),
+  listen: restart(str('listen', '', 'Prometheus /metrics address; "" = off; a bare ":9357" binds loopback', (s) => (s === '' ? '' : formatAddress(parseAddress(checkAddress('metrics')(s), 'metrics'))))),
 };
 
 /** Section name → schema, in the order they are printed. `rules` is handled by rules.ts. */

@@ -3,13 +3,20 @@
  * and starts one MessageSession per message.
  *
  * An Engine is an immutable snapshot: reload builds a new one beside it and the
- * fronts swap it for new messages only, so messages in flight finish on theirs.
+ * fronts swap it for new messages only, so messages in flight finish on theirs; close()
+ * waits for the last of them before the clamd client stops.
+ *
+ * Hooks are explicit options, never patched onto a session: `policyFor(envelope)` picks
+ * a message's policy at begin() (the [[rules]] live in the config layer and come in
+ * through it), `onVerdict(event)` hears every message's verdict once (metrics, logs),
+ * and begin(envelope, {policy, rule, onVerdict}) does the same for one message.
  */
 import type { Envelope, Verdict } from './types.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
 import { DEFAULT_ACTIONS, type Action, type Actions } from './policy-table.js';
 import { DEFAULT_BANNED_EXTENSIONS, DEFAULT_BANNED_TYPES } from './banned.js';
-import { MessageSession, type MessagePolicy, type SessionStats } from './session.js';
+import { MessageSession, type MessagePolicy, type SessionStats, type VerdictEvent } from './session.js';
+import { ERROR_CODES, MidstreamError } from './errors.js';
 import type { Scanner } from './scan/scanner.js';
 import { SignatureDb } from './scan/sigs/signature-db.js';
 import { BuiltinScanner } from './scan/builtin-scanner.js';
@@ -17,11 +24,18 @@ import { ClamdClient, type ClamdClientOptions } from './scan/clamd-client.js';
 import { ClamdScanner } from './scan/clamd-scanner.js';
 import { CachingScanner } from './scan/result-cache.js';
 
-export type { SessionStats, MessagePolicy };
+export type { SessionStats, MessagePolicy, VerdictEvent };
 
 /** clamd client options ('tcp:HOST:PORT' / 'unix:/path' endpoints; several = failover) plus the feeding mode. */
 /** cacheEntries: results cache size (content hash + clamd signature version → verdict); 0/undefined = off. */
 export type ClamdOptions = ClamdClientOptions & { mode?: 'per-file' | 'whole-message'; cacheEntries?: number };
+
+/** A per-message policy choice: what to change from the engine's policy, and which rule(s) chose it. */
+export interface PolicyChoice {
+  policy: Partial<MessagePolicy>;
+  /** For logs, e.g. the [[rules]] names joined by ",". */
+  rule?: string;
+}
 
 export interface EngineOptions {
   /** Built-in engine signature files/dirs (.ndb .hdb .hsb .fp .sfp .cvd .cld); EICAR is always built in. */
@@ -37,6 +51,23 @@ export interface EngineOptions {
   encrypted?: Action;
   /** Called once per structural anomaly seen (for a metric); must not throw. */
   onAnomaly?: (code: string) => void;
+  /**
+   * The policy hook: called at every begin() with the envelope; what it returns is laid
+   * over the engine's policy for that message (e.g. [[rules]] by client, AUTH, recipient).
+   */
+  policyFor?: (envelope: Envelope) => PolicyChoice | undefined;
+  /** The verdict hook: once per message with a verdict (metrics). See VerdictEvent. */
+  onVerdict?: (e: VerdictEvent) => void;
+}
+
+/** Per-message options of begin(); they win over the engine's hooks. */
+export interface BeginOptions {
+  /** Policy for this message, laid over the engine's (and over policyFor's choice). */
+  policy?: Partial<MessagePolicy>;
+  /** Rule name(s) for logs when `policy` came from a rule. */
+  rule?: string;
+  /** Called once with this message's verdict (after the engine's onVerdict). */
+  onVerdict?: (e: VerdictEvent) => void;
 }
 
 export interface Session {
@@ -48,18 +79,29 @@ export interface Session {
   /** The latched final verdict, if one is already certain. */
   readonly verdict: Verdict | null;
   readonly stats: SessionStats;
-  /** The policy this message is scanned under ([[rules]] applied); its actions pick the reply. */
-  readonly policy?: Readonly<MessagePolicy>;
+  /** The policy this message is scanned under (hooks applied); its actions pick the reply. */
+  readonly policy: Readonly<MessagePolicy>;
+  /** The rule(s) that chose the policy, if any. */
+  readonly rule?: string;
 }
 
 export interface Engine {
-  begin(envelope?: Envelope, override?: Partial<MessagePolicy>): Session;
+  begin(envelope?: Envelope, options?: BeginOptions): Session;
   /** Engines in use, e.g. ['builtin'] or ['builtin','clamd']. */
   readonly engines: readonly string[];
   readonly signatureCount: number;
   readonly signatureVersion: string;
+  /** Signatures the built-in engine skipped at load, by reason (unsupported syntax etc.). */
+  readonly signaturesSkipped: Readonly<Record<string, number>>;
   readonly policy: Readonly<MessagePolicy>;
   readonly clamd: ClamdClient | null;
+  /** Sessions begun and not yet finished (verdict latched, end() settled or abort()). */
+  readonly activeSessions: number;
+  /**
+   * Release scanners (clamd client timers). Safe while messages are in flight: it takes
+   * effect when the last session begun on this engine finishes; new begin() calls still
+   * work meanwhile. Resolves when released.
+   */
   close(): Promise<void>;
 }
 
@@ -90,21 +132,53 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
     }
     scanners.push(cached ?? scanner);
   }
-  if (scanners.length === 0) throw new Error('no scan engine configured (built-in disabled and no clamd endpoints)');
+  if (scanners.length === 0) throw new MidstreamError(ERROR_CODES.noEngine, 'no scan engine configured (built-in disabled and no clamd endpoints)');
   const frozen = Object.freeze(scanners.slice());
+
+  let active = 0;
+  let closing: Promise<void> | null = null;
+  let release: (() => void) | null = null;
+  const releaseNow = () => {
+    cached?.close();
+    clamd?.close();
+  };
+  const sessionDone = () => {
+    active--;
+    if (active === 0 && release) {
+      release();
+      release = null;
+    }
+  };
   return {
     engines: frozen.map((s) => s.name),
     signatureCount: db?.count ?? 0,
     signatureVersion: db?.version ?? '',
+    signaturesSkipped: Object.freeze({ ...(db?.skipped ?? {}) }) as Readonly<Record<string, number>>,
     policy,
     clamd,
-    begin(envelope?: Envelope, override?: Partial<MessagePolicy>): Session {
-      const p = override ? { ...policy, ...override } : policy;
-      return new MessageSession(p, frozen, envelope ?? {}, opts.onAnomaly);
+    get activeSessions() {
+      return active;
     },
-    async close() {
-      cached?.close();
-      clamd?.close();
+    begin(envelope: Envelope = {}, o: BeginOptions = {}): Session {
+      const choice = opts.policyFor?.(envelope);
+      const p: MessagePolicy = choice || o.policy ? { ...policy, ...choice?.policy, ...o.policy } : policy;
+      const rule = o.rule ?? choice?.rule;
+      const verdictHooks = [opts.onVerdict, o.onVerdict].filter((h): h is (e: VerdictEvent) => void => h !== undefined);
+      active++;
+      return new MessageSession(p, frozen, envelope, { anomaly: opts.onAnomaly, verdict: verdictHooks, done: sessionDone }, rule);
+    },
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        release = () => {
+          releaseNow();
+          resolve();
+        };
+        if (active === 0) {
+          release();
+          release = null;
+        }
+      });
+      return closing;
     },
   };
 }

@@ -2,8 +2,8 @@
  * index.ts — the core's only public entry point. src/smtp/ and milter/ import from
  * here and nowhere else under src/core.
  *
- *   const engine = await createEngine(options);     // loads signatures, clamd client
- *   const s = engine.begin(envelope);               // one per message
+ *   const engine = await createEngine({ ...options, policyFor, onVerdict });  // loads signatures, clamd client
+ *   const s = engine.begin(envelope, { policy, onVerdict });   // one per message; hooks are options
  *   s.onFinal(v => …);                              // fires once, as soon as a reject verdict is certain
  *   await s.push(chunk); …                          // raw RFC 5322 bytes, CRLF or LF, un-dot-stuffed
  *   const verdict = await s.end();                  // final verdict (latched early verdict wins)
@@ -14,5 +14,7 @@ export type { Limits } from './limits.js';
 export { DEFAULT_LIMITS } from './limits.js';
 export type { Reply, Action, Actions } from './policy-table.js';
 export { replyFor, sanitize, DEFAULT_ACTIONS } from './policy-table.js';
-export type { EngineOptions, Engine, Session, SessionStats } from './engine.js';
+export type { EngineOptions, Engine, Session, SessionStats, BeginOptions, PolicyChoice, VerdictEvent, MessagePolicy } from './engine.js';
 export { createEngine } from './engine.js';
+export { ERROR_CODES, MidstreamError, errorFields, osErrno, type ErrorCode } from './errors.js';
+export { AddressError, parseAddress, formatAddress, isHostname, isIPv4, isIPv6, type SocketAddress, type AddressUse } from './address.js';

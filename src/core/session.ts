@@ -20,7 +20,7 @@
 import { setMaxListeners } from 'node:events';
 import type { ByteSink, Envelope, FileInfo, LimitName, ScanResult, Verdict } from './types.js';
 import type { Limits } from './limits.js';
-import { SEVERITY, type Action, type Actions } from './policy-table.js';
+import { SEVERITY, replyFor, type Action, type Actions, type Reply } from './policy-table.js';
 import type { MimeHandler, PartInfo } from './mime/mime-events.js';
 import { MimeSplitter } from './mime/mime-splitter.js';
 import { createDecoder, type Decoder } from './decode/index.js';
@@ -41,6 +41,34 @@ export interface MessagePolicy {
   /** Trusted senders may skip banned-name/type checks; virus scanning is never skipped. */
   skipBanned: boolean;
   encrypted: Action;
+}
+
+/** What a verdict hook is told, once per message, when its verdict is settled. */
+export interface VerdictEvent {
+  verdict: Verdict;
+  /** What the MTA is told, from the one policy table under this message's actions. */
+  reply: Reply;
+  policy: Readonly<MessagePolicy>;
+  /** The [[rules]] that chose the policy, if any (names joined by ","). */
+  rule?: string;
+  envelope: Envelope;
+  stats: Readonly<SessionStats>;
+  /** begin() to verdict, ms. */
+  scanMs: number;
+  /** end() to verdict, ms; 0 when the verdict latched before the end of data. */
+  eodMs: number;
+  /** The verdict latched before end() (the fronts reject without waiting for the end). */
+  early: boolean;
+}
+
+/** Hooks one session calls; all optional, none may throw (a throwing hook is ignored). */
+export interface SessionHooks {
+  /** Each structural anomaly seen (for a metric). */
+  anomaly?: (code: string) => void;
+  /** Once per message with a verdict (not for aborted messages without one). */
+  verdict?: readonly ((e: VerdictEvent) => void)[];
+  /** Once, when the session needs no scanner any more (verdict latched, end() settled, or abort()). */
+  done?: () => void;
 }
 
 export interface SessionStats {
@@ -79,12 +107,17 @@ export class MessageSession {
     bytes: 0, anomalies: [], parts: 0, decodedBytes: 0, archives: 0, files: 0, unpackedBytes: 0, warnings: [],
   };
   readonly started = Date.now();
+  private readonly t0 = performance.now();
+  private endAt: number | null = null;
+  private reported = false;
+  private finished = false;
 
   constructor(
     readonly policy: MessagePolicy,
     scanners: readonly Scanner[],
     readonly envelope: Envelope = {},
-    private readonly anomalyHook?: (code: string) => void,
+    private readonly hooks: SessionHooks = {},
+    readonly rule?: string,
   ) {
     const l = policy.limits;
     this.budget = {
@@ -145,6 +178,7 @@ export class MessageSession {
   async end(): Promise<Verdict> {
     if (!this.ended) {
       this.ended = true;
+      this.endAt = performance.now();
       if (!this.done) {
         try {
           this.root.end();
@@ -155,12 +189,16 @@ export class MessageSession {
       }
       await this.settle();
     }
-    return this.decide();
+    const v = this.decide();
+    this.report(v);
+    this.finish();
+    return v;
   }
 
   abort(): void {
     this.ended = true;
     this.stopScanners();
+    this.finish();
   }
 
   // ---- called by parsers and file nodes -------------------------------------------
@@ -176,6 +214,11 @@ export class MessageSession {
     this.final = v;
     this.stopScanners();
     for (const cb of this.callbacks) cb(v);
+    // Latched before end(): the fronts answer now and may never call end().
+    if (this.endAt === null) {
+      this.report(v);
+      this.finish();
+    }
   }
 
   limit(which: LimitName, where: string): void {
@@ -195,7 +238,7 @@ export class MessageSession {
     const a = this.stats.anomalies;
     const item = `${code}@${where}`;
     if (a.length < MAX_ANOMALIES && !a.includes(item)) a.push(item);
-    this.anomalyHook?.(code);
+    if (this.hooks.anomaly) safe(this.hooks.anomaly, code);
     if (verdict) this.offer({ kind: 'anomaly', which: code, where });
   }
 
@@ -256,6 +299,34 @@ export class MessageSession {
 
   // ---- internals ---------------------------------------------------------------------
 
+  /** The verdict hooks, once per message. */
+  private report(v: Verdict): void {
+    if (this.reported) return;
+    this.reported = true;
+    const hooks = this.hooks.verdict;
+    if (!hooks || hooks.length === 0) return;
+    const now = performance.now();
+    const e: VerdictEvent = {
+      verdict: v,
+      reply: replyFor(v, this.policy.actions),
+      policy: this.policy,
+      envelope: this.envelope,
+      stats: this.stats,
+      scanMs: now - this.t0,
+      eodMs: this.endAt === null ? 0 : now - this.endAt,
+      early: this.endAt === null,
+      ...(this.rule ? { rule: this.rule } : {}),
+    };
+    for (const h of hooks) safe(h, e);
+  }
+
+  /** No scanner is needed any more: the engine may close once all its sessions finished. */
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.hooks.done) safe(this.hooks.done, undefined);
+  }
+
   private bug(err: unknown): void {
     this.broken = true;
     this.soft.push({ kind: 'error', errorKind: 'internal', where: '(message)', detail: String((err as Error)?.stack ?? err) });
@@ -301,6 +372,15 @@ export class MessageSession {
       }
     }
     return best;
+  }
+}
+
+/** Hooks are observers: a bug in one must not change a verdict. */
+function safe<T>(fn: (arg: T) => void, arg: T): void {
+  try {
+    fn(arg);
+  } catch {
+    // ignored by design (see SessionHooks)
   }
 }
 

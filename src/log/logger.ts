@@ -3,6 +3,9 @@
  *
  * Fields are caller-supplied; strings are sanitised and capped here so a peer
  * cannot inject newlines or flood the log. Never pass body content.
+ * Every line: {time, level, event, ...fields}; `event` names what the line is
+ * ("message" is the per-message line, src/log/message-log.ts; the rest are events).
+ * Level and output can change at run time (SIGHUP reload, SIGUSR1 reopen).
  */
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -35,9 +38,15 @@ function clean(v: unknown): unknown {
   return v;
 }
 
-export function createLogger(opts: LoggerOptions = {}): Logger {
-  const min = ORDER[opts.level ?? 'info'];
-  const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
+/** A logger whose level and output can change at run time (reload, log reopen). */
+export interface ReconfigurableLogger extends Logger {
+  setLevel(level: Level): void;
+  setWrite(write: (line: string) => void): void;
+}
+
+export function createLogger(opts: LoggerOptions = {}): ReconfigurableLogger {
+  let min = ORDER[opts.level ?? 'info'];
+  let write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
   const emit = (level: Level, event: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < min) return;
     const rec = { time: new Date().toISOString(), level, event, ...(clean(fields ?? {}) as object) };
@@ -48,6 +57,12 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     info: (e, f) => emit('info', e, f),
     warn: (e, f) => emit('warn', e, f),
     error: (e, f) => emit('error', e, f),
+    setLevel(level) {
+      min = ORDER[level];
+    },
+    setWrite(w) {
+      write = w;
+    },
   };
 }
 

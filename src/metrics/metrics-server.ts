@@ -8,7 +8,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseMetricsListen } from '../config/address.js';
+import { parseAddress } from '../core/address.js';
 import type { Metrics } from './metrics.js';
 
 export interface MetricsServer {
@@ -18,8 +18,9 @@ export interface MetricsServer {
 }
 
 export async function startMetricsServer(listen: string, metrics: Metrics): Promise<MetricsServer> {
-  const hp = parseMetricsListen(listen);
-  if (!hp) throw new Error('metrics listen address is empty (metrics are off)');
+  if (listen === '') throw new Error('metrics listen address is empty (metrics are off)');
+  const hp = parseAddress(listen, 'metrics');
+  if (hp.kind !== 'tcp') throw new Error('metrics listen must be a TCP address');
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {

@@ -4,6 +4,11 @@
  * Series (label values are bounded: fronts and verdicts are closed sets, limits are
  * LimitName, clamd endpoints come from the config; anything else becomes "other"):
  *   midstream_messages_total{front,verdict}        counter, one per finished message
+ *   midstream_actions_total{front,action}          counter, accept | reject | tempfail per message
+ *   midstream_reloads_total{result}                counter, SIGHUP reloads: success | failure
+ *   midstream_last_reload_success                  gauge, 1 if the last reload worked, 0 if not
+ *   midstream_build_info{version,node}             gauge = 1
+ *   midstream_signatures_skipped{reason}           gauge, signatures the built-in engine could not use
  *   midstream_bytes_total{front}                   counter, raw message bytes
  *   midstream_limits_total{which}                  counter, tripped limits by name
  *   midstream_scan_seconds                         histogram, begin() → verdict
@@ -18,8 +23,9 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export type Front = 'proxy' | 'milter';
-const FRONTS: readonly string[] = ['proxy', 'milter'];
+export type Front = 'proxy' | 'milter' | 'pop3';
+const FRONTS: readonly string[] = ['proxy', 'milter', 'pop3'];
+const ACTIONS: readonly string[] = ['accept', 'reject', 'tempfail'];
 const VERDICTS: readonly string[] = ['clean', 'infected', 'banned', 'limit', 'anomaly', 'unparseable', 'error'];
 const LIMITS: readonly string[] = [
   'header-line', 'header-bytes', 'header-fields', 'boundary-length', 'mime-depth', 'mime-parts', 'decoded-bytes',
@@ -28,8 +34,10 @@ const LIMITS: readonly string[] = [
 
 export interface MessageDone {
   front: Front;
-  /** Verdict kind: clean | infected | banned | limit | error. */
+  /** Verdict kind: clean | infected | banned | limit | anomaly | unparseable | error. */
   verdict: string;
+  /** What the MTA was told: accept | reject | tempfail. */
+  action?: string;
   /** Raw message bytes received. */
   bytes: number;
   /** Scan time, begin() to verdict (ms). */
@@ -46,7 +54,9 @@ export interface Metrics {
   connOpened(front: Front): void;
   connClosed(front: Front): void;
   clamdHealth(endpoint: string, up: boolean): void;
-  signaturesLoaded(count: number, version: string, seconds: number): void;
+  signaturesLoaded(count: number, version: string, seconds: number, skipped?: Readonly<Record<string, number>>): void;
+  /** A SIGHUP reload finished. */
+  reloaded(ok: boolean): void;
   /** One structural anomaly seen (read every way or given a verdict). */
   anomaly(code: string): void;
   /** Exposition text and its Content-Type. */
@@ -57,6 +67,8 @@ export interface Metrics {
 export interface MetricsOptions {
   /** Collect prom-client's default process metrics (default true). */
   processMetrics?: boolean;
+  /** midstream's version for midstream_build_info. */
+  version?: string;
 }
 
 const bounded = (v: string, allowed: readonly string[]) => (allowed.includes(v) ? v : 'other');
@@ -87,12 +99,22 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const sigs = new Gauge({ name: 'midstream_signatures', help: 'Signatures loaded in the built-in engine.', registers });
   const reload = new Gauge({ name: 'midstream_signature_reload_seconds', help: 'Duration of the last signature load.', registers });
   const version = new Gauge({ name: 'midstream_signature_version_info', help: 'Loaded signature version (value is always 1).', labelNames: ['version'] as const, registers });
+  const actions = new Counter({ name: 'midstream_actions_total', help: 'Messages by what the MTA was told: accept, reject, tempfail.', labelNames: ['front', 'action'] as const, registers });
+  const reloads = new Counter({ name: 'midstream_reloads_total', help: 'SIGHUP reloads, by result (success, failure).', labelNames: ['result'] as const, registers });
+  const lastReload = new Gauge({ name: 'midstream_last_reload_success', help: '1 if the last reload succeeded (or none was tried), 0 if it failed.', registers });
+  const build = new Gauge({ name: 'midstream_build_info', help: 'midstream version and Node version (value is always 1).', labelNames: ['version', 'node'] as const, registers });
+  const skippedSigs = new Gauge({ name: 'midstream_signatures_skipped', help: 'Signatures the built-in engine skipped at load, by reason.', labelNames: ['reason'] as const, registers });
+  build.set({ version: label(opts.version ?? 'unknown'), node: process.versions.node }, 1);
+  reloads.inc({ result: 'success' }, 0);
+  reloads.inc({ result: 'failure' }, 0);
+  lastReload.set(1);
 
   // Initialise the closed label sets so dashboards show zeros, not "no data".
   for (const f of FRONTS) {
     conns.set({ front: f }, 0);
     bytes.inc({ front: f }, 0);
     for (const v of VERDICTS) messages.inc({ front: f, verdict: v }, 0);
+    for (const a of ACTIONS) actions.inc({ front: f, action: a }, 0);
   }
 
   return {
@@ -103,6 +125,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       const front = bounded(m.front, FRONTS);
       const verdict = bounded(m.verdict, VERDICTS);
       messages.inc({ front, verdict });
+      if (m.action !== undefined) actions.inc({ front, action: bounded(m.action, ACTIONS) });
       bytes.inc({ front }, nonNeg(m.bytes));
       scan.observe(nonNeg(m.scanMs) / 1000);
       eod.observe({ front }, nonNeg(m.eodMs) / 1000);
@@ -121,7 +144,13 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       // Names come from our parsers (a closed set in practice); cap them anyway.
       anomalies.inc({ name: label(code).slice(0, 48) });
     },
-    signaturesLoaded(count, v, seconds) {
+    reloaded(ok) {
+      reloads.inc({ result: ok ? 'success' : 'failure' });
+      lastReload.set(ok ? 1 : 0);
+    },
+    signaturesLoaded(count, v, seconds, skipped) {
+      skippedSigs.reset();
+      for (const [reason, n] of Object.entries(skipped ?? {})) skippedSigs.set({ reason: label(reason).slice(0, 48) }, nonNeg(n));
       sigs.set(nonNeg(count));
       reload.set(nonNeg(seconds));
       version.reset();

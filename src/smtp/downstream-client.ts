@@ -12,23 +12,28 @@
  * The final "." is sent only by `endData()`; `destroy()` drops the connection so the
  * after-filter smtpd discards the unfinished transaction (nothing is delivered).
  * Limits: every reply wait has a timeout (ETIMEOUT, connection destroyed); reply size is
- * capped by ReplyParser. Errors: DownstreamError with code ECONNECT | ETIMEOUT | ECLOSED |
- * EPROTO. An unsolicited reply (e.g. 421 while we stream) marks the connection broken.
+ * capped by ReplyParser. Errors: DownstreamError (a MidstreamError) with code
+ * DOWNSTREAM_CONNECT | DOWNSTREAM_TIMEOUT | DOWNSTREAM_CLOSED | DOWNSTREAM_PROTOCOL. An unsolicited reply (e.g. 421 while we stream) marks the connection broken.
  * Gaps: no TLS, no BDAT, no pipelining of our own commands (one command, one reply).
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import type { Endpoint } from './address.js';
-import { formatEndpoint } from './address.js';
+import { ERROR_CODES, MidstreamError, formatAddress, type SocketAddress } from '../core/index.js';
 import { ReplyParser, type SmtpReply } from './smtp-reply.js';
 
-export type DownstreamErrorCode = 'ECONNECT' | 'ETIMEOUT' | 'ECLOSED' | 'EPROTO';
+const CODES = {
+  ECONNECT: ERROR_CODES.downstreamConnect,
+  ETIMEOUT: ERROR_CODES.downstreamTimeout,
+  ECLOSED: ERROR_CODES.downstreamClosed,
+  EPROTO: ERROR_CODES.downstreamProtocol,
+} as const;
 
-export class DownstreamError extends Error {
-  constructor(
-    readonly code: DownstreamErrorCode,
-    message: string,
-  ) {
-    super(message);
+export type DownstreamErrorCode = (typeof CODES)[keyof typeof CODES];
+
+export class DownstreamError extends MidstreamError {
+  declare readonly code: DownstreamErrorCode;
+  constructor(kind: keyof typeof CODES, message: string, cause?: unknown) {
+    super(CODES[kind], message, cause !== undefined ? { cause } : {});
+    this.name = 'DownstreamError';
   }
 }
 
@@ -106,13 +111,13 @@ export class DownstreamClient {
       for (const r of replies) this.deliver(r);
       if (error) this.fail(new DownstreamError('EPROTO', `${endpoint}: ${error}`));
     });
-    socket.on('error', (e) => this.fail(new DownstreamError('ECLOSED', `${endpoint}: ${e.message}`)));
+    socket.on('error', (e) => this.fail(new DownstreamError('ECLOSED', `${endpoint}: ${e.message}`, e)));
     socket.on('close', () => this.fail(new DownstreamError('ECLOSED', `${endpoint}: connection closed`)));
   }
 
   /** Connect and read the greeting; a non-2xx greeting is returned as a failure reply. */
-  static connect(ep: Endpoint, opts: DownstreamOptions): Promise<DownstreamClient> {
-    const name = formatEndpoint(ep);
+  static connect(ep: SocketAddress, opts: DownstreamOptions): Promise<DownstreamClient> {
+    const name = formatAddress(ep);
     return new Promise((resolve, reject) => {
       const socket = ep.kind === 'unix' ? netConnect({ path: ep.path }) : netConnect({ host: ep.host, port: ep.port });
       const timer = setTimeout(() => {
@@ -121,7 +126,7 @@ export class DownstreamClient {
       }, opts.timeoutMs);
       const onError = (e: Error) => {
         clearTimeout(timer);
-        reject(new DownstreamError('ECONNECT', `${name}: ${e.message}`));
+        reject(new DownstreamError('ECONNECT', `${name}: ${e.message}`, e));
       };
       socket.once('error', onError);
       socket.once('connect', () => {

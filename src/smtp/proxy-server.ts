@@ -4,7 +4,8 @@
  * startProxy(opts) listens on `listen` (HOST:PORT or unix:/path), serves each connection
  * with a ProxySession that forwards to `forward` (the after-filter smtpd), and returns
  * the bound address ("127.0.0.1:PORT" with the real port when 0 was asked, or
- * "unix:/path") and close().
+ * "unix:/path"), reload() and close(). The lifecycle (listen, reload, drain, shutdown)
+ * is the shared one in src/net/server.ts; this file is the proxy's FrontSpec.
  *
  * Why our own server and not smtp-server: smtp-server adds its own enhanced status code
  * to every reply and rebuilds replies from (code, message), so the after-filter's
@@ -19,16 +20,16 @@
  * `shutdownGraceMs` whatever is left is dropped (mid-DATA: connection lost = the
  * client retries; Postfix never saw a 250, so nothing is lost or duplicated).
  * Limits: maxConnections (421 beyond it); each session's limits in ProxySession.
- * Errors: bad options (addresses, CIDRs, header text) throw at startup with the reason;
- * a listen error rejects the returned promise.
- * Gaps: no config reload of our own (the CLI swaps the engine; listen/forward need a restart).
+ * reload(opts): new connections get the new forward address, hostname, header, budget,
+ * trusted networks and limits; `listen` and the socket's mode/owner need a restart.
+ * Errors: bad options (addresses, CIDRs, header text) throw MidstreamError at startup (and
+ * from reload(), leaving the running settings alone); a listen error rejects the promise.
  */
-import { BlockList, createServer, isIPv4, isIPv6, type Socket } from 'node:net';
-import { existsSync, lstatSync, unlinkSync } from 'node:fs';
-import { listenUnix } from '../net/listen-unix.js';
+import { BlockList, isIPv4, isIPv6, type Socket } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import type { Logger } from '../log/logger.js';
-import { formatEndpoint, parseEndpoint } from './address.js';
+import { ERROR_CODES, MidstreamError, parseAddress } from '../core/index.js';
+import { serve, type FrontSpec } from '../net/server.js';
 import { ProxySession, type ProxyContext, type ProxyEngine } from './proxy-session.js';
 import { DEFAULT_MAX_LINE_BYTES } from './smtp-reader.js';
 
@@ -39,6 +40,9 @@ export interface ProxyOptions {
   listen?: string;
   /** Mode of a unix listen socket (default 0o660: Postfix's group may connect, others not). */
   socketMode?: number;
+  /** Owner and group of a unix listen socket (names or ids; default: ours). */
+  socketOwner?: string;
+  socketGroup?: string;
   /** The after-filter smtpd. Default 127.0.0.1:10026. */
   forward?: string;
   /** Peers allowed to send XFORWARD (CIDR or address). Default ['127.0.0.0/8']. Unix-socket peers always are. */
@@ -59,16 +63,21 @@ export interface ProxyOptions {
   onConnection?: (event: 'open' | 'close') => void;
 }
 
+/** What reload() may change: everything but the listen socket and the hooks. */
+export type ProxyReloadOptions = Omit<ProxyOptions, 'listen' | 'socketMode' | 'socketOwner' | 'socketGroup' | 'onConnection' | 'logger'>;
+
 export interface ProxyHandle {
   address: string;
+  /** New connections get these settings; connections in progress keep theirs. Throws on bad values. */
+  reload(opts: ProxyReloadOptions): void;
   /** Graceful: stop accepting, let transactions in progress finish (up to shutdownGraceMs), then drop the rest. */
   close(): Promise<void>;
   /** Client connections open now. */
   readonly connections: number;
 }
 
-export class ProxyConfigError extends Error {
-  readonly code = 'ECONFIG';
+function configError(msg: string): MidstreamError {
+  return new MidstreamError(ERROR_CODES.configInvalid, msg);
 }
 
 function buildTrusted(list: readonly string[]): BlockList {
@@ -76,12 +85,12 @@ function buildTrusted(list: readonly string[]): BlockList {
   for (const item of list) {
     const [net, bits, extra] = item.split('/');
     const type = isIPv4(net) ? 'ipv4' : isIPv6(net) ? 'ipv6' : null;
-    if (!type || extra !== undefined) throw new ProxyConfigError(`trustedXforward: bad network ${JSON.stringify(item)}`);
+    if (!type || extra !== undefined) throw configError(`trustedXforward: bad network ${JSON.stringify(item)}`);
     if (bits === undefined) bl.addAddress(net, type);
     else {
       const n = Number(bits);
       if (!/^\d+$/.test(bits) || n > (type === 'ipv4' ? 32 : 128)) {
-        throw new ProxyConfigError(`trustedXforward: bad prefix length in ${JSON.stringify(item)}`);
+        throw configError(`trustedXforward: bad prefix length in ${JSON.stringify(item)}`);
       }
       bl.addSubnet(net, n, type);
     }
@@ -92,99 +101,60 @@ function buildTrusted(list: readonly string[]): BlockList {
 function buildHeader(h: string | undefined): Buffer | null {
   if (h === undefined || h === '') return null;
   // One header field: "Name: value", printable, no CR/LF (folding is not needed for ours).
-  if (!/^[!-9;-~]+:[ -~]*$/.test(h)) throw new ProxyConfigError(`addHeader: not a single "Name: value" header line: ${JSON.stringify(h)}`);
+  if (!/^[!-9;-~]+:[ -~]*$/.test(h)) throw configError(`addHeader: not a single "Name: value" header line: ${JSON.stringify(h)}`);
   return Buffer.from(h + '\r\n', 'latin1');
 }
 
-export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
-  const listen = parseEndpoint(opts.listen ?? '127.0.0.1:10025');
-  const forward = parseEndpoint(opts.forward ?? '127.0.0.1:10026');
+function buildContext(opts: ProxyReloadOptions, logger: Logger): ProxyContext {
   const replyBudgetMs = opts.replyBudgetMs ?? 90_000;
-  if (!(replyBudgetMs > 0)) throw new ProxyConfigError('replyBudgetMs must be > 0');
-  const ctx: ProxyContext = Object.freeze({
+  if (!(replyBudgetMs > 0)) throw configError('replyBudgetMs must be > 0');
+  return Object.freeze({
     engine: opts.engine,
-    logger: opts.logger,
-    forward,
-    hostname: opts.hostname ?? osHostname(),
+    logger,
+    forward: parseAddress(opts.forward ?? '127.0.0.1:10026', 'connect'),
+    hostname: opts.hostname || osHostname(),
     trusted: buildTrusted(opts.trustedXforward ?? ['127.0.0.0/8']),
     addHeader: buildHeader(opts.addHeader),
     replyBudgetMs,
     idleTimeoutMs: opts.idleTimeoutMs ?? 300_000,
     maxLineBytes: DEFAULT_MAX_LINE_BYTES,
   });
-  const maxConnections = opts.maxConnections ?? Infinity;
-  const shutdownGraceMs = opts.shutdownGraceMs ?? 60_000;
-  const sessions = new Map<ProxySession, Promise<void>>();
-  const sockets = new Set<Socket>();
-  const onConnection = opts.onConnection;
+}
 
-  const server = createServer((socket) => {
-    socket.setNoDelay(true);
-    sockets.add(socket);
-    onConnection?.('open');
-    socket.on('close', () => {
-      sockets.delete(socket);
-      onConnection?.('close');
-    });
-    if (sessions.size >= maxConnections) {
-      opts.logger.warn('too-many-connections', { limit: maxConnections });
-      socket.on('error', () => {});
-      socket.end(`421 4.7.0 ${ctx.hostname} Error: too many connections\r\n`);
-      return;
-    }
-    const s = new ProxySession(socket, ctx);
-    sessions.set(s, s.run().finally(() => sessions.delete(s)));
+/** The proxy as a front of the shared lifecycle. */
+export const PROXY_FRONT: FrontSpec<ProxyContext> = {
+  front: 'proxy',
+  connect(socket: Socket, ctx, info) {
+    const s = new ProxySession(socket, ctx, info);
+    return { closed: s.run(), drain: () => s.drain(), destroy: () => s.shutdown() };
+  },
+  refuse(socket, ctx) {
+    socket.end(`421 4.7.0 ${ctx.hostname} Error: too many connections\r\n`);
+  },
+};
+
+export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
+  const listen = parseAddress(opts.listen ?? '127.0.0.1:10025', 'listen');
+  const ctx = buildContext(opts, opts.logger);
+  const srv = await serve(PROXY_FRONT, ctx, {
+    listen,
+    socket: { mode: opts.socketMode ?? 0o660, ...(opts.socketOwner ? { owner: opts.socketOwner } : {}), ...(opts.socketGroup ? { group: opts.socketGroup } : {}) },
+    ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
+    shutdownGraceMs: opts.shutdownGraceMs ?? 60_000,
+    logger: opts.logger,
+    ...(opts.onConnection ? { onConnection: opts.onConnection } : {}),
   });
-
-  if (listen.kind === 'unix' && existsSync(listen.path)) {
-    // A stale socket from a previous run; never remove anything that is not a socket.
-    if (!lstatSync(listen.path).isSocket()) throw new ProxyConfigError(`listen: ${listen.path} exists and is not a socket`);
-    unlinkSync(listen.path);
-  }
-  if (listen.kind === 'unix') await listenUnix(server, listen.path, opts.socketMode ?? 0o660);
-  else {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(listen.port, listen.host, () => resolve());
-    });
-  }
-  server.on('error', (e) => opts.logger.error('listen', { error: e.message }));
-  const bound = server.address();
-  const address =
-    listen.kind === 'unix' || bound === null || typeof bound === 'string'
-      ? formatEndpoint(listen)
-      : formatEndpoint({ kind: 'tcp', host: bound.address, port: bound.port });
-  opts.logger.info('listening', { address, forward: formatEndpoint(forward), engines: opts.engine.engines });
-
-  let closing: Promise<void> | null = null;
-  const drain = async (): Promise<void> => {
-    const listenerClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-    const inFlight = sessions.size;
-    for (const s of sessions.keys()) s.drain();
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'deadline'>((resolve) => {
-      timer = setTimeout(() => resolve('deadline'), shutdownGraceMs);
-    });
-    const finished = Promise.all(sessions.values()).then(() => 'drained' as const);
-    const how = await Promise.race([finished, deadline]);
-    clearTimeout(timer);
-    if (how === 'deadline') {
-      opts.logger.warn('shutdown-deadline', { graceMs: shutdownGraceMs, dropped: sessions.size });
-      for (const s of sessions.keys()) s.shutdown();
-    }
-    // Sessions end their sockets; destroy whatever a client keeps half-open.
-    for (const so of sockets) so.destroy();
-    await listenerClosed;
-    opts.logger.info('closed', { address, sessions: inFlight, how });
-  };
   return {
-    address,
+    address: srv.address,
     get connections() {
-      return sockets.size;
+      return srv.connections;
     },
-    close() {
-      closing ??= drain();
-      return closing;
+    reload(next) {
+      srv.reload(buildContext(next, opts.logger), {
+        maxConnections: next.maxConnections ?? Infinity,
+        shutdownGraceMs: next.shutdownGraceMs ?? 60_000,
+      });
     },
+    close: () => srv.close(),
   };
 }

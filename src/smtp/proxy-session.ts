@@ -26,23 +26,23 @@
  */
 import type { BlockList, Socket } from 'node:net';
 import { isIPv4 } from 'node:net';
-import type { Engine, Session, Verdict } from '../core/index.js';
-import { replyFor } from '../core/index.js';
+import type { Engine, Session, SocketAddress, Verdict } from '../core/index.js';
+import { errorFields, formatAddress, replyFor } from '../core/index.js';
 import type { Logger } from '../log/logger.js';
-import type { Endpoint } from './address.js';
+import { logMessage, verdictColumns, type VerdictColumns } from '../log/message-log.js';
+import type { ConnInfo } from '../net/server.js';
 import { DownstreamClient, DownstreamError } from './downstream-client.js';
 import { SmtpReader, type ReaderEvent } from './smtp-reader.js';
 import { formatReply, queueIdOf, reply, type SmtpReply } from './smtp-reply.js';
 
-/** What the proxy needs of an engine: sessions, and engine names for the log. */
-/** `policy` is optional so test engines may leave it out; its actions pick the reply. */
-export type ProxyEngine = Pick<Engine, 'begin' | 'engines'> & { readonly policy?: Pick<Engine['policy'], 'actions'> };
+/** What the proxy needs of an engine: sessions (whose policy picks the reply), and engine names for the log. */
+export type ProxyEngine = Pick<Engine, 'begin' | 'engines'>;
 
 /** Per-connection snapshot of the proxy's configuration. */
 export interface ProxyContext {
   readonly engine: ProxyEngine;
   readonly logger: Logger;
-  readonly forward: Endpoint;
+  readonly forward: SocketAddress;
   readonly hostname: string;
   readonly trusted: BlockList;
   /** Header block (CRLF-terminated lines) prepended downstream, or null. */
@@ -139,12 +139,11 @@ function hasBadChars(line: Buffer): boolean {
   return false;
 }
 
-let connSeq = 0;
-
 export class ProxySession {
   readonly id: string;
   private readonly reader: SmtpReader;
   private readonly peer: string;
+  private readonly peerPort: number | undefined;
   private readonly trustedPeer: boolean;
   private helo: string | null = null;
   private xforward = new Map<string, string>();
@@ -160,14 +159,14 @@ export class ProxySession {
   constructor(
     private readonly socket: Socket,
     private readonly ctx: ProxyContext,
+    info: ConnInfo,
   ) {
-    this.id = `${process.pid.toString(36)}.${(++connSeq).toString(36)}`;
+    this.id = info.id;
     this.reader = new SmtpReader({ maxLineBytes: ctx.maxLineBytes });
-    let addr = socket.remoteAddress ?? '';
-    if (addr.startsWith('::ffff:') && isIPv4(addr.slice(7))) addr = addr.slice(7);
-    this.peer = addr === '' ? 'unix' : addr;
-    this.trustedPeer = addr === '' /* unix socket: local by definition */ ||
-      ctx.trusted.check(addr, isIPv4(addr) ? 'ipv4' : 'ipv6');
+    this.peer = info.peer;
+    this.peerPort = info.peerPort;
+    this.trustedPeer = info.peer === 'unix' /* unix socket: local by definition */ ||
+      ctx.trusted.check(info.peer, isIPv4(info.peer) ? 'ipv4' : 'ipv6');
     this.done = new Promise((r) => (this.resolveDone = r));
   }
 
@@ -177,7 +176,7 @@ export class ProxySession {
     s.setNoDelay(true);
     s.setTimeout(this.ctx.idleTimeoutMs);
     s.on('timeout', () => {
-      this.ctx.logger.warn('timeout', { conn: this.id, client: this.peer, inData: this.reader.inData });
+      this.ctx.logger.warn('timeout', { front: 'proxy', conn: this.id, client: this.peer, inData: this.reader.inData });
       this.shutdown(REPLIES.timeout);
     });
     s.on('data', (chunk: Buffer) => {
@@ -239,7 +238,7 @@ export class ProxySession {
       if (!this.closed) this.socket.resume();
     } catch (e) {
       // A broken invariant in our own code: fail this connection only.
-      this.ctx.logger.error('bug', { conn: this.id, error: String((e as Error)?.stack ?? e) });
+      this.ctx.logger.error('bug', { front: 'proxy', conn: this.id, ...errorFields(e), stack: String((e as Error)?.stack ?? '') });
       this.shutdown(REPLIES.internal);
     } finally {
       this.pumping = false;
@@ -261,7 +260,7 @@ export class ProxySession {
     if (tx.downstream) tx.downstream.destroy(why);
     if (tx.session) {
       tx.session.abort();
-      this.logMessage(tx, { kind: 'aborted', reason: why }, null);
+      this.logMessage(tx, { verdict: 'aborted', detail: why }, 'none');
     }
   }
 
@@ -410,7 +409,7 @@ export class ProxySession {
     if (this.xforward.size === 0) return;
     const kw = ehlo.lines.map((l) => l.slice(4).trim().split(/\s+/)).find((w) => w[0]?.toUpperCase() === 'XFORWARD');
     if (!kw) {
-      this.ctx.logger.warn('xforward-unsupported', { conn: this.id, forward: ds.endpoint });
+      this.ctx.logger.warn('xforward-unsupported', { front: 'proxy', conn: this.id, forward: ds.endpoint });
       return;
     }
     const offered = new Set(kw.slice(1).map((w) => w.toUpperCase()));
@@ -429,12 +428,12 @@ export class ProxySession {
     for (const c of cmds) {
       const r = await ds.command(c);
       // Client information is informational; losing it is logged, not fatal.
-      if (r.code !== 250) this.ctx.logger.warn('xforward-refused', { conn: this.id, reply: r.lines[0] });
+      if (r.code !== 250) this.ctx.logger.warn('xforward-refused', { front: 'proxy', conn: this.id, reply: r.lines[0] });
     }
   }
 
   private downstreamFailed(tx: Transaction, e: unknown, stage: string): void {
-    this.ctx.logger.warn('downstream', { conn: this.id, stage, forward: this.ctx.forward, error: String((e as Error)?.message ?? e) });
+    this.ctx.logger.warn('downstream', { front: 'proxy', conn: this.id, stage, forward: formatAddress(this.ctx.forward), ...errorFields(e) });
     if (this.tx !== tx) return;
     this.tx = null;
     tx.downstream?.destroy();
@@ -485,7 +484,7 @@ export class ProxySession {
     });
     tx.session = session;
     session.onFinal((v) => {
-      if (replyFor(v, session.policy?.actions ?? this.ctx.engine.policy?.actions).action === 'accept' || tx.early) return;
+      if (replyFor(v, session.policy.actions).action === 'accept' || tx.early) return;
       // Stop forwarding at once: the after-filter smtpd discards the open transaction.
       tx.early = v;
       tx.stopped = true;
@@ -509,7 +508,7 @@ export class ProxySession {
       await Promise.all([tx.session.push(chunk), full ? ds.drain(this.ctx.replyBudgetMs) : undefined]);
     } catch (e) {
       tx.internalError = String((e as Error)?.message ?? e);
-      this.ctx.logger.error('bug', { conn: this.id, stage: 'push', error: tx.internalError });
+      this.ctx.logger.error('bug', { front: 'proxy', conn: this.id, stage: 'push', ...errorFields(e) });
       tx.stopped = true;
       ds.destroy('internal error');
     }
@@ -524,7 +523,9 @@ export class ProxySession {
     let verdict: Verdict | null = tx.early;
     let out: string;
     let queueId: string | undefined;
-    let note: Record<string, unknown> | null = null;
+    /** Set when the outcome is ours, not the core's: no verdict, or the downstream failed after it. */
+    let ours: VerdictColumns | null = null;
+    let action: 'accept' | 'reject' | 'tempfail' = 'tempfail';
     if (!verdict && !tx.internalError && ds.alive) {
       verdict = await this.verdictWithin(session, this.ctx.replyBudgetMs);
       if (this.tx !== tx) return; // client left while we waited
@@ -533,46 +534,51 @@ export class ProxySession {
       ds.destroy('internal error');
       session.abort();
       out = REPLIES.internal;
-      note = { kind: 'error', reason: 'internal' };
+      ours = { verdict: 'error', name: 'internal', detail: tx.internalError };
     } else if (!verdict) {
       if (!ds.alive && !tx.early) {
         session.abort();
         out = REPLIES.downstream;
-        note = { kind: 'error', reason: 'downstream', detail: ds.error?.message };
+        ours = { verdict: 'error', name: 'downstream', ...(ds.error ? { detail: ds.error.message } : {}) };
       } else {
         // Budget exhausted: answer now and make sure the dot can never follow.
         ds.destroy('reply budget exhausted');
         session.abort();
         out = REPLIES.scanTimeout;
-        note = { kind: 'error', reason: 'reply-budget' };
+        ours = { verdict: 'error', name: 'reply-budget', detail: `no verdict ${this.ctx.replyBudgetMs} ms after the final dot` };
       }
     } else {
-      const r = replyFor(verdict, session.policy?.actions ?? this.ctx.engine.policy?.actions);
+      const r = replyFor(verdict, session.policy.actions);
+      action = r.action;
       if (r.action !== 'accept') {
         ds.destroy('verdict ' + verdict.kind);
         out = reply(r.code, r.enhanced, r.text);
       } else if (!ds.alive) {
         out = REPLIES.downstream;
-        note = { kind: 'error', reason: 'downstream', detail: ds.error?.message };
+        action = 'tempfail';
+        ours = { verdict: 'error', name: 'downstream', ...(ds.error ? { detail: ds.error.message } : {}) };
       } else {
         const left = Math.max(1, this.ctx.replyBudgetMs - (Date.now() - tx.dotAt));
         try {
           const fin = await ds.endData(left);
           out = formatReply(fin);
           queueId = fin.code >= 200 && fin.code < 300 ? queueIdOf(fin) : undefined;
+          // The after-filter's own answer decides (e.g. a 5xx from its checks).
+          action = fin.code < 300 ? 'accept' : fin.code < 500 ? 'tempfail' : 'reject';
           ds.quit();
         } catch (e) {
           // The downstream may have queued the mail already; we cannot know. Log loudly.
-          this.ctx.logger.warn('downstream', { conn: this.id, stage: 'end-of-data', error: String((e as Error)?.message ?? e) });
+          this.ctx.logger.warn('downstream', { front: 'proxy', conn: this.id, stage: 'end-of-data', ...errorFields(e) });
           out = REPLIES.downstream;
-          note = { kind: 'error', reason: 'downstream-after-dot' };
+          action = 'tempfail';
+          ours = { verdict: 'error', name: 'downstream-after-dot', detail: String((e as Error)?.message ?? e) };
         }
       }
     }
     if (this.tx !== tx) return;
     this.tx = null;
     this.write(out);
-    this.logMessage(tx, note, verdict, out, queueId);
+    this.logMessage(tx, ours ?? verdictColumns(verdict!), action, out, queueId);
     this.xforward.clear(); // XFORWARD attributes last one transaction (XFORWARD_README)
   }
 
@@ -587,43 +593,40 @@ export class ProxySession {
         },
         (e) => {
           clearTimeout(timer);
-          this.ctx.logger.error('bug', { conn: this.id, stage: 'end', error: String((e as Error)?.message ?? e) });
+          this.ctx.logger.error('bug', { front: 'proxy', conn: this.id, stage: 'end', ...errorFields(e) });
           resolve({ kind: 'error', errorKind: 'internal', where: '', detail: 'session.end() threw' });
         },
       );
     });
   }
 
-  private logMessage(
-    tx: Transaction,
-    note: Record<string, unknown> | null,
-    verdict: Verdict | null,
-    out?: string,
-    queueId?: string,
-  ): void {
-    const v: Record<string, unknown> = verdict ? { ...verdict } : {};
-    const fields: Record<string, unknown> = {
+  /** The one message line (src/log/message-log.ts), shared schema with the other fronts. */
+  private logMessage(tx: Transaction, v: VerdictColumns, action: 'accept' | 'reject' | 'tempfail' | 'none', out?: string, queueId?: string): void {
+    const xPort = this.xforward.get('PORT');
+    const port = xPort !== undefined && /^[0-9]{1,5}$/.test(xPort) ? Number(xPort) : this.xforward.has('ADDR') ? undefined : this.peerPort;
+    const ident = this.xforward.get('IDENT');
+    const helo = this.xforward.get('HELO');
+    const session = tx.session;
+    logMessage(this.ctx.logger, {
+      front: 'proxy',
       conn: this.id,
-      queueId,
       client: this.clientAddress(),
+      ...(port !== undefined ? { clientPort: port } : {}),
+      ...(helo !== undefined && helo !== '[UNAVAILABLE]' ? { helo: xtextDecode(helo) } : this.helo !== null ? { helo: this.helo } : {}),
       sender: tx.sender,
-      rcpts: tx.recipients.length,
+      rcpts: tx.recipients,
+      // The after-filter's queue id on accept; on reject no queue file exists (Postfix logs NOQUEUE).
+      ...(queueId ? { queueId } : ident !== undefined && ident !== '[UNAVAILABLE]' ? { queueId: xtextDecode(ident) } : {}),
       size: this.reader.data.bytes,
-      verdict: verdict?.kind ?? note?.kind,
-      name: v.name,
-      reason: v.reason ?? note?.reason,
-      where: v.where,
-      engine: v.engine,
-      limit: v.which,
-      errorKind: v.errorKind,
-      detail: note?.detail,
-      reply: out ? out.slice(0, 3) : undefined,
-      bareCr: this.reader.data.bareCr || undefined,
-      bareLf: this.reader.data.bareLf || undefined,
-      elapsedMs: Date.now() - tx.started,
-      afterDotMs: tx.dotAt ? Date.now() - tx.dotAt : undefined,
-    };
-    for (const k of Object.keys(fields)) if (fields[k] === undefined) delete fields[k];
-    this.ctx.logger.info('message', fields);
+      ...v,
+      ...(session?.rule ? { rule: session.rule } : {}),
+      action,
+      ...(out ? { reply: out.replace(/\r\n$/, '').replace(/\r\n/g, ' / ') } : {}),
+      ms: Date.now() - tx.started,
+      ...(tx.dotAt ? { eodMs: Date.now() - tx.dotAt } : {}),
+      ...(tx.early ? { early: true } : {}),
+      ...(action !== 'none' ? { at: 'DOT' } : {}),
+      ...(session && session.stats.anomalies?.length ? { anomalies: session.stats.anomalies } : {}),
+    });
   }
 }

@@ -1,6 +1,6 @@
 /**
  * cli-server.ts — run the real CLI (`node dist/src/cli.js proxy|milter --config FILE`)
- * as a child process for ops tests: writes the config, waits for the "*-listening"
+ * as a child process for ops tests: writes the config, waits for the "listening"
  * (and "metrics-listening") lines in the JSON log file, reads and parses the log,
  * sends SIGHUP, fetches GET /metrics, and stops the child by its PID (SIGTERM, then
  * SIGKILL after 5 s). The CLI path is found next to this compiled file, so it works
@@ -69,7 +69,7 @@ export async function startCli(front: 'proxy' | 'milter', configText: string, di
       proc.kill('SIGTERM');
     });
   try {
-    const ready = await waitForLog((l) => l.event === `${front}-listening`);
+    const ready = await waitForLog((l) => l.event === 'listening' && l.front === front);
     const address = String(ready.address);
     const port = Number(front === 'proxy' ? address.split(':').pop() : /^inet6?:(\d+)@/.exec(address)?.[1]);
     const m = logs().find((l) => l.event === 'metrics-listening');

@@ -657,7 +657,7 @@ export async function startProxyRig(sink: Sink): Promise<ProxyRig> {
   });
   const sessions = new Set<Promise<void>>();
   const server: Server = createServer((sock) => {
-    const p = new ProxySession(sock, ctx).run();
+    const p = new ProxySession(sock, ctx, { id: 'fuzz', peer: sock.remoteAddress ?? 'unix' }).run();
     sessions.add(p);
     void p.finally(() => sessions.delete(p));
   });

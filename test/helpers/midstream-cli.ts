@@ -3,7 +3,7 @@
  * child process for reliability, fault and security tests: the real product, with its
  * config loading, SIGHUP reload and SIGTERM handling.
  *
- *   const p = await startCli(['proxy', '--config', file]);   // waits for "*-listening"
+ *   const p = await startCli(['proxy', '--config', file]);   // waits for the "listening" line
  *   p.address; p.pid; p.logs(); p.kill('SIGKILL'); await p.stop();
  *
  * Also: `writeConfig(dir, toml)` and `procFds(pid)` (what /proc/PID/fd points at, for fd
@@ -20,7 +20,7 @@ export const CLI_JS = join(ROOT, 'dist', 'src', 'cli.js');
 
 export interface CliProcess {
   pid: number;
-  /** Bound address from the "proxy-listening"/"milter-listening" line. */
+  /** Bound address from the "listening" line. */
   address: string;
   proc: ChildProcess;
   /** Parsed JSON log lines so far (non-JSON stderr lines are kept as {raw}). */
@@ -80,7 +80,7 @@ export function startCli(args: string[], opts: { env?: NodeJS.ProcessEnv; spawn?
         reject(new Error(`midstream ${args[0]} exited (${code ?? signal}) before listening:\n${err.slice(-3000)}`));
       }
     });
-    waitForLog((l) => l.event === 'proxy-listening' || l.event === 'milter-listening', 20_000).then(
+    waitForLog((l) => l.event === 'listening' && (l.front === 'proxy' || l.front === 'milter'), 20_000).then(
       (l) => {
         if (done) return;
         done = true;

@@ -119,6 +119,11 @@ export class MilterClient {
     }
   }
 
+  /** False when the milter asked to skip this step (NOHELO for 'H'). */
+  want(cmd: string): boolean {
+    return !(cmd === SMFIC.HELO && (this.negotiated.protocol & SMFIP.NOHELO) !== 0);
+  }
+
   /** True when the negotiated protocol promises no reply to cmd. */
   silent(cmd: string): boolean {
     const bit = NR[cmd];

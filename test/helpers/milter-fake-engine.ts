@@ -36,12 +36,13 @@ export function fakeEngine(o: FakeOptions = {}): Engine & { sessions: FakeSessio
   const sessions: FakeSessionRecord[] = [];
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   // Cast: the real Engine has more members (clamd, policy details) that the milter does not use.
+  const policy = { actions: { ...DEFAULT_ACTIONS, ...o.actions } } as unknown as Session['policy'];
   const engine = {
     sessions,
     engines: ['fake'],
     signatureCount: 1,
     signatureVersion: 'fake',
-    policy: { actions: { ...DEFAULT_ACTIONS, ...o.actions } },
+    policy,
     clamd: null,
     async close() {},
     begin(envelope: Envelope = {}): Session {
@@ -65,7 +66,8 @@ export function fakeEngine(o: FakeOptions = {}): Engine & { sessions: FakeSessio
         get verdict() {
           return verdict;
         },
-        stats: { bytes: 0, parts: 0, archives: 0, files: 0, decodedBytes: 0, unpackedBytes: 0, warnings: [] } as unknown as Session['stats'],
+        stats: { bytes: 0, parts: 0, archives: 0, files: 0, decodedBytes: 0, unpackedBytes: 0, warnings: [], anomalies: [] } as unknown as Session['stats'],
+        policy,
         onFinal(cb) {
           cbs.push(cb);
           if (verdict) cb(verdict);

@@ -18,6 +18,8 @@ export interface MtaMessage {
   message: Buffer;
   clientAddress?: string;
   clientName?: string;
+  /** HELO name (default client.example), sent when the milter did not ask for NOHELO. */
+  helo?: string;
   /** Macros by stage command: e.g. { M: ['{auth_authen}', 'alice'], T: ['i', 'QID1'] }. */
   macros?: Partial<Record<'C' | 'H' | 'M' | 'R' | 'T' | 'N' | 'E', string[]>>;
   bodyChunk?: number;
@@ -69,6 +71,8 @@ export async function sendViaMilter(address: string, o: MtaMessage): Promise<Mta
     let r: MtaResult | null;
     mac('C');
     if ((r = await step('connect', c.connectInfo(o.clientName ?? 'client.test', o.clientAddress ?? '127.0.0.1')))) return r;
+    mac('H');
+    if (c.want('H') && (r = await step('helo', c.command(SMFIC.HELO, Buffer.from(`${o.helo ?? 'client.example'}\0`))))) return r;
     mac('M');
     if ((r = await step('mail', c.mail(`<${o.from}>`)))) return r;
     for (const t of o.to) {

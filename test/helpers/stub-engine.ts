@@ -8,7 +8,7 @@
  * (`pushDelayMs`, backpressure), force the verdict (`verdict`), record pushed bytes.
  * Every session is listed in `sessions` so tests can check abort/end and what the core saw.
  */
-import type { Envelope, Session, Verdict } from '../../src/core/index.js';
+import { DEFAULT_ACTIONS, type Envelope, type Session, type Verdict } from '../../src/core/index.js';
 import type { ProxyEngine } from '../../src/smtp/proxy-session.js';
 
 export const EICAR = Buffer.from('X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*', 'latin1');
@@ -52,7 +52,8 @@ export function createStubEngine(o: StubEngineOptions = {}): ProxyEngine & { ses
         get verdict() {
           return verdict;
         },
-        stats: { bytes: 0 } as unknown as Session['stats'],
+        stats: { bytes: 0, anomalies: [] } as unknown as Session['stats'],
+        policy: { actions: DEFAULT_ACTIONS } as unknown as Session['policy'],
         onFinal(cb: (v: Verdict) => void) {
           cbs.push(cb);
           if (verdict) cb(verdict);

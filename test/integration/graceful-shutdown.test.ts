@@ -97,7 +97,7 @@ test('proxy close(): mid-DATA message completes and is delivered; idle session g
   const line = logs.find((l) => l.event === 'message');
   assert.equal(line?.verdict, 'clean');
   assert.equal(line?.queueId, 'SINK1');
-  assert.equal(logs.find((l) => l.event === 'closed')?.how, 'drained');
+  assert.equal(logs.find((l) => l.event === 'closed' && l.front === 'proxy')?.how, 'drained');
 });
 
 test('proxy close(): EICAR arriving during the drain is still scanned and rejected', async () => {
@@ -124,7 +124,7 @@ test('proxy close(): after the grace period a stalled transaction is dropped and
   assert.ok(took >= 250 && took < 5000, `close took ${took} ms`);
   await busy.closed;
   assert.equal(sink.messages.length, 0);
-  assert.equal(logs.find((l) => l.event === 'closed')?.how, 'deadline');
+  assert.equal(logs.find((l) => l.event === 'closed' && l.front === 'proxy')?.how, 'deadline');
   assert.equal(logs.find((l) => l.event === 'message')?.verdict, 'aborted');
 });
 
@@ -175,7 +175,7 @@ test('milter close(): a message in progress gets its end-of-body reply, idle con
   const line = logs.find((l) => l.event === 'message');
   assert.equal(line?.verdict, 'clean');
   assert.equal(line?.size, Buffer.byteLength('Subject: drain\r\n\r\n' + BODY1 + BODY2));
-  assert.equal(logs.find((l) => l.event === 'milter.closed')?.how, 'drained');
+  assert.equal(logs.find((l) => l.event === 'closed' && l.front === 'milter')?.how, 'drained');
 });
 
 test('milter close(): after the grace period a stalled message is dropped', async () => {
@@ -186,6 +186,6 @@ test('milter close(): after the grace period a stalled message is dropped', asyn
   const took = Date.now() - t0;
   assert.ok(took >= 250 && took < 5000, `close took ${took} ms`);
   assert.equal(await busy.next(2000), null);
-  assert.equal(logs.find((l) => l.event === 'milter.closed')?.how, 'deadline');
+  assert.equal(logs.find((l) => l.event === 'closed' && l.front === 'milter')?.how, 'deadline');
   assert.equal(logs.filter((l) => l.event === 'message').length, 0);
 });

@@ -163,7 +163,7 @@ mt.echo("RESULT early reject")
 mt.disconnect(conn)
 `);
   assert.match(out, /^RESULT early reject$/m);
-  assert.ok(logs.some((l) => l.includes('"milter.early-verdict"')));
+  assert.ok(logs.some((l) => l.includes('"event":"message"') && l.includes('"early":true') && l.includes('"at":"BODY"')));
 });
 
 test('miltertest: ABORT (twice) mid-message and after EOM; later messages are judged on their own', async () => {

@@ -97,11 +97,11 @@ test('postfix: infected attachment followed by >64 KiB of body is rejected mid-b
     'Content-Disposition: attachment; filename="eicar.txt"\r\n\r\n' +
     Buffer.from(EICAR).toString('base64') + '\r\n--BB\r\nContent-Type: text/plain\r\n\r\n' +
     `${'z'.repeat(76)}\r\n`.repeat(3000) + '--BB--\r\n';
-  const earlyBefore = logs.filter((l) => l.includes('"milter.early-verdict"')).length;
+  const earlyBefore = logs.filter((l) => l.includes('"event":"message"') && l.includes('"early":true')).length;
   const r = await send(msg);
   assert.equal(r.final.code, 550, r.final.text + diag());
   assert.match(r.final.text, /Eicar-Test-Signature/);
-  const early = logs.filter((l) => l.includes('"milter.early-verdict"'));
+  const early = logs.filter((l) => l.includes('"event":"message"') && l.includes('"early":true'));
   assert.equal(early.length, earlyBefore + 1, diag());
   assert.match(early.at(-1)!, /"at":"BODY"/);
 });

@@ -123,7 +123,7 @@ test('sendmail: EICAR gets 550 5.7.1 at the final dot and never reaches the sink
 });
 
 test('sendmail: infected attachment followed by >64 KiB of body is rejected mid-body (early verdict)', async () => {
-  const earlyBefore = logs.filter((l) => l.includes('"milter.early-verdict"')).length;
+  const earlyBefore = logs.filter((l) => l.includes('"event":"message"') && l.includes('"early":true')).length;
   const msg =
     'From: sender@example.test\r\nTo: rcpt@example.test\r\nSubject: attach\r\nMIME-Version: 1.0\r\n' +
     'Content-Type: multipart/mixed; boundary="BB"\r\n\r\n--BB\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n' +
@@ -134,7 +134,7 @@ test('sendmail: infected attachment followed by >64 KiB of body is rejected mid-
   const r = await sendMessage(sm!.port, { from: 'sender@example.test', to: ['rcpt@example.test'], message: msg });
   assert.equal(r.final.code, 550, r.final.text + diag());
   assert.match(r.final.text, /Eicar-Test-Signature/);
-  const early = logs.filter((l) => l.includes('"milter.early-verdict"'));
+  const early = logs.filter((l) => l.includes('"event":"message"') && l.includes('"early":true'));
   assert.equal(early.length, earlyBefore + 1, diag());
   assert.match(early.at(-1)!, /"at":"BODY"/);
 });

@@ -77,19 +77,44 @@ async function sendProxy(port: number, c: Case, clientAddr: string): Promise<{ f
   }
 }
 
-/** Fields every message line has, and none that could carry body content. */
-function checkCommon(l: LogLine, c: Case, expect: { client: string; sender: string; conn: RegExp }) {
-  assert.equal(l.level, 'info');
-  assert.match(String(l.conn), expect.conn);
-  assert.equal(l.client, expect.client);
-  assert.equal(l.sender, expect.sender);
-  assert.equal(l.rcpts, c.rcpts.length);
-  assert.equal(typeof l.elapsedMs, 'number');
-  assert.ok((l.elapsedMs as number) >= 0 && (l.elapsedMs as number) < 30_000);
-  assert.equal(l.verdict, c.kind);
+/**
+ * The README's log schema: every field of a message line, with its type. Both fronts
+ * must write exactly these (a field absent when unknown), nothing else.
+ */
+const SCHEMA: Record<string, 'string' | 'number' | 'boolean' | 'string[]'> = {
+  time: 'string', level: 'string', event: 'string',
+  front: 'string', conn: 'string', client: 'string', clientPort: 'number', helo: 'string', sender: 'string', rcpts: 'string[]',
+  queueId: 'string', size: 'number', verdict: 'string', name: 'string', where: 'string', engine: 'string', detail: 'string',
+  rule: 'string', action: 'string', reply: 'string', ms: 'number', eodMs: 'number', early: 'boolean', at: 'string', anomalies: 'string[]',
+};
+const ALWAYS = ['time', 'level', 'event', 'front', 'conn', 'rcpts', 'size', 'verdict', 'action', 'ms'];
+
+function checkSchema(l: LogLine) {
+  for (const [k, v] of Object.entries(l)) {
+    const t = SCHEMA[k];
+    assert.ok(t, `field ${k} is in the documented schema`);
+    if (t === 'string[]') assert.ok(Array.isArray(v) && v.every((x) => typeof x === 'string'), `${k} is a string list`);
+    else assert.equal(typeof v, t, `${k} is a ${t}`);
+  }
+  for (const k of ALWAYS) assert.ok(k in l, `${k} is always there`);
 }
 
-function checkVerdict(l: LogLine, c: Case) {
+/** Fields every message line has, and none that could carry body content. */
+function checkCommon(l: LogLine, c: Case, expect: { client: string; sender: string; front: string }) {
+  checkSchema(l);
+  assert.equal(l.level, c.kind === 'error' ? 'warn' : 'info', 'error verdicts at warn, the rest at info');
+  assert.equal(l.front, expect.front);
+  assert.match(String(l.conn), /^[0-9a-z]+\.[0-9a-z]+$/);
+  assert.equal(l.client, expect.client);
+  assert.equal(l.sender, expect.sender);
+  assert.deepEqual(l.rcpts, c.rcpts);
+  assert.equal(l.helo, 'client.example');
+  assert.ok((l.ms as number) >= 0 && (l.ms as number) < 30_000);
+  assert.equal(l.verdict, c.kind);
+  assert.equal(l.action, { clean: 'accept', error: 'tempfail' }[c.kind as string] ?? 'reject');
+}
+
+function checkVerdict(l: LogLine, c: Case, clamdEndpoint: string) {
   switch (c.kind) {
     case 'clean':
       assert.equal(l.where, undefined);
@@ -101,16 +126,29 @@ function checkVerdict(l: LogLine, c: Case) {
       break;
     case 'banned':
       assert.equal(l.where, '2/setup.exe');
-      assert.match(String(l.reason), /exe/);
+      assert.match(String(l.name), /exe/);
       break;
     case 'limit':
-      assert.equal(l.limit, 'mime-depth');
+      assert.equal(l.name, 'mime-depth');
       assert.equal(typeof l.where, 'string');
       break;
     case 'error':
-      assert.equal(l.errorKind, 'scanner-unavailable');
+      assert.equal(l.name, 'scanner-unavailable');
+      // The admin sees which endpoint and why (the client gets generic text only).
+      assert.ok(String(l.detail).includes(clamdEndpoint), `detail names the endpoint: ${l.detail}`);
+      assert.match(String(l.detail), /ECONNREFUSED/);
       break;
   }
+}
+
+/** clamd going away is a warn line naming the endpoint and the errno, before the error verdict's line. */
+function checkClamdDown(logs: LogLine[], endpoint: string) {
+  const i = logs.findIndex((l) => l.event === 'clamd-down');
+  assert.ok(i >= 0, 'a clamd-down line');
+  assert.equal(logs[i]!.level, 'warn');
+  assert.equal(logs[i]!.endpoint, endpoint);
+  assert.match(String(logs[i]!.error), /ECONNREFUSED/);
+  assert.ok(i < logs.findIndex((l) => l.event === 'message' && l.verdict === 'error'));
 }
 
 async function checkMetrics(srv: CliServer, front: 'proxy' | 'milter', sizes: { full: number; all: number }, clamdEndpoint: string) {
@@ -124,6 +162,11 @@ async function checkMetrics(srv: CliServer, front: 'proxy' | 'milter', sizes: { 
   // Messages rejected early count the bytes seen up to the verdict; clean and error ones all of theirs.
   assert.ok(bytes >= sizes.full && bytes <= sizes.all, `bytes_total ${bytes} in [${sizes.full}, ${sizes.all}]`);
   assert.equal(metric(text, 'midstream_limits_total', { which: 'mime-depth' }), 1);
+  assert.equal(metric(text, 'midstream_actions_total', { front, action: 'accept' }), 1);
+  assert.equal(metric(text, 'midstream_actions_total', { front, action: 'reject' }), 3);
+  assert.equal(metric(text, 'midstream_actions_total', { front, action: 'tempfail' }), 1);
+  assert.equal(metric(text, 'midstream_reloads_total', { result: 'success' }), 0);
+  assert.ok(/^midstream_build_info\{version="\d+\.\d+\.\d+[^"]*",node="[^"]+"\} 1$/m.test(text), 'build info with the version');
   // The last client just quit: the server side closes a moment later.
   let conns = metric(text, 'midstream_connections', { front });
   for (const until = Date.now() + 5000; conns !== 0 && Date.now() < until; ) {
@@ -174,14 +217,15 @@ test('proxy CLI: one log line and metric values per verdict kind', async () => {
   await srv.waitForLog((l) => l.event === 'message' && l.verdict === 'error');
   const lines = srv.logs().filter((l) => l.event === 'message');
   assert.equal(lines.length, 5);
+  checkClamdDown(srv.logs(), fake.address);
   for (const [i, c] of cs.entries()) {
     const l = lines.find((x) => x.verdict === c.kind)!;
     assert.ok(l, `a line for ${c.kind}`);
-    checkCommon(l, c, { client: `192.0.2.${10 + i}`, sender: 'sender@example.org', conn: /^[0-9a-z]+\.[0-9a-z]+$/ });
-    checkVerdict(l, c);
+    checkCommon(l, c, { client: `192.0.2.${10 + i}`, sender: 'sender@example.org', front: 'proxy' });
+    checkVerdict(l, c, fake.address);
     assert.equal(l.size, c.message.length, `${c.kind}: size is the un-stuffed message size`);
     assert.equal(l.queueId, c.kind === 'clean' ? 'SINK1' : undefined);
-    assert.equal(l.reply, String(replies[c.kind]!.code));
+    assert.equal(l.reply, replies[c.kind]!.final, 'the reply as the client got it');
   }
   const raw = srv.rawLog();
   for (const c of cs) assert.ok(!raw.includes(c.marker), `no body content of ${c.kind} in the log`);
@@ -223,15 +267,17 @@ test('milter CLI: one log line (queue id from the i macro) and metric values per
 
   await srv.waitForLog((l) => l.event === 'message' && l.verdict === 'error');
   const lines = srv.logs().filter((l) => l.event === 'message');
-  assert.equal(lines.length, 5);
+  assert.equal(lines.length, 5, 'one line per message (an early reject too)');
+  checkClamdDown(srv.logs(), fake.address);
   for (const [i, c] of cs.entries()) {
     const l = lines.find((x) => x.verdict === c.kind)!;
     assert.ok(l, `a line for ${c.kind}`);
-    checkCommon(l, c, { client: `198.51.100.${10 + i}`, sender: '<sender@example.org>', conn: /^m\d+$/ });
-    checkVerdict(l, c);
+    checkCommon(l, c, { client: `198.51.100.${10 + i}`, sender: 'sender@example.org', front: 'milter' });
+    checkVerdict(l, c, fake.address);
     assert.equal(l.queueId, `MQ${i}ABC`);
-    assert.equal(l.front, 'milter');
     assert.equal(typeof l.size, 'number');
+    if (c.kind === 'clean') assert.equal(l.reply, undefined, 'milter accept: the MTA answers itself');
+    else assert.equal(l.reply, replies[c.kind], 'the reply as the MTA got it');
   }
   const clean = lines.find((x) => x.verdict === 'clean')!;
   assert.equal(clean.size, cs[0]!.message.length, 'the milter rebuilds the same bytes');

@@ -8,7 +8,7 @@
  * kind and `where` come from each front's per-message log line; the SMTP reply class
  * and the milter reply must agree too.
  *
- * Also: [[rules]] applied through each front (EngineHolder, as the CLI runs it): a
+ * Also: [[rules]] applied through each front (the engine's policyFor hook, as the CLI runs it): a
  * trusted client network (XFORWARD ADDR / milter connect address) and an
  * authenticated sender (milter {auth_authen}) with skip_banned get the .exe through
  * while EICAR is still rejected; a per-recipient-domain override applies, and two
@@ -22,7 +22,7 @@ import { startMilter } from '../../milter/milter-server.js';
 import { createEngine, type Engine } from '../../src/core/index.js';
 import { createLogger } from '../../src/log/logger.js';
 import { parseConfigText } from '../../src/config/load-config.js';
-import { EngineHolder } from '../../src/cli/server-runtime.js';
+import { rulesPolicy } from '../../src/cli/server-runtime.js';
 import { engineOptions } from '../../src/cli/settings.js';
 import { startSink, type Sink } from '../helpers/sink.js';
 import { TestSmtpClient, dotStuff } from '../helpers/smtp-client.js';
@@ -187,7 +187,7 @@ for (const [name, msg] of Object.entries(FIXTURES)) {
     assert.equal(m.line.verdict, p.line.verdict, 'same verdict kind');
     assert.equal(m.line.where, p.line.where, 'same where');
     assert.equal(m.line.name, p.line.name, 'same virus name');
-    assert.equal(m.line.limit, p.line.limit, 'same limit');
+    assert.equal(m.line.action, p.line.action, 'same action');
     assert.equal(m.replyClass, p.replyClass, `same reply class (proxy ${p.reply} / milter ${m.reply})`);
   });
 }
@@ -218,7 +218,10 @@ actions = { banned = "tempfail" }
 
 test('rules: trusted network and authenticated sender skip banned checks, never virus scanning; strictest recipient wins', async () => {
   const config = parseConfigText(RULES, '/tmp/rules-parity.toml');
-  const holder = new EngineHolder(await createEngine(engineOptions(config)), config, 'proxy', null);
+  // As the CLI runs it: the [[rules]] are the engine's policy hook (server-runtime.ts).
+  const policyFor = rulesPolicy(config);
+  assert.ok(policyFor);
+  const holder = await createEngine({ ...engineOptions(config), policyFor });
   cleanups.push(() => holder.close());
   const rp = await proxyFront(holder);
   const rm = await milterFront(holder);

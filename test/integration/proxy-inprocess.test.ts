@@ -63,10 +63,13 @@ test('clean message: byte-identical at the sink, downstream final reply passed t
   assert.ok(line, 'message log line');
   assert.equal(line.queueId, 'SINK1');
   assert.equal(line.verdict, 'clean');
-  assert.equal(line.rcpts, 1);
+  assert.deepEqual(line.rcpts, ['b@example.net']);
   assert.equal(line.size, MSG.length);
   assert.equal(line.sender, 'a@example.org');
-  assert.equal(typeof line.elapsedMs, 'number');
+  assert.equal(line.front, 'proxy');
+  assert.equal(line.action, 'accept');
+  assert.equal(line.reply, r.final.text, 'the after-filter reply, as the client got it');
+  assert.equal(typeof line.ms, 'number');
   assert.equal(logs.filter((l) => l.event === 'message').length, 1);
 });
 
@@ -124,7 +127,9 @@ test('EICAR: 550 5.7.1 from the policy table, downstream destroyed, nothing deli
   const line = logs.find((l) => l.event === 'message');
   assert.equal(line?.verdict, 'infected');
   assert.equal(line?.name, 'Eicar-Test-Signature');
-  assert.equal(line?.reply, '550');
+  assert.equal(line?.reply, '550 5.7.1 Message rejected: virus found: Eicar-Test-Signature');
+  assert.equal(line?.action, 'reject');
+  assert.equal(line?.early, true);
 });
 
 test('per-recipient reject from downstream reaches the client; mail goes to the others', async () => {
@@ -244,7 +249,10 @@ test('reply budget: no verdict in time → our 451, and the dot is never sent af
   await new Promise((res) => setTimeout(res, 1500)); // the verdict (clean) has arrived by now
   assert.equal(sink.messages.length, 0, 'no late delivery');
   assert.equal(engine.sessions[0].aborted, true);
-  assert.equal(logs.find((l) => l.event === 'message')?.reason, 'reply-budget');
+  const budgetLine = logs.find((l) => l.event === 'message');
+  assert.equal(budgetLine?.verdict, 'error');
+  assert.equal(budgetLine?.name, 'reply-budget');
+  assert.equal(budgetLine?.level, 'warn', 'error verdicts are logged at warn');
 });
 
 test('PIPELINING: a pipelined command group gets its replies in order', async () => {

@@ -142,8 +142,7 @@ test('milter: 44 mixed messages through smtpd_milters all accounted for', { time
   t.diagnostic(`outcomes: ${JSON.stringify(res.counts)}; delivered ${res.delivered}`);
   assert.deepEqual(res.violations, [], diag(milter));
   assert.equal(accepted.length, 24);
-  // One summary line per message ("message", formerly "milter.message"); rejected ones may be
-  // answered mid-body ("milter.early-verdict") before it.
+  // One summary line per message ("message"), early rejects included ("early": true).
   const scanned = milter.logs().filter((l) => l.event === 'message' || l.event === 'milter.message').length;
   assert.ok(scanned >= 40, `the milter scanned them (${scanned} log lines)`);
 });
@@ -185,7 +184,7 @@ test('slow verdict past our reply budget: our 451 4.7.1, and the late clean verd
   assert.ok(fake!.sessions.some((s) => s.terminated), 'the scan really reached clamd');
   const res = audit([e], sink, { prefix: `${RUN}-budget-` });
   assert.deepEqual(res.violations, [], diag(slow!));
-  assert.ok(slow!.logs().some((l) => l.event === 'message' && l.reason === 'reply-budget'), 'proxy logged the budget timeout');
+  assert.ok(slow!.logs().some((l) => l.event === 'message' && l.verdict === 'error' && l.name === 'reply-budget'), 'proxy logged the budget timeout');
   assert.match(await pf.queue(), /Mail queue is empty/);
 });
 

@@ -19,7 +19,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROXY, MILTER, METRICS, CLAMD } from '../../src/config/schema.js';
-import { parseMetricsListen } from '../../src/config/address.js';
+import { parseAddress } from '../../src/core/address.js';
 import { ROOT } from '../helpers/paths.js';
 import { startSink, type Sink } from '../helpers/sink.js';
 import { startFakeClamd, FAKE, type FakeClamd } from '../helpers/fake-clamd.js';
@@ -86,7 +86,7 @@ test('defaults bind loopback only: schema defaults, and the sockets a running pr
   assert.match(PROXY.forward.def, /^127\.0\.0\.1:\d+$/);
   assert.match(MILTER.listen.def, /@127\.0\.0\.1$/);
   assert.equal(METRICS.listen.def, '', 'metrics off by default');
-  assert.equal(parseMetricsListen(':9357')?.host, '127.0.0.1', 'a bare metrics port means loopback');
+  assert.equal((parseAddress(':9357', 'metrics') as { host: string }).host, '127.0.0.1', 'a bare metrics port means loopback');
   assert.deepEqual(CLAMD.endpoints.def, []);
   assert.deepEqual([...PROXY.trustedXforward.def], ['127.0.0.0/8', '::1/128'], 'XFORWARD trusted from loopback only');
   // Running servers given only a port (host left to the defaults).

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ClamdClient, ClamdError, type ClamdClientOptions, type ClamdStream } from '../../src/core/scan/clamd-client.js';
-import { ClamdAddressError } from '../../src/core/scan/clamd-address.js';
+import { AddressError } from '../../src/core/address.js';
 import type { ScanResult } from '../../src/core/types.js';
 import { FAKE, startFakeClamd, type FakeBehaviour, type FakeClamd } from '../helpers/fake-clamd.js';
 
@@ -429,7 +429,7 @@ test('close(): new streams fail as unavailable, in-flight ones finish', async ()
 
 test('options are validated', () => {
   assert.throws(() => new ClamdClient({ endpoints: [] }), RangeError);
-  assert.throws(() => new ClamdClient({ endpoints: ['nonsense'] }), ClamdAddressError);
+  assert.throws(() => new ClamdClient({ endpoints: ['nonsense'] }), AddressError);
   assert.throws(() => new ClamdClient({ endpoints: ['tcp:127.0.0.1:1'], maxConcurrent: 0 }), RangeError);
   assert.throws(() => new ClamdClient({ endpoints: ['tcp:127.0.0.1:1'], chunkBytes: 1.5 }), RangeError);
   const c = new ClamdClient({ endpoints: ['tcp:127.0.0.1:1'] });

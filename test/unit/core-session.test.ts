@@ -119,10 +119,10 @@ test('banned type by magic: a PE executable named report.pdf', async () => {
 
 test('skipBanned (trusted sender) still finds viruses', async () => {
   const e = await engineP;
-  const s = e.begin({}, { skipBanned: true });
+  const s = e.begin({}, { policy: { skipBanned: true } });
   await s.push(multipartMessage([{ filename: 'tool.exe', content: CLAM_EXE }]));
   assert.equal((await s.end()).kind, 'clean');
-  const s2 = e.begin({}, { skipBanned: true });
+  const s2 = e.begin({}, { policy: { skipBanned: true } });
   await s2.push(multipartMessage([{ filename: 'tool.exe', content: EICAR }]));
   assert.equal((await s2.end()).kind, 'infected');
 });
@@ -209,7 +209,7 @@ test('anomalies: recorded once each and counted; an ambiguous one is a named ver
   const seen: string[] = [];
   const eng = await createEngine({ onAnomaly: (c) => seen.push(c) });
   const policy = eng.policy;
-  const s = new MessageSession(policy, [], {}, (c) => seen.push(c));
+  const s = new MessageSession(policy, [], {}, { anomaly: (c) => seen.push(c) });
   s.anomaly('duplicate-content-type', '1');
   s.anomaly('duplicate-content-type', '1');
   assert.equal(s.verdict, null, 'an anomaly read every way is not a verdict');

@@ -15,7 +15,8 @@ import { join, normalize, relative } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ROOT } from '../helpers/paths.js';
 import { loadConfig } from '../../src/config/load-config.js';
-import { parseMetricsListen } from '../../src/config/address.js';
+import { parseAddress } from '../../src/core/address.js';
+const metricsPort = (s: string) => (parseAddress(s, 'metrics') as { port: number }).port;
 import { createMetrics } from '../../src/metrics/metrics.js';
 
 type Service = {
@@ -144,8 +145,8 @@ test("the lab's midstream configs are valid and match Prometheus and the MTAs", 
   };
   const targets = prom.scrape_configs.flatMap((s) => s.static_configs.flatMap((x) => x.targets)).sort();
   const want = [
-    `midstream-milter:${parseMetricsListen(milter.metrics.listen)!.port}`,
-    `midstream-proxy:${parseMetricsListen(proxy.metrics.listen)!.port}`,
+    `midstream-milter:${metricsPort(milter.metrics.listen)}`,
+    `midstream-proxy:${metricsPort(proxy.metrics.listen)}`,
   ];
   assert.deepEqual(targets, want);
 });

@@ -5,22 +5,11 @@ import { mkdtemp, rm, stat, writeFile, lstat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { parseListen, startMilter } from '../../milter/milter-server.js';
+import { startMilter } from '../../milter/milter-server.js';
 import { nullLogger } from '../../src/log/logger.js';
 import { MilterClient } from '../helpers/milter-client.js';
 import { fakeEngine } from '../helpers/milter-fake-engine.js';
 import { SMFIR } from '../../milter/milter-codes.js';
-
-test('parseListen: inet, inet6, unix/local; errors are descriptive', () => {
-  assert.deepEqual(parseListen('inet:7357@127.0.0.1'), { kind: 'inet', host: '127.0.0.1', port: 7357, v6: false });
-  assert.deepEqual(parseListen('inet:0'), { kind: 'inet', host: '127.0.0.1', port: 0, v6: false });
-  assert.deepEqual(parseListen('inet6:25@[::1]'), { kind: 'inet', host: '::1', port: 25, v6: true });
-  assert.deepEqual(parseListen('unix:/run/m.sock'), { kind: 'unix', path: '/run/m.sock' });
-  assert.deepEqual(parseListen('local:/run/m.sock'), { kind: 'unix', path: '/run/m.sock' });
-  assert.throws(() => parseListen('tcp:1@x'), /expected inet:PORT@HOST/);
-  assert.throws(() => parseListen('inet:99999@127.0.0.1'), /bad port/);
-  assert.throws(() => parseListen('unix:relative.sock'), /absolute/);
-});
 
 test('inet on port 0 reports the real port; close() ends live connections', async () => {
   const srv = await startMilter({ listen: 'inet:0@127.0.0.1', engine: fakeEngine(), logger: nullLogger });

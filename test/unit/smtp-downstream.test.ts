@@ -9,7 +9,6 @@ import fc from 'fast-check';
 import { DotStuffer } from '../../src/smtp/downstream-client.js';
 import { DataDecoder } from '../../src/smtp/smtp-reader.js';
 import { ReplyParser, formatReply, queueIdOf, MAX_REPLY_LINES } from '../../src/smtp/smtp-reply.js';
-import { parseEndpoint, formatEndpoint, AddressError } from '../../src/smtp/address.js';
 import { parsePath, xtextDecode } from '../../src/smtp/proxy-session.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
@@ -80,17 +79,6 @@ test('queueIdOf: Postfix final reply', () => {
   const { replies } = p.feed(b('250 2.0.0 Ok: queued as 4XyZ12abC\r\n'));
   assert.equal(queueIdOf(replies[0]), '4XyZ12abC');
   assert.equal(queueIdOf({ code: 250, lines: ['250 2.0.0 Ok'] }), undefined);
-});
-
-test('parseEndpoint: tcp, inet:, [v6], unix; errors', () => {
-  assert.deepEqual(parseEndpoint('127.0.0.1:10025'), { kind: 'tcp', host: '127.0.0.1', port: 10025 });
-  assert.deepEqual(parseEndpoint('inet:localhost:25'), { kind: 'tcp', host: 'localhost', port: 25 });
-  assert.deepEqual(parseEndpoint('[::1]:0'), { kind: 'tcp', host: '::1', port: 0 });
-  assert.deepEqual(parseEndpoint('unix:/run/x.sock'), { kind: 'unix', path: '/run/x.sock' });
-  assert.equal(formatEndpoint(parseEndpoint('[::1]:25')), '[::1]:25');
-  for (const bad of ['10025', 'host:', 'host:99999', '::1:25', 'unix:relative', ':25', 'h:2x']) {
-    assert.throws(() => parseEndpoint(bad), AddressError, bad);
-  }
 });
 
 test('parsePath: addresses, params, source routes, quoted ">"', () => {

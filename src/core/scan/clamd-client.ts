@@ -44,8 +44,17 @@
  */
 import { connect, type Socket } from 'node:net';
 import type { ErrorKind, ScanResult } from '../types.js';
-import { parseClamdAddress, type ClamdAddress } from './clamd-address.js';
+import { formatAddress, parseAddress, type SocketAddress } from '../address.js';
+
+/** A parsed clamd endpoint plus its canonical text ("tcp:HOST:PORT" / "unix:/path") for logs and status. */
+type ClamdAddress = SocketAddress & { text: string };
+
+export function parseClamdAddress(input: string): ClamdAddress {
+  const a = parseAddress(input, 'clamd');
+  return { ...a, text: formatAddress(a, 'clamd') };
+}
 import { Semaphore } from './semaphore.js';
+import { ERROR_CODES, MidstreamError, osErrno, type ErrorCode } from '../errors.js';
 
 export interface ClamdClientOptions {
   /** 'tcp:HOST:PORT', 'HOST:PORT', 'unix:/path' (at least one). */
@@ -62,6 +71,8 @@ export interface ClamdClientOptions {
   highWaterBytes?: number;
   /** Deadline for PING/VERSION (connect included). */
   commandTimeoutMs?: number;
+  /** Called on every endpoint up/down transition (not for the initial state). */
+  onHealth?: (change: { endpoint: string; up: boolean; why: string }) => void;
 }
 
 /** Bytes a stream may hold while it waits for a clamd slot (see needsDrain). */
@@ -79,13 +90,21 @@ export const CLAMD_DEFAULTS = Object.freeze({
   commandTimeoutMs: 5000,
 });
 
-type ResolvedOptions = Required<Omit<ClamdClientOptions, 'endpoints'>>;
+type ResolvedOptions = Required<Omit<ClamdClientOptions, 'endpoints' | 'onHealth'>>;
 
-/** A failed PING/VERSION or connect, typed like a ScanResult error. */
-export class ClamdError extends Error {
-  readonly code = 'ERR_CLAMD';
-  constructor(readonly errorKind: ErrorKind, message: string, readonly endpoint?: string) {
-    super(endpoint ? `${endpoint}: ${message}` : message);
+const CLAMD_CODES: Partial<Record<ErrorKind, ErrorCode>> = {
+  'scanner-unavailable': ERROR_CODES.clamdUnavailable,
+  'scanner-timeout': ERROR_CODES.clamdTimeout,
+  'scanner-protocol': ERROR_CODES.clamdProtocol,
+};
+
+/** A failed PING/VERSION or connect, typed like a ScanResult error (code CLAMD_*). */
+export class ClamdError extends MidstreamError {
+  constructor(readonly errorKind: ErrorKind, message: string, endpoint?: string, errno?: string) {
+    super(CLAMD_CODES[errorKind] ?? ERROR_CODES.clamdProtocol, endpoint ? `${endpoint}: ${message}` : message, {
+      ...(endpoint ? { endpoint } : {}),
+      ...(errno ? { errno } : {}),
+    });
     this.name = 'ClamdError';
   }
 }
@@ -223,9 +242,9 @@ function connectOnce(address: ClamdAddress, timeoutMs: number, signal?: AbortSig
       sock.setNoDelay(true);
       finish();
     };
-    const onError = (e: Error) => finish(new ClamdError('scanner-unavailable', `connect failed (${errText(e)})`, address.text));
+    const onError = (e: Error) => finish(new ClamdError('scanner-unavailable', `connect failed (${errText(e)})`, address.text, osErrno(e)));
     const onAbort = () => finish(signal!.reason instanceof Error ? signal!.reason : new Error(String(signal!.reason)));
-    const timer = setTimeout(() => finish(new ClamdError('scanner-unavailable', `connect timeout after ${timeoutMs} ms`, address.text)), timeoutMs);
+    const timer = setTimeout(() => finish(new ClamdError('scanner-unavailable', `connect timeout after ${timeoutMs} ms`, address.text, 'ETIMEDOUT')), timeoutMs);
     sock.once('connect', onConnect);
     sock.once('error', onError);
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -239,6 +258,7 @@ export class ClamdClient {
   private rr = 0;
   private healthTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  private readonly onHealth: ClamdClientOptions['onHealth'];
 
   constructor(opts: ClamdClientOptions) {
     if (!opts || !Array.isArray(opts.endpoints) || opts.endpoints.length === 0) {
@@ -252,7 +272,27 @@ export class ClamdClient {
     if (o.chunkBytes > 0x7fffffff) throw new RangeError('clamd option chunkBytes too large');
     this.options = Object.freeze(o);
     this.endpoints = opts.endpoints.map((e) => ({ address: parseClamdAddress(e), up: true, checking: false }));
+    this.onHealth = opts.onHealth;
     this.sem = new Semaphore(o.maxConcurrent);
+  }
+
+  /**
+   * PING every endpoint now and record the result (transitions reach onHealth). For the
+   * start-up check and `check-config --probe`; resolves with each endpoint's status.
+   */
+  async checkAll(): Promise<EndpointStatus[]> {
+    await Promise.all(
+      this.endpoints.map(async (ep) => {
+        try {
+          const r = await this.commandOn(ep.address, 'PING');
+          if (r === 'PONG') this.markUp(ep);
+          else this.markDown(ep, 'unexpected PING reply: ' + clip(r));
+        } catch (e) {
+          this.markDown(ep, e instanceof Error ? e.message : String(e));
+        }
+      }),
+    );
+    return this.endpointStatus();
   }
 
   /** Health of each endpoint, for logs and the CLI check. */
@@ -330,16 +370,29 @@ export class ClamdClient {
   }
 
   private markUp(ep: Endpoint): void {
+    const was = ep.up;
     ep.up = true;
     delete ep.lastError;
+    if (!was) this.notify(ep, true, 'PING answered');
   }
 
   private markDown(ep: Endpoint, why: string): void {
+    const was = ep.up;
     ep.up = false;
     ep.lastError = why;
+    if (was) this.notify(ep, false, why);
     if (!this.healthTimer && !this.closed) {
       this.healthTimer = setInterval(() => this.healthCheck(), this.options.healthIntervalMs);
       this.healthTimer.unref();
+    }
+  }
+
+  /** Up/down transitions go to the onHealth hook (the runtime logs them at warn); it must not throw. */
+  private notify(ep: Endpoint, up: boolean, why: string): void {
+    try {
+      this.onHealth?.({ endpoint: ep.address.text, up, why });
+    } catch {
+      // A hook's bug must not break scanning.
     }
   }
 
@@ -425,7 +478,7 @@ export class ClamdClient {
           });
           s.on('end', () => finishReply(true));
           s.on('close', () => finishReply(true));
-          s.on('error', (e) => done(new ClamdError('scanner-unavailable', `connection lost (${errText(e)})`, address.text)));
+          s.on('error', (e) => done(new ClamdError('scanner-unavailable', `connection lost (${errText(e)})`, address.text, osErrno(e))));
           s.write(`z${cmd}\0`);
         },
         (e: unknown) => done(e instanceof Error ? e : new Error(String(e))),

@@ -6,25 +6,27 @@
  * Valid ClamAV syntax that this engine does not implement is NOT an error: such
  * signatures are skipped and counted on the SignatureDb (see `skipped`).
  */
+import { ERROR_CODES, MidstreamError } from '../../errors.js';
 
 export const SIG_ERROR_CODES = {
-  notFound: 'SIG_NOT_FOUND', // a configured path does not exist
-  read: 'SIG_READ', // I/O error reading a file or directory
-  syntax: 'SIG_SYNTAX', // a line that does not parse
-  container: 'SIG_CONTAINER', // a .cvd/.cld that is not a valid header + (gzip) tar
-  checksum: 'SIG_CHECKSUM', // a .cvd whose header MD5 does not match its body
+  notFound: ERROR_CODES.sigNotFound, // a configured path does not exist
+  read: ERROR_CODES.sigRead, // I/O error reading a file or directory
+  syntax: ERROR_CODES.sigSyntax, // a line that does not parse
+  container: ERROR_CODES.sigContainer, // a .cvd/.cld that is not a valid header + (gzip) tar
+  checksum: ERROR_CODES.sigChecksum, // a .cvd whose header MD5 does not match its body
 } as const;
 
 export type SigErrorCode = (typeof SIG_ERROR_CODES)[keyof typeof SIG_ERROR_CODES];
 
-export class SignatureFileError extends Error {
-  override readonly name = 'SignatureFileError';
+export class SignatureFileError extends MidstreamError {
+  declare readonly code: SigErrorCode;
   constructor(
-    readonly code: SigErrorCode,
+    code: SigErrorCode,
     readonly file: string,
     readonly line: number,
     readonly reason: string,
   ) {
-    super(`${file}${line > 0 ? ':' + line : ''}: ${reason}`);
+    super(code, `${file}${line > 0 ? ':' + line : ''}: ${reason}`);
+    this.name = 'SignatureFileError';
   }
 }
