@@ -39,6 +39,8 @@ describe('unpack throughput', () => {
         onLimit: (w) => assert.fail(w),
         onEncrypted: () => assert.fail('encrypted'),
         onCorrupt: (d) => assert.fail(d),
+        onAnomaly: () => undefined,
+        onAltName: () => undefined,
       }, budget());
       for (let i = 0; i < gz.length; i += 65536) u.write(gz.subarray(i, i + 65536));
       u.end();

@@ -26,8 +26,8 @@ import { MimeSplitter } from './mime/mime-splitter.js';
 import { createDecoder, type Decoder } from './decode/index.js';
 import { UuExtractor } from './decode/uu-extractor.js';
 import { sniffArchive, sniffType } from './unpack/sniff.js';
-import { createUnpacker } from './unpack/index.js';
-import type { UnpackBudget, Unpacker } from './unpack/unpack-types.js';
+import { createEmbeddedZipUnpacker, createUnpacker, EocdWatch, opensAsZip } from './unpack/index.js';
+import type { EntryMeta, UnpackBudget, UnpackHandler, Unpacker } from './unpack/unpack-types.js';
 import type { Scanner, ScanStream } from './scan/scanner.js';
 import { bannedNameReason, bannedTypeReason } from './banned.js';
 
@@ -501,6 +501,8 @@ class TeeSink implements ByteSink {
  * One file: a decoded MIME leaf or an archive member. Holds back HEAD_BYTES to sniff
  * its real type (names lie), then streams to every per-file scanner and, if it is an
  * archive we unpack, to an unpacker whose members are FileNodes one level deeper.
+ * A file not sniffed as zip is also read for a zip inside it (clients open zips from
+ * the end of a file, whatever is in front): an embedded-mode zip unpacker.
  * clamd sees top-level files only (archives whole), never members: it would unpack again.
  */
 class FileNode implements ByteSink {
@@ -508,6 +510,10 @@ class FileNode implements ByteSink {
   private headLen = 0;
   private streams: { stream: ScanStream; engine: string; keeps: boolean }[] = [];
   private unpacker: Unpacker | null = null;
+  /** A zip may sit anywhere in a file (self-extractor stubs, junk in front, polyglots): read for it. */
+  private zipSearch: Unpacker | null = null;
+  /** At the depth limit we don't unpack, but a zip a client would open still trips the limit. */
+  private eocd: EocdWatch | null = null;
 
   constructor(private readonly s: MessageSession, private readonly info: FileInfo) {
     s.stats.files++;
@@ -539,6 +545,8 @@ class FileNode implements ByteSink {
     for (const { stream, engine } of this.streams) this.s.track(stream, stream.end(), this.info.where, engine);
     this.streams = [];
     this.unpacker?.end();
+    this.zipSearch?.end();
+    if (this.eocd && opensAsZip(this.eocd.candidate())) this.s.limit('archive-depth', this.info.where);
   }
 
   /** Sniff, apply type policy, open scanners and maybe an unpacker, then feed the held-back head. */
@@ -555,14 +563,19 @@ class FileNode implements ByteSink {
       }
     }
     const format = sniffArchive(first);
+    const atDepthLimit = info.archiveDepth >= s.policy.limits.archiveDepth;
     if (format) {
-      if (info.archiveDepth >= s.policy.limits.archiveDepth) {
+      if (atDepthLimit) {
         s.limit('archive-depth', info.where);
         if (s.done) return;
       } else {
         s.stats.archives++;
         this.unpacker = createUnpacker(format, this.memberHandler(), s.budget);
       }
+    }
+    if (format !== 'zip') {
+      if (atDepthLimit) this.eocd = new EocdWatch();
+      else this.zipSearch = createEmbeddedZipUnpacker(this.memberHandler(), s.budget);
     }
     for (const sc of s.perFile) {
       // clamd gets whole top-level files and unpacks archives itself (it knows more
@@ -582,35 +595,47 @@ class FileNode implements ByteSink {
     }
     if (this.unpacker) {
       this.unpacker.write(chunk);
-      s.stats.unpackedBytes = s.budget.unpackedBytes;
+      if (s.done) return;
     }
+    this.zipSearch?.write(chunk);
+    this.eocd?.write(chunk);
+    s.stats.unpackedBytes = s.budget.unpackedBytes;
   }
 
-  private memberHandler() {
+  private memberHandler(): UnpackHandler {
     const s = this.s;
     const parent = this.info;
+    const at = (member: string | undefined): string => (member === undefined ? parent.where : `${parent.where}!${member || '(data)'}`);
+    /** Every name a client may give the member goes through the banned-name check. False once the verdict is final. */
+    const namesPass = (where: string, names: readonly string[]): boolean => {
+      if (s.policy.skipBanned || !s.policy.checkBannedInArchives) return true;
+      for (const n of names) {
+        const reason = n ? bannedNameReason(n, s.policy.bannedExtensions) : null;
+        if (reason) s.offer({ kind: 'banned', reason, where });
+        if (s.done) return false;
+      }
+      return true;
+    };
     return {
-      onEntry: (meta: { name: string; encrypted: boolean }): ByteSink | null => {
+      onEntry: (meta: EntryMeta): ByteSink | null => {
         if (s.done) return null;
         const name = meta.name || '(data)';
-        const where = `${parent.where}!${name}`;
-        if (!s.policy.skipBanned && s.policy.checkBannedInArchives && meta.name) {
-          const reason = bannedNameReason(meta.name, s.policy.bannedExtensions);
-          if (reason) {
-            s.offer({ kind: 'banned', reason, where });
-            if (s.done) return null;
-          }
-        }
+        const where = at(meta.name);
+        if (!namesPass(where, [meta.name, ...(meta.altNames ?? [])])) return null;
         return new FileNode(s, { where, name, archiveDepth: parent.archiveDepth + 1 });
       },
       onLimit: (which: LimitName) => s.limit(which, parent.where),
-      onEncrypted: (meta: { name: string }) => s.encryptedEntry(`${parent.where}!${meta.name || '(data)'}`),
+      onEncrypted: (meta: EntryMeta) => {
+        if (namesPass(at(meta.name), [meta.name, ...(meta.altNames ?? [])])) s.encryptedEntry(at(meta.name));
+      },
       // What follows the damage was not scanned: never accept that silently
       // (actions.unparseable decides, reject by default: a retry cannot help).
       onCorrupt: (detail: string) => {
         s.warn(`archive-corrupt:${detail.slice(0, 40)}`, parent.where);
         s.unparseable('corrupt archive', parent.where, detail);
       },
+      onAnomaly: (code: string, verdict: boolean, member?: string) => s.anomaly(code, at(member), verdict),
+      onAltName: (member: string, altName: string) => void namesPass(at(member), [altName]),
     };
   }
 }

@@ -394,6 +394,14 @@ export function checkedUnpack(format: ArchiveFormat, chunks: readonly Uint8Array
       assert.equal(terminal, 1, 'second limit/corrupt');
       t.events.push(`corrupt ${detail}`);
     },
+    onAnomaly(code, verdict, member) {
+      assert.equal(terminal, 0, 'anomaly after limit/corrupt');
+      t.events.push(`anomaly ${code}${verdict ? '!' : ''} ${member ?? ''}`);
+    },
+    onAltName(member, alt) {
+      assert.equal(terminal, 0, 'name after limit/corrupt');
+      t.events.push(`altname ${member} ${alt}`);
+    },
   }, budget);
   for (const c of chunks) u.write(c);
   u.end();

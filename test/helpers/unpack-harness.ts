@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
 import { crc32 } from '../../src/core/unpack/crc32.js';
-import { createUnpacker } from '../../src/core/unpack/index.js';
-import type { ArchiveFormat, UnpackBudget } from '../../src/core/unpack/unpack-types.js';
+import { createEmbeddedZipUnpacker, createUnpacker } from '../../src/core/unpack/index.js';
+import type { ArchiveFormat, UnpackBudget, UnpackHandler } from '../../src/core/unpack/unpack-types.js';
 
 export interface Trace {
   /** Ordered events: entry/end/limit/corrupt/encrypted, with hashes at end. */
@@ -16,6 +16,10 @@ export interface Trace {
   limits: string[];
   corrupt: string[];
   encrypted: string[];
+  /** `code` (record only) or `code!` (a verdict), with `@member` when given. */
+  anomalies: string[];
+  /** Alternative names: `member -> alt` (from EntryMeta.altNames and onAltName). */
+  altNames: string[];
 }
 
 export function budget(over: Partial<UnpackBudget> = {}): UnpackBudget {
@@ -31,13 +35,16 @@ export function budget(over: Partial<UnpackBudget> = {}): UnpackBudget {
 }
 
 /** Run `format` over `chunks`; `keep` = also keep member bytes (small archives only). */
-export function unpack(format: ArchiveFormat, chunks: Iterable<Uint8Array>, b: UnpackBudget = budget(), keep = false): Trace & { data: Uint8Array[] } {
-  const t: Trace & { data: Uint8Array[] } = { events: [], entries: [], limits: [], corrupt: [], encrypted: [], data: [] };
-  const u = createUnpacker(format, {
+/** `zip-embedded`: the zip reading the session gives files not sniffed as zip. */
+export function unpack(format: ArchiveFormat | 'zip-embedded', chunks: Iterable<Uint8Array>, b: UnpackBudget = budget(), keep = false): Trace & { data: Uint8Array[] } {
+  const t: Trace & { data: Uint8Array[] } = { events: [], entries: [], limits: [], corrupt: [], encrypted: [], anomalies: [], altNames: [], data: [] };
+  const make = (h: UnpackHandler) => (format === 'zip-embedded' ? createEmbeddedZipUnpacker(h, b) : createUnpacker(format, h, b));
+  const u = make({
     onEntry(meta) {
       const rec = { name: meta.name, size: 0, sha256: '', declaredSize: meta.declaredSize, ended: false };
       t.entries.push(rec);
       t.events.push(`entry ${meta.name}`);
+      for (const alt of meta.altNames ?? []) t.altNames.push(`${meta.name} -> ${alt}`);
       const h = createHash('sha256');
       const parts: Uint8Array[] = [];
       return {
@@ -61,6 +68,7 @@ export function unpack(format: ArchiveFormat, chunks: Iterable<Uint8Array>, b: U
       t.events.push(`limit ${which}`);
     },
     onEncrypted(meta) {
+      for (const alt of meta.altNames ?? []) t.altNames.push(`${meta.name} -> ${alt}`);
       t.encrypted.push(meta.name);
       t.events.push(`encrypted ${meta.name}`);
     },
@@ -68,7 +76,16 @@ export function unpack(format: ArchiveFormat, chunks: Iterable<Uint8Array>, b: U
       t.corrupt.push(detail);
       t.events.push(`corrupt ${detail}`);
     },
-  }, b);
+    onAnomaly(code, verdict, member) {
+      const a = `${code}${verdict ? '!' : ''}${member !== undefined ? '@' + member : ''}`;
+      t.anomalies.push(a);
+      t.events.push(`anomaly ${a}`);
+    },
+    onAltName(member, alt) {
+      t.altNames.push(`${member} -> ${alt}`);
+      t.events.push(`altname ${member} -> ${alt}`);
+    },
+  });
   for (const c of chunks) u.write(c);
   u.end();
   return t;
@@ -118,6 +135,8 @@ export function pseudoRandom(n: number, seed = 1, text = false): Uint8Array {
 
 export interface ZipSpec {
   name: string;
+  /** Raw name bytes (NULs, non-UTF-8), instead of `name`. */
+  nameBytes?: Uint8Array;
   data: Uint8Array;
   method?: number; // 0 stored, 8 deflate, other: data used raw
   descriptor?: 'none' | 'signed' | 'unsigned';
@@ -129,59 +148,133 @@ export interface ZipSpec {
   crc?: number;
   /** Already-compressed payload (then give crc and usize; `data` is ignored). */
   compressed?: Uint8Array;
+  /** More local extra fields (raw). */
+  extra?: Uint8Array;
+  /** Central record overrides, or false: no central record (a local-only entry). */
+  cd?: Partial<CentralFields> | false;
+}
+
+export interface CentralFields {
+  nameBytes: Uint8Array;
+  method: number;
+  flags: number;
+  crc: number;
+  csize: number;
+  usize: number;
+  /** Local header offset as stored (relative to the writer's offset base). */
+  offset: number;
+  extra: Uint8Array;
 }
 
 const le16 = (v: number) => [v & 0xff, (v >>> 8) & 0xff];
 const le32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
 const le64 = (v: number) => [...le32(v % 0x100000000), ...le32(Math.floor(v / 0x100000000))];
 
-export function buildZip(specs: ZipSpec[], opts: { centralDirectory?: boolean } = {}): Uint8Array {
-  const parts: number[][] = [];
-  const out: Uint8Array[] = [];
-  const central: Uint8Array[] = [];
-  let offset = 0;
-  for (const s of specs) {
+/** Info-ZIP Unicode Path extra field (0x7075) for `name`, claiming the CRC of `headerName`. */
+export function unicodePathExtra(name: string, headerName: Uint8Array): Uint8Array {
+  const n = Buffer.from(name, 'utf8');
+  return new Uint8Array([...le16(0x7075), ...le16(5 + n.length), 1, ...le32(crc32(headerName)), ...n]);
+}
+
+/**
+ * Writes zips piece by piece, so tests can make the odd ones: junk before or between,
+ * local headers hidden in other data, central records that disagree or point anywhere.
+ */
+export class ZipWriter {
+  private readonly out: Uint8Array[] = [];
+  private readonly central: Uint8Array[] = [];
+  /** Absolute position of the next byte. */
+  pos = 0;
+
+  /** `base`: where offsets count from (0 = file start; the archive start for unadjusted junk in front). */
+  constructor(readonly base = 0) {}
+
+  raw(b: Uint8Array): this {
+    this.out.push(b);
+    this.pos += b.length;
+    return this;
+  }
+
+  /** The bytes of one local entry (header, data, descriptor) without adding them. */
+  static localBytes(s: ZipSpec): { bytes: Uint8Array; fields: CentralFields; headerLen: number } {
     const method = s.method ?? 8;
     const payload = s.compressed ?? (method === 8 ? new Uint8Array(deflateRawSync(s.data)) : s.data);
     const crc = s.crc ?? crc32(s.data);
     const desc = s.descriptor ?? 'none';
-    const flags = (s.flags ?? 0) | (desc !== 'none' ? 8 : 0) | 2048;
-    const name = Buffer.from(s.name, 'utf8');
+    const flags = (s.flags ?? 0) | (desc !== 'none' ? 8 : 0) | (s.nameBytes ? 0 : 2048);
+    const name = s.nameBytes ?? Buffer.from(s.name, 'utf8');
     const csize = s.csize ?? payload.length;
     const usize = s.usize ?? s.data.length;
-    const extra = s.zip64 ? [...le16(1), ...le16(16), ...le64(desc === 'none' ? usize : 0), ...le64(desc === 'none' ? csize : 0)] : [];
+    const z64 = s.zip64 ? [...le16(1), ...le16(16), ...le64(desc === 'none' ? usize : 0), ...le64(desc === 'none' ? csize : 0)] : [];
+    const extra = [...z64, ...(s.extra ?? [])];
     const hdrSizes = desc !== 'none' ? [0, 0, 0] : [crc, s.zip64 ? 0xffffffff : csize, s.zip64 ? 0xffffffff : usize];
     const local = new Uint8Array([
       ...le32(0x04034b50), ...le16(s.zip64 ? 45 : 20), ...le16(flags), ...le16(method), ...le16(0), ...le16(0x21),
       ...le32(hdrSizes[0]!), ...le32(hdrSizes[1]!), ...le32(hdrSizes[2]!), ...le16(name.length), ...le16(extra.length),
       ...name, ...extra,
     ]);
-    out.push(local, payload);
-    let len = local.length + payload.length;
-    if (desc !== 'none') {
-      const d = new Uint8Array([
+    const parts: Uint8Array[] = [local, payload];
+    if (desc !== 'none')
+      parts.push(new Uint8Array([
         ...(desc === 'signed' ? le32(0x08074b50) : []), ...le32(crc),
         ...(s.zip64 ? [...le64(csize), ...le64(usize)] : [...le32(csize), ...le32(usize)]),
-      ]);
-      out.push(d);
-      len += d.length;
+      ]));
+    const fields: CentralFields = { nameBytes: name, method, flags, crc, csize, usize, offset: 0, extra: new Uint8Array(0) };
+    return { bytes: Buffer.concat(parts), fields, headerLen: local.length };
+  }
+
+  /** Append an entry and (unless spec.cd === false) its central record. Returns the header's absolute position. */
+  entry(s: ZipSpec): number {
+    const at = this.pos;
+    const { bytes, fields } = ZipWriter.localBytes(s);
+    this.raw(bytes);
+    if (s.cd !== false) this.centralRecord({ ...fields, offset: at - this.base, ...s.cd });
+    return at;
+  }
+
+  centralRecord(f: CentralFields): this {
+    const big = f.csize >= 0xffffffff || f.usize >= 0xffffffff || f.offset >= 0xffffffff;
+    const z64 = big ? [...le16(1), ...le16(24), ...le64(f.usize), ...le64(f.csize), ...le64(f.offset)] : [];
+    const extra = [...z64, ...f.extra];
+    const sat = (v: number) => (big ? 0xffffffff : v);
+    this.central.push(new Uint8Array([
+      ...le32(0x02014b50), ...le16(20), ...le16(big ? 45 : 20), ...le16(f.flags), ...le16(f.method), ...le16(0), ...le16(0x21),
+      ...le32(f.crc), ...le32(sat(f.csize)), ...le32(sat(f.usize)), ...le16(f.nameBytes.length),
+      ...le16(extra.length), ...le16(0), ...le16(0), ...le16(0), ...le32(0), ...le32(sat(f.offset)), ...f.nameBytes, ...extra,
+    ]));
+    return this;
+  }
+
+  /** Central directory (unless `noCentral`) and end record; returns the whole file. */
+  finish(opts: { comment?: Uint8Array; zip64?: boolean; count?: number; noCentral?: boolean } = {}): Uint8Array {
+    const cdAt = this.pos;
+    if (!opts.noCentral) {
+      for (const c of this.central) this.raw(c);
+      const cdSize = this.pos - cdAt;
+      const count = opts.count ?? this.central.length;
+      if (opts.zip64) {
+        const e64At = this.pos;
+        this.raw(new Uint8Array([
+          ...le32(0x06064b50), ...le64(44), ...le16(45), ...le16(45), ...le32(0), ...le32(0), ...le64(count), ...le64(count),
+          ...le64(cdSize), ...le64(cdAt - this.base),
+        ]));
+        this.raw(new Uint8Array([...le32(0x07064b50), ...le32(0), ...le64(e64At - this.base), ...le32(1)]));
+      }
+      const comment = opts.comment ?? new Uint8Array(0);
+      this.raw(new Uint8Array([
+        ...le32(0x06054b50), ...le16(0), ...le16(0), ...le16(opts.zip64 ? 0xffff : count), ...le16(opts.zip64 ? 0xffff : count),
+        ...le32(opts.zip64 ? 0xffffffff : cdSize), ...le32(opts.zip64 ? 0xffffffff : cdAt - this.base), ...le16(comment.length),
+      ]));
+      this.raw(comment);
     }
-    central.push(new Uint8Array([
-      ...le32(0x02014b50), ...le16(20), ...le16(20), ...le16(flags), ...le16(method), ...le16(0), ...le16(0x21),
-      ...le32(crc), ...le32(Math.min(csize, 0xffffffff)), ...le32(Math.min(usize, 0xffffffff)), ...le16(name.length),
-      ...le16(0), ...le16(0), ...le16(0), ...le16(0), ...le32(0), ...le32(offset), ...name,
-    ]));
-    offset += len;
+    return Buffer.concat(this.out);
   }
-  void parts;
-  if (opts.centralDirectory !== false) {
-    const cdSize = central.reduce((a, c) => a + c.length, 0);
-    out.push(...central, new Uint8Array([
-      ...le32(0x06054b50), ...le16(0), ...le16(0), ...le16(specs.length), ...le16(specs.length),
-      ...le32(cdSize), ...le32(offset), ...le16(0),
-    ]));
-  }
-  return Buffer.concat(out);
+}
+
+export function buildZip(specs: ZipSpec[], opts: { centralDirectory?: boolean } = {}): Uint8Array {
+  const w = new ZipWriter();
+  for (const s of specs) w.entry(s);
+  return w.finish({ noCentral: opts.centralDirectory === false });
 }
 
 // ---------------------------------------------------------------- tar builder

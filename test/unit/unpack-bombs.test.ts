@@ -82,6 +82,8 @@ describe('decompression bombs', () => {
         onLimit: (w) => assert.equal(w, 'unpacked-bytes'),
         onEncrypted: () => assert.fail('encrypted'),
         onCorrupt: (d) => assert.fail(d),
+        onAnomaly: () => undefined,
+        onAltName: () => undefined,
       }, b);
       for (const c of split(gzBomb, 65536)) u.write(c);
       u.end();
@@ -125,11 +127,15 @@ describe('decompression bombs', () => {
             onLimit: (w) => events.push('inner limit ' + w),
             onEncrypted: () => undefined,
             onCorrupt: (d) => events.push('inner corrupt ' + d),
+            onAnomaly: () => undefined,
+            onAltName: () => undefined,
           }, b);
         },
         onLimit: (w) => events.push('outer limit ' + w),
         onEncrypted: () => undefined,
         onCorrupt: (d) => events.push('outer corrupt ' + d),
+        onAnomaly: () => undefined,
+        onAltName: () => undefined,
       }, b);
       for (const c of split(outer, 65536)) outerU.write(c);
       outerU.end();
@@ -147,6 +153,8 @@ describe('decompression bombs', () => {
       onLimit: (w) => assert.fail(w),
       onEncrypted: () => assert.fail('encrypted'),
       onCorrupt: (d) => assert.fail(d),
+      onAnomaly: () => undefined,
+      onAltName: () => undefined,
     }, budget({ maxRatio: 1e9, maxUnpackedBytes: 2 * GiB }));
     for (const c of split(gzBomb, 1 << 20)) u.write(c);
     u.end();

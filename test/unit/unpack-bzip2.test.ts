@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fixture } from '../helpers/paths.js';
@@ -78,5 +79,22 @@ describe('bzip2 unpacker', () => {
     assert.match(unpack('bzip2', [badHeader]).corrupt[0] ?? '', /header/);
     assert.match(unpack('bzip2', [fx('runs.bz2'), Buffer.from('xyz')]).corrupt[0] ?? '', /trailing/);
     assert.deepEqual(unpack('bzip2', [fx('runs.bz2'), new Uint8Array(100)]).corrupt, []);
+  });
+
+  it('reads a "randomised" block (bzip2 < 0.9.5) as libbz2 does, any chunking', () => {
+    const bz = fx('randomised.bz2');
+    // Oracle: Python's bz2 module (libbz2) decompresses the same bytes.
+    const want = execFileSync('python3', ['-c', 'import bz2,sys; sys.stdout.buffer.write(bz2.decompress(sys.stdin.buffer.read()))'], { input: bz });
+    assert.equal(want.length, 20_000);
+    for (const chunks of [whole(bz), split(bz, 1), split(bz, 999)]) {
+      const t = unpack('bzip2', chunks);
+      assert.deepEqual(t.corrupt, []);
+      assert.deepEqual(t.anomalies, ['bzip2-randomised']);
+      assert.equal(t.entries[0]!.sha256, sha256(want));
+    }
+    // The mask matters: the same block read as not randomised fails its CRC.
+    const plain = Buffer.from(bz);
+    plain[14]! &= 0x7f;
+    assert.match(unpack('bzip2', [plain]).corrupt[0] ?? '', /CRC/);
   });
 });

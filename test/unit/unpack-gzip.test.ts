@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -129,5 +130,20 @@ describe('gzip unpacker', () => {
     assert.equal(t.entries[0]!.sha256, sha256(data.subarray(0, 100_000)));
     assert.equal(b.unpackedBytes, 100_000);
     assert.equal(t.entries[0]!.ended, true);
+  });
+
+  it('accepts reserved FLG bits as Python gzip does, and records the anomaly', () => {
+    const data = pseudoRandom(30_000, 12, true);
+    for (const bits of [0x20, 0x40, 0x80, 0xe0 | 8]) {
+      const gz = Buffer.from(gzipWithHeader(data, { name: 'n.txt' }));
+      gz[3] = gz[3]! | bits;
+      const want = execFileSync('python3', ['-c', 'import gzip,sys; sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))'], { input: gz });
+      for (const chunks of [whole(gz), split(gz, 1)]) {
+        const t = unpack('gzip', chunks);
+        assert.deepEqual(t.corrupt, [], `flags ${bits}`);
+        assert.deepEqual(t.anomalies, ['gzip-reserved-flags']);
+        assert.equal(t.entries[0]!.sha256, sha256(want));
+      }
+    }
   });
 });

@@ -9,8 +9,11 @@
  * block does (the caller retries with more bytes), Bzip2Error for corrupt data.
  * BlockOutput then inverts the BWT and the initial RLE in bounded pieces.
  * Memory: tt (4 bytes × block size ≤ 3.6 MB) owned by the caller and reused.
- * Gap: "randomised" blocks (written only by bzip2 < 0.9.5) are rejected as corrupt.
+ * "Randomised" blocks (written only by bzip2 < 0.9.5) are read: BlockOutput undoes the
+ * mask (bzip2-rand.ts) as libbz2 does.
  */
+import { RandMask } from './bzip2-rand.js';
+
 export class Bzip2Error extends Error {
   readonly code = 'BZIP2_CORRUPT';
 }
@@ -50,7 +53,7 @@ class BitReader {
 }
 
 export type BlockResult =
-  | { kind: 'block'; nextBit: number; crc: number; origPtr: number; nblock: number }
+  | { kind: 'block'; nextBit: number; crc: number; origPtr: number; nblock: number; randomised: boolean }
   | { kind: 'eos'; nextBit: number; crc: number };
 
 /**
@@ -64,7 +67,7 @@ export function parseBlock(data: Uint8Array, bit: number, end: number, maxBlock:
   const crc = ((br.bits(16) << 16) | br.bits(16)) >>> 0;
   if (m1 === 0x177245 && m2 === 0x385090) return { kind: 'eos', nextBit: br.position, crc };
   if (m1 !== 0x314159 || m2 !== 0x265359) throw new Bzip2Error('bad block magic');
-  if (br.bit()) throw new Bzip2Error('randomised block (unsupported)');
+  const randomised = br.bit() === 1;
   const origPtr = br.bits(24);
 
   // Symbol map: which byte values occur.
@@ -202,7 +205,7 @@ export function parseBlock(data: Uint8Array, bit: number, end: number, maxBlock:
     tt[nblock++] = uc;
   }
   if (nblock === 0 || origPtr >= nblock) throw new Bzip2Error('bad origPtr');
-  return { kind: 'block', nextBit: br.position, crc, origPtr, nblock };
+  return { kind: 'block', nextBit: br.position, crc, origPtr, nblock, randomised };
 }
 
 /** bzip2's CRC: CRC-32 polynomial 0x04c11db7, MSB first (not the zip/gzip reflected one). */
@@ -224,8 +227,10 @@ export class BlockOutput {
   private same = 0;
   private repeat = 0; // pending copies of `last` from a run-length byte
   private crc = 0xffffffff;
+  private readonly rand: RandMask | null;
 
-  constructor(private readonly tt: Uint32Array, counts: Int32Array, origPtr: number, nblock: number) {
+  constructor(private readonly tt: Uint32Array, counts: Int32Array, origPtr: number, nblock: number, randomised = false) {
+    this.rand = randomised ? new RandMask() : null;
     const cftab = new Int32Array(257);
     for (let i = 0; i < 256; i++) cftab[i + 1] = cftab[i]! + counts[i]!;
     for (let i = 0; i < nblock; i++) {
@@ -251,6 +256,7 @@ export class BlockOutput {
     let n = 0;
     let crc = this.crc;
     let { tPos, left, last, same, repeat } = this;
+    const rand = this.rand;
     while (n < out.length) {
       if (repeat > 0) {
         out[n++] = last;
@@ -260,7 +266,7 @@ export class BlockOutput {
       }
       if (left === 0) break;
       const e = tt[tPos]!;
-      const ch = e & 0xff;
+      const ch = rand ? (e & 0xff) ^ rand.next() : e & 0xff;
       tPos = e >>> 8;
       left--;
       if (same === 4) {

@@ -13,6 +13,8 @@
  * counted at block ends), archive-entries (the single entry).
  * Memory: carry ≤ MAX_CARRY (+ one 256 KiB write piece) — a valid block is ≤ ~2.3 MB
  * compressed; tt = 4 × level × 100 000 bytes (≤ 3.6 MB); 64 KiB output buffer.
+ * Randomised blocks (bzip2 < 0.9.5) are de-randomised as libbz2 does; anomaly
+ * `bzip2-randomised` is recorded (no verdict: read the way every client reads it).
  * Errors (onCorrupt): bad magic, corrupt block, block or stream CRC mismatch,
  * truncation, non-zero trailing data (zero padding is tolerated), carry overflow.
  */
@@ -152,7 +154,8 @@ export class Bzip2Unpacker extends UnpackerBase {
       this.state = S.AfterStream;
       return true;
     }
-    const out = new BlockOutput(this.tt!, this.counts, r.origPtr, r.nblock);
+    if (r.randomised) this.handler.onAnomaly('bzip2-randomised', false);
+    const out = new BlockOutput(this.tt!, this.counts, r.origPtr, r.nblock, r.randomised);
     while (!out.done) {
       const n = out.fill(this.out);
       if (!this.emitExpanded(this.out.subarray(0, n), [this.scope])) return false;

@@ -4,11 +4,13 @@
  * Input: the gzip bytes, any chunking. Output: one entry (concatenated members are one
  * stream, as gunzip treats them), named from the first member's FNAME ('' if none).
  * Header fields FEXTRA/FNAME/FCOMMENT/FHCRC are parsed and skipped; only FNAME's first
- * MAX_NAME_BYTES are kept. Each member's CRC-32 and ISIZE are verified.
+ * MAX_NAME_BYTES are kept. Reserved FLG bits are ignored as Python's gzip does (zlib
+ * refuses them; the content is what a client extracts either way): anomaly
+ * `gzip-reserved-flags`, recorded only. Each member's CRC-32 and ISIZE are verified.
  * Limits: unpacked-bytes and ratio (the whole gzip stream is one ratio scope),
  * archive-entries (the single entry counts). Carry: ≤ 10 header bytes + ≤ 1 KiB name
  * + the inflate staging slice.
- * Errors (onCorrupt): bad magic/method/reserved flags, corrupt deflate, CRC/size
+ * Errors (onCorrupt): bad magic/method, corrupt deflate, CRC/size
  * mismatch, truncation, non-zero trailing data (zero padding is tolerated).
  * Gaps: FHCRC is not verified; FNAME is decoded as latin-1 (RFC 1952 says ISO 8859-1).
  */
@@ -142,7 +144,7 @@ export class GzipUnpacker extends UnpackerBase {
         if (h[0] !== 0x1f || h[1] !== 0x8b) return this.corrupt('gzip: bad magic');
         if (h[2] !== 8) return this.corrupt('gzip: unsupported method ' + h[2]);
         this.flags = h[3]!;
-        if (this.flags & FLG.RESERVED) return this.corrupt('gzip: reserved flag bits set');
+        if (this.flags & FLG.RESERVED) this.handler.onAnomaly('gzip-reserved-flags', false);
         if (this.flags & FLG.FEXTRA) return this.expect(S.ExtraLen, 2);
         return this.afterExtra();
       case S.ExtraLen:

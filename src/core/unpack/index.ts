@@ -11,6 +11,7 @@ import type { ArchiveFormat, UnpackBudget, UnpackHandler, Unpacker } from './unp
 import { ZipUnpacker } from './zip-unpacker.js';
 
 export { sniffArchive, sniffType, SNIFF_HEAD_BYTES } from './sniff.js';
+export { EocdWatch, opensAsZip } from './zip-eocd-watch.js';
 export type { ArchiveFormat, EntryMeta, UnpackBudget, UnpackHandler, Unpacker } from './unpack-types.js';
 
 export function createUnpacker(format: ArchiveFormat, handler: UnpackHandler, budget: UnpackBudget): Unpacker {
@@ -24,4 +25,9 @@ export function createUnpacker(format: ArchiveFormat, handler: UnpackHandler, bu
     case 'bzip2':
       return new Bzip2Unpacker(handler, budget);
   }
+}
+
+/** A zip reading of a file that was not sniffed as zip: it searches for archives inside (zip-unpacker.ts). */
+export function createEmbeddedZipUnpacker(handler: UnpackHandler, budget: UnpackBudget): Unpacker {
+  return new ZipUnpacker(handler, budget, { embedded: true });
 }

@@ -11,8 +11,14 @@ import type { ByteSink, LimitName } from '../types.js';
 export type ArchiveFormat = 'gzip' | 'zip' | 'tar' | 'bzip2';
 
 export interface EntryMeta {
-  /** Member name as stored (zip/tar); for gzip the FNAME field or '' . */
+  /** Member name as a C client sees it (cut at NUL); for gzip the FNAME field or ''. */
   name: string;
+  /**
+   * Other names clients may give this member (the name with its NUL and what follows,
+   * zip Unicode-path fields, tar long-name/pax/global/sparse names). Every one is
+   * policy-checked like `name`; `name` is the one shown in where-paths.
+   */
+  altNames?: string[];
   /** Declared uncompressed size if the format states it (never trusted for allocation). */
   declaredSize?: number;
   encrypted: boolean;
@@ -37,6 +43,15 @@ export interface UnpackHandler {
   onEncrypted(meta: EntryMeta): void;
   /** Corrupt/truncated/unsupported data; the unpacker stops. `detail` is for logs. */
   onCorrupt(detail: string): void;
+  /**
+   * A structural anomaly (a stable code, e.g. `zip-directory-mismatch`). `verdict`: it could
+   * not be read every way a client might, so policy decides (the session's anomaly verdict);
+   * otherwise it was read every way and is only recorded. `member`: the entry it concerns.
+   * The unpacker goes on either way.
+   */
+  onAnomaly(code: string, verdict: boolean, member?: string): void;
+  /** A further name a client may give an entry announced earlier (zip central directory). */
+  onAltName(member: string, altName: string): void;
 }
 
 export interface Unpacker extends ByteSink {}

@@ -1,34 +1,58 @@
 /**
- * zip-unpacker.ts — push state machine over a zip's local headers (APPNOTE 6.3.x).
+ * zip-unpacker.ts — push state machine over zip archives (APPNOTE 6.3.x), read both ways
+ * clients read them.
  *
- * Streams entry by entry from the local headers; the central directory is never
- * needed and parsing stops at its first record (PK\1\2, or PK\5\6 / PK\6\6 / PK\6\8).
- * Methods: 0 stored and 8 deflate are unpacked; any other method with a known
- * compressed size is emitted *raw* (its compressed bytes) so scanners still see them.
- * Sizes: ZIP64 extra field (0x0001) is honoured; declared sizes are checked, never
- * used for allocation. Data descriptors (flag bit 3): for deflate the stream's own end
- * delimits the data; for stored entries we scan for a signed descriptor
- * (PK\7\8 + CRC + sizes) whose CRC and size match the bytes so far — an unsigned
- * descriptor cannot be found and ends as onCorrupt at end of input.
- * Encrypted (flag bit 0, or AES method 99): onEncrypted, data skipped by its compressed
- * size; if that size is unknown (bit 3) → onCorrupt. Directories ("name/", no data) are
- * counted but not opened.
- * Limits: archive-entries per entry; unpacked-bytes and ratio per deflate output, with
- * two ratio scopes: the entry's deflate stream and all deflate streams of this zip.
- * Carry: ≤ 30 + 2×65535 header bytes, 24 bytes of descriptor look-behind, one
- * inflate staging slice.
- * Errors (onCorrupt): bad signature, truncation, corrupt deflate, CRC or size mismatch
- * (including sizes that lie), missing central directory.
- * Gaps: central-directory-only entries, prepended data (SFX) and multi-disk archives
- * are not followed (clamd gets the raw archive elsewhere in the pipeline if configured);
- * names use UTF-8 or latin-1 (not CP437); the 0x7075 Unicode-path extra is ignored.
+ * Streaming clients walk the local headers in order; Python's zipfile, unzip, 7-Zip and
+ * Explorer go by the central directory (CD) found from the end of the file. We walk the
+ * local headers, scanning every entry as it streams, and keep a bounded index of what we
+ * walked (one record per local header, so never more than the archive-entries budget).
+ * When the CD and its end record (EOCD) arrive we check them against the index exactly
+ * as Python resolves them (start_dir, "concat" for prepended data, ZIP64 records): any
+ * CD entry we did not walk (a local header hidden in another entry's data, a CD-only
+ * entry), and any disagreement in name, method, encryption flag, sizes, CRC, count or
+ * directory position, is anomaly `zip-directory-mismatch` with a verdict (policy
+ * rejects by default) — never a clean pass. Local-only entries were scanned; they are
+ * recorded (`zip-local-only-entry`).
+ *
+ * Segments: a zip is one segment (local headers … CD … EOCD). After an EOCD, and from
+ * the start when `embedded` (a file not sniffed as zip: self-extractor stubs, junk in
+ * front), we search for the next "PK\3\4" and walk what follows as a further,
+ * speculative segment (`zip-embedded-archive`, recorded): a second archive in the
+ * comment or appended after the first is scanned too. A speculative segment that does
+ * not hold up is dropped quietly (`zip-embedded-corrupt`, recorded) and the search goes
+ * on from a position that does not depend on chunking. At the end, EocdWatch tells
+ * which EOCD a CD client would use; unless it is one we validated, that client would
+ * extract something we did not check: anomaly `zip-hidden-archive` with a verdict.
+ *
+ * Methods: 0 stored and 8 deflate are unpacked; any other method with a known size is
+ * emitted raw (its compressed bytes: bzip2 is then sniffed and unpacked one level
+ * down). Sizes: ZIP64 extra fields are honoured; declared sizes are checked, never
+ * used for allocation. Data descriptors (flag bit 3): deflate ends itself; stored data
+ * ends at the first signed descriptor (PK\7\8 + CRC + sizes) or unsigned one (CRC +
+ * sizes followed by the next record's signature) that matches the bytes so far.
+ * Encrypted (flag bit 0/6, AES method 99): onEncrypted, data skipped by its size.
+ * Names (EntryMeta.altNames): cut at NUL and whole, the Info-ZIP Unicode Path extra
+ * (0x7075) in the local header and, via onAltName, in the CD.
+ * Limits: archive-entries per local header; unpacked-bytes and ratio per deflate output
+ * (two ratio scopes: the entry and all deflate streams of this unpacker).
+ * Memory: a header buffer (≤ 46 + 3×65535 bytes, released after use), 24 bytes of
+ * descriptor look-behind, one inflate slice, the index and CD list (≤ entries budget,
+ * names over 64 bytes kept as SHA-256), EocdWatch's ~900 bytes.
+ * Errors (onCorrupt, first segment of a sniffed zip only): bad signature, truncation,
+ * corrupt deflate, CRC or size mismatch, lying sizes, a missing central directory.
+ * Gaps: names are read as UTF-8 or latin-1, not CP437 (only the extension matters for
+ * policy, and CP437 maps no byte above 0x7f to an ASCII letter or dot); methods other
+ * than stored/deflate(/bzip2 via sniffing) are scanned as raw bytes; a strong-encrypted
+ * CD is not checked (the encrypted policy decides); multi-disk archives are mismatches.
  */
+import { createHash } from 'node:crypto';
 import { crc32 } from './crc32.js';
 import { InflateError, InflateStream } from './inflate-stream.js';
-import { decodeName } from './name-decode.js';
+import { nameCandidates } from './name-decode.js';
 import { newScope, type RatioScope } from './ratio-guard.js';
 import { UnpackerBase } from './unpack-base.js';
 import type { EntryMeta, UnpackBudget, UnpackHandler } from './unpack-types.js';
+import { EocdWatch, opensAsZip } from './zip-eocd-watch.js';
 
 /** Little-endian record signatures ("PK" + two bytes). */
 export const ZIP_SIG = {
@@ -43,21 +67,35 @@ export const ZIP_SIG = {
   SPANNED_OLD: 0x30304b50, // "PK00"
 } as const;
 
+const LOCAL_SIG = Buffer.from([0x50, 0x4b, 3, 4]);
 const FLAG = { ENCRYPTED: 1, DESCRIPTOR: 8, STRONG_ENC: 64, UTF8: 2048 } as const;
-const METHOD = { STORED: 0, DEFLATE: 8, AES: 99 } as const;
+const ENC_FLAGS = FLAG.ENCRYPTED | FLAG.STRONG_ENC;
+const METHOD = { STORED: 0, DEFLATE: 8, BZIP2: 12, AES: 99 } as const;
+/** Methods APPNOTE assigns: a speculative header with another method is not a header. */
+const KNOWN_METHODS = new Set([0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 12, 14, 16, 18, 19, 20, 93, 94, 95, 96, 97, 98, 99]);
 const U32_MAX = 0xffffffff;
+/** Names longer than this are compared by SHA-256 (bounded index memory). */
+const KEY_BYTES = 64;
 
 const enum S {
+  Search, // looking for "PK\3\4" (embedded mode, after an end record)
   Sig,
   Local, // 26 fixed bytes after the signature
   LocalVar, // name + extra
   Stored, // known size
   Deflate,
-  StoredScan, // stored + bit 3: look for a signed data descriptor
+  Scan, // unknown size (bit 3, not deflate): look for the data descriptor
   Raw, // unsupported method, known size: emit as-is
   Skip, // encrypted: discard known size
   Descriptor,
-  Done,
+  Central, // 42 fixed bytes of a CD record
+  CentralVar, // name + extra + comment
+  End64, // 52 fixed bytes of the ZIP64 end record
+  Locator, // 16 bytes of the ZIP64 locator
+  End, // 18 fixed bytes of the end record
+  SigSize, // 2-byte size of a digital signature record
+  ExtraSize, // 4-byte size of an archive extra data record
+  Discard, // bytes of a record we skip, then a signature
 }
 
 interface Entry {
@@ -70,13 +108,58 @@ interface Entry {
   name: string;
 }
 
+/** What we walked for one local header (the index CD records are checked against). */
+interface LocalRec {
+  key: string;
+  name: string;
+  method: number;
+  flags: number;
+  crc: number;
+  csize: number;
+  usize: number;
+  done: boolean;
+  referenced: boolean;
+}
+
+interface CdRec {
+  offset: number;
+  key: string;
+  name: string;
+  method: number;
+  flags: number;
+  crc: number;
+  csize: number;
+  usize: number;
+}
+
+/** One archive: local headers … central directory … end record. */
+class Segment {
+  readonly index = new Map<number, LocalRec>();
+  readonly cd: CdRec[] = [];
+  cdStart = -1;
+  cdEnd = -1;
+  cdCount = 0;
+  end64At = -1;
+  end64: { sizeCd: number; offsetCd: number; total: number; entriesDisk: number; disk: number; diskCd: number } | null = null;
+  locatorAt = -1;
+  locatorMultiDisk = false;
+  mismatch = false;
+  constructor(readonly strict: boolean) {}
+}
+
+export interface ZipOptions {
+  /** The file was not sniffed as zip: search for archives inside it, speculatively. */
+  embedded?: boolean;
+}
+
 export class ZipUnpacker extends UnpackerBase {
-  private state = S.Sig;
-  private hdr = new Uint8Array(30);
+  private state: S;
+  private hdr = new Uint8Array(46);
   private have = 0;
   private need = 4;
-  private first = true;
   private e: Entry | null = null;
+  private rec: LocalRec | null = null;
+  private names: string[] = [];
   private remaining = 0;
   private crc = 0;
   private outSize = 0;
@@ -84,150 +167,303 @@ export class ZipUnpacker extends UnpackerBase {
   private inflate: InflateStream | null = null;
   private entryScope: RatioScope = newScope();
   private readonly zipScope = newScope();
-  private carry: Uint8Array = new Uint8Array(0); // StoredScan look-behind
+  private carry: Uint8Array = new Uint8Array(0); // Scan look-behind
+  /** Scan: pass the bytes on (stored, raw) and check CRC and size (stored only). */
+  private scanEmit = false;
+  private scanDecoded = false;
+  /** Bytes already taken that must be parsed again (a look-behind that held the next record's start). */
+  private replay: Uint8Array | null = null;
+  private lens: [number, number, number] = [0, 0, 0];
 
-  constructor(handler: UnpackHandler, budget: UnpackBudget) {
+  private readonly embedded: boolean;
+  private seg: Segment | null;
+  /** Absolute input position of the next byte step() consumes (tails re-read move it back). */
+  private abs = 0;
+  /** Where the fixed piece being collected started (a record's signature, for headers). */
+  private pieceAt = 0;
+  private recordAt = 0;
+  private dataAt = 0;
+  private searchHave = 0;
+  private lastValidEnd = -1;
+  private readonly watch = new EocdWatch();
+
+  constructor(handler: UnpackHandler, budget: UnpackBudget, opts: ZipOptions = {}) {
     super(handler, budget);
+    this.embedded = opts.embedded === true;
+    this.seg = this.embedded ? null : new Segment(true);
+    this.state = this.embedded ? S.Search : S.Sig;
+  }
+
+  override write(chunk: Uint8Array): void {
+    if (this.stopped || this.ended || chunk.length === 0) return;
+    this.watch.write(chunk);
+    this.drive(chunk);
   }
 
   protected step(buf: Uint8Array, i: number): number {
     switch (this.state) {
+      case S.Search:
+        return this.search(buf, i);
       case S.Sig:
       case S.Local:
       case S.LocalVar:
-      case S.Descriptor: {
+      case S.Descriptor:
+      case S.Central:
+      case S.CentralVar:
+      case S.End64:
+      case S.Locator:
+      case S.End:
+      case S.SigSize:
+      case S.ExtraSize: {
         const n = Math.min(this.need - this.have, buf.length - i);
+        if (this.have + n > this.hdr.length) this.grow(this.need);
         this.hdr.set(buf.subarray(i, i + n), this.have);
         this.have += n;
+        this.abs += n;
+        if (this.state === S.LocalVar && this.firstSpeculative() && this.hdr.subarray(this.have - n, Math.min(this.have, this.lens[0])).some((c) => c < 0x20)) {
+          // Not a name: this was no header (and we need not read 64 KiB of "name" to know).
+          this.notAHeader(Buffer.concat([this.fixed, this.hdr.subarray(0, this.have)]));
+          return i + n;
+        }
         if (this.have === this.need) this.collected();
         return i + n;
       }
       case S.Stored:
       case S.Raw:
-      case S.Skip: {
+      case S.Skip:
+      case S.Discard: {
         const n = Math.min(this.remaining, buf.length - i);
         const data = buf.subarray(i, i + n);
         this.remaining -= n;
-        if (this.state !== S.Skip) {
+        this.abs += n;
+        if (this.state === S.Stored || this.state === S.Raw) {
           this.crc = crc32(data, this.crc);
           this.outSize += n;
           this.emitStored(data);
         }
-        if (this.remaining === 0) this.dataDone();
+        if (this.remaining === 0) {
+          if (this.state === S.Discard) this.expect(S.Sig, 4);
+          else this.dataDone();
+        }
         return i + n;
       }
-      case S.Deflate: {
-        const inf = this.inflate!;
-        const limited = !(this.e!.flags & FLAG.DESCRIPTOR);
-        const n = limited ? Math.min(this.remaining, buf.length - i) : buf.length - i;
-        let took: number;
-        try {
-          took = inf.push(buf.subarray(i, i + n));
-          if (limited) {
-            this.remaining -= took;
-            if (this.remaining === 0 && !inf.done) inf.flush();
-          }
-        } catch (err) {
-          if (err instanceof InflateError) this.corrupt(`zip: ${this.e!.name}: ${err.message}`);
-          else throw err;
-          return buf.length;
-        }
-        if (limited && this.remaining === 0 && !inf.done && !this.stopped)
-          this.corrupt(`zip: ${this.e!.name}: deflate data longer than declared compressed size`);
-        return i + took;
+      case S.Deflate:
+        return this.deflateStep(buf, i);
+      case S.Scan: {
+        const j = this.scanDescriptor(buf, i);
+        this.abs += j - i;
+        return j;
       }
-      case S.StoredScan:
-        return this.scanDescriptor(buf, i);
-      case S.Done:
-        return buf.length;
     }
   }
 
+  private deflateStep(buf: Uint8Array, i: number): number {
+    const inf = this.inflate!;
+    const e = this.e!;
+    const limited = !(e.flags & FLAG.DESCRIPTOR);
+    const n = limited ? Math.min(this.remaining, buf.length - i) : buf.length - i;
+    const absAtI = this.abs;
+    let took = 0;
+    try {
+      took = inf.push(buf.subarray(i, i + n));
+      this.abs += took;
+      if (limited) {
+        this.remaining -= took;
+        if (this.remaining === 0 && !inf.done) inf.flush();
+      }
+    } catch (err) {
+      if (!(err instanceof InflateError)) throw err;
+      // The failing slice ends at dataAt + inSize: resume there (chunking-independent).
+      const resume = this.dataAt + this.inSize;
+      this.abs = resume;
+      this.fail(`zip: ${e.name}: ${err.message}`);
+      return i + (resume - absAtI);
+    }
+    if (limited && this.remaining === 0 && !inf.done && !this.stopped) this.fail(`zip: ${e.name}: deflate data longer than declared compressed size`);
+    return i + took;
+  }
+
   protected override takeTail(): Uint8Array | null {
+    if (this.replay) {
+      const r = this.replay;
+      this.replay = null;
+      return r;
+    }
     const inf = this.inflate;
     if (this.state !== S.Deflate || !inf?.done) return null;
     const e = this.e!;
     this.inflate = null;
     const tail = inf.tail;
     this.inSize -= tail.length;
-    if (!(e.flags & FLAG.DESCRIPTOR)) {
+    this.abs -= tail.length;
+    if (!(e.flags & FLAG.DESCRIPTOR) && (this.remaining > 0 || tail.length > 0)) {
       // Deflate ended inside the declared size: the size lies (or junk follows).
-      if (this.remaining > 0 || tail.length > 0) {
-        this.corrupt(`zip: ${e.name}: deflate data shorter than declared compressed size`);
-        return null;
-      }
+      this.fail(`zip: ${e.name}: deflate data shorter than declared compressed size`);
+      return this.stopped ? null : tail;
     }
     this.dataDone();
     return tail;
   }
 
-  /** A fixed-size piece (signature, header, descriptor) is complete. */
+  // ---- searching (embedded mode, after an end record) -------------------------------
+
+  private search(buf: Uint8Array, i: number): number {
+    if (this.searchHave > 0) {
+      let k = this.searchHave;
+      let p = i;
+      while (k < 4 && p < buf.length && buf[p] === LOCAL_SIG[k]) {
+        k++;
+        p++;
+      }
+      if (k === 4) {
+        this.abs += p - i;
+        this.searchHave = 0;
+        this.foundLocal(this.abs - 4);
+        return p;
+      }
+      if (p === buf.length) {
+        this.searchHave = k;
+        this.abs += p - i;
+        return p;
+      }
+      this.searchHave = 0; // "PK\3\4" cannot overlap itself: search afresh from i
+    }
+    const b = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
+    const j = b.indexOf(LOCAL_SIG, i);
+    if (j >= 0) {
+      this.abs += j + 4 - i;
+      this.foundLocal(this.abs - 4);
+      return j + 4;
+    }
+    let k = Math.min(3, buf.length - i);
+    for (; k > 0; k--) {
+      let ok = true;
+      for (let q = 0; q < k && ok; q++) ok = buf[buf.length - k + q] === LOCAL_SIG[q];
+      if (ok) break;
+    }
+    this.searchHave = k;
+    this.abs += buf.length - i;
+    return buf.length;
+  }
+
+  private foundLocal(at: number): void {
+    this.seg = new Segment(false);
+    this.recordAt = at;
+    this.expect(S.Local, 26);
+  }
+
+  // ---- records ----------------------------------------------------------------------
+
+  /** A fixed-size piece (signature, header, record, descriptor) is complete. */
   private collected(): void {
     const h = this.hdr;
     switch (this.state) {
       case S.Sig: {
         const sig = u32(h, 0);
-        const wasFirst = this.first;
-        this.first = false;
+        this.recordAt = this.pieceAt;
         if (sig === ZIP_SIG.LOCAL) return this.expect(S.Local, 26);
-        if (wasFirst && (sig === ZIP_SIG.DESCRIPTOR || sig === ZIP_SIG.SPANNED_OLD)) return this.expect(S.Sig, 4);
-        if (
-          sig === ZIP_SIG.CENTRAL ||
-          sig === ZIP_SIG.END ||
-          sig === ZIP_SIG.END64 ||
-          sig === ZIP_SIG.ARCHIVE_EXTRA ||
-          sig === ZIP_SIG.DIGITAL_SIG
-        ) {
-          this.state = S.Done;
-          return;
-        }
-        return this.corrupt('zip: bad record signature');
+        if (this.pieceAt === 0 && !this.embedded && (sig === ZIP_SIG.DESCRIPTOR || sig === ZIP_SIG.SPANNED_OLD)) return this.expect(S.Sig, 4);
+        if (sig === ZIP_SIG.CENTRAL) return this.expect(S.Central, 42);
+        if (sig === ZIP_SIG.END) return this.expect(S.End, 18);
+        if (sig === ZIP_SIG.END64) return this.expect(S.End64, 52);
+        if (sig === ZIP_SIG.END64_LOCATOR) return this.expect(S.Locator, 16);
+        if (sig === ZIP_SIG.DIGITAL_SIG) return this.expect(S.SigSize, 2);
+        if (sig === ZIP_SIG.ARCHIVE_EXTRA) return this.expect(S.ExtraSize, 4);
+        return this.fail('zip: bad record signature');
       }
-      case S.Local: {
-        const nameLen = u16(h, 22);
-        const extraLen = u16(h, 24);
-        this.e = {
-          flags: u16(h, 2),
-          method: u16(h, 4),
-          crc: u32(h, 10),
-          csize: u32(h, 14),
-          usize: u32(h, 18),
-          zip64: false,
-          name: '',
-        };
-        this.lens = [nameLen, extraLen];
-        const need = nameLen + extraLen;
-        if (this.hdr.length < need) this.hdr = new Uint8Array(need);
-        if (need === 0) return this.headerDone();
-        return this.expect(S.LocalVar, need);
-      }
+      case S.Local:
+        return this.localFixed();
       case S.LocalVar:
         return this.headerDone();
       case S.Descriptor:
         return this.descriptorCollected();
+      case S.Central: {
+        const need = u16(h, 24) + u16(h, 26) + u16(h, 28);
+        this.lens = [u16(h, 24), u16(h, 26), u16(h, 28)];
+        this.centralFixed = h.slice(0, 42);
+        if (need === 0) return this.centralDone();
+        return this.expect(S.CentralVar, need);
+      }
+      case S.CentralVar:
+        return this.centralDone();
+      case S.End64: {
+        const seg = this.seg!;
+        seg.end64At = this.recordAt;
+        seg.end64 = {
+          disk: u32(h, 12), diskCd: u32(h, 16), entriesDisk: u64(h, 20), total: u64(h, 28), sizeCd: u64(h, 36), offsetCd: u64(h, 44),
+        };
+        const size = u64(h, 0);
+        // The record's own size counts the 44 bytes after the size field; the rest is extensible data.
+        if (Number.isNaN(size) || size < 44) {
+          this.mismatch('ZIP64 end record size');
+          return this.expect(S.Sig, 4);
+        }
+        return this.discard(size - 44);
+      }
+      case S.Locator: {
+        const seg = this.seg!;
+        seg.locatorAt = this.recordAt;
+        seg.locatorMultiDisk = u32(h, 0) !== 0 || u32(h, 12) > 1;
+        return this.expect(S.Sig, 4);
+      }
+      case S.End:
+        return this.endRecord();
+      case S.SigSize:
+        return this.discard(u16(h, 0));
+      case S.ExtraSize: {
+        // An archive extra data record precedes a strong-encrypted central directory:
+        // the directory cannot be read, so the archive is encrypted for policy.
+        this.handler.onEncrypted({ name: '(central directory)', encrypted: true });
+        this.endSegment();
+        return;
+      }
     }
   }
 
-  private lens: [number, number] = [0, 0];
+  private centralFixed: Uint8Array = new Uint8Array(42);
+  private fixed: Uint8Array = new Uint8Array(26);
+
+  /** The 26 fixed bytes of a local header. */
+  private localFixed(): void {
+    const h = this.hdr;
+    const seg = this.seg!;
+    const nameLen = u16(h, 22);
+    const extraLen = u16(h, 24);
+    this.e = { flags: u16(h, 2), method: u16(h, 4), crc: u32(h, 10), csize: u32(h, 14), usize: u32(h, 18), zip64: false, name: '' };
+    this.fixed = h.slice(0, 26);
+    if (this.firstSpeculative() && !plausible(u16(h, 0), this.e.method, nameLen)) return this.notAHeader(this.fixed);
+    this.lens = [nameLen, extraLen, 0];
+    if (nameLen + extraLen === 0) return this.headerDone();
+    this.expect(S.LocalVar, nameLen + extraLen);
+  }
 
   private headerDone(): void {
     const e = this.e!;
+    const seg = this.seg!;
     const [nameLen, extraLen] = this.lens;
-    e.name = decodeName(this.hdr.subarray(0, nameLen));
-    if (!this.parseExtra(this.hdr.subarray(nameLen, nameLen + extraLen))) return;
-    if (this.hdr.length > 4096) this.hdr = new Uint8Array(30); // don't keep a 128 KiB header buffer
+    const nameBytes = this.hdr.subarray(0, nameLen);
+    const names = nameCandidates(nameBytes);
+    e.name = names[0]!;
+    const key = nameKey(nameBytes);
+    if (!this.parseLocalExtra(this.hdr.subarray(nameLen, nameLen + extraLen), names)) return;
+    this.shrink();
+    if (!seg.strict && seg.index.size === 0) this.handler.onAnomaly('zip-embedded-archive', false);
     const descriptor = (e.flags & FLAG.DESCRIPTOR) !== 0;
     const sizeKnown = !descriptor || e.csize > 0;
     const meta: EntryMeta = { name: e.name, encrypted: false };
+    const alts = [...new Set(names.slice(1))].filter((n) => n !== e.name);
+    if (alts.length) meta.altNames = alts;
     if (!descriptor) meta.declaredSize = e.usize;
     this.crc = 0;
     this.outSize = 0;
     this.inSize = 0;
+    this.rec = { key, name: e.name, method: e.method, flags: e.flags, crc: e.crc, csize: e.csize, usize: e.usize, done: false, referenced: false };
+    seg.index.set(this.recordAt, this.rec);
 
-    if (e.flags & (FLAG.ENCRYPTED | FLAG.STRONG_ENC) || e.method === METHOD.AES) {
+    if (e.flags & ENC_FLAGS || e.method === METHOD.AES) {
       meta.encrypted = true;
       if (!this.encryptedEntry(meta)) return;
-      if (!sizeKnown) return this.corrupt(`zip: ${e.name}: encrypted entry of unknown size`);
+      if (!sizeKnown) return this.startScan(false, false);
       return this.startData(S.Skip, e.csize);
     }
     // A directory has nothing to scan: counted, its (empty) data checked, no sink opened.
@@ -249,32 +485,46 @@ export class ZipUnpacker extends UnpackerBase {
         },
       );
       this.remaining = descriptor ? 0 : e.csize;
+      this.dataAt = this.abs;
       this.state = S.Deflate;
-      if (!descriptor && e.csize === 0) this.corrupt(`zip: ${e.name}: empty deflate data`);
+      if (!descriptor && e.csize === 0) this.fail(`zip: ${e.name}: empty deflate data`);
       return;
     }
     if (e.method === METHOD.STORED) {
-      if (!descriptor && e.csize !== e.usize) return this.corrupt(`zip: ${e.name}: stored sizes differ`);
+      if (!descriptor && e.csize !== e.usize) return this.fail(`zip: ${e.name}: stored sizes differ`);
       if (!open()) return;
       if (sizeKnown) return this.startData(S.Stored, e.csize);
-      this.carry = new Uint8Array(0);
-      this.state = S.StoredScan;
-      return;
+      return this.startScan(true, true);
     }
-    // Unsupported method (bzip2, lzma, deflate64, ...): scanners get the raw bytes.
-    if (!sizeKnown) return this.corrupt(`zip: ${e.name}: method ${e.method} with unknown size`);
+    // Other methods: scanners get the raw bytes. bzip2 (12) is a bzip2 stream the member's
+    // sniffing unpacks; anything else a client decodes and we cannot: not scanned as the
+    // client sees it, so a verdict (policy decides; clamd, if configured, decodes more).
+    if (e.method !== METHOD.BZIP2) this.handler.onAnomaly('zip-unsupported-method', true, e.name);
     if (!open()) return;
+    if (!sizeKnown) return this.startScan(true, false);
     this.startData(S.Raw, e.csize);
   }
 
-  /** ZIP64 extended information (0x0001): 8-byte sizes for fields saturated at 0xFFFFFFFF. */
-  private parseExtra(x: Uint8Array): boolean {
+  private startScan(emit: boolean, decoded: boolean): void {
+    this.carry = new Uint8Array(0);
+    this.scanEmit = emit;
+    this.scanDecoded = decoded;
+    this.dataAt = this.abs;
+    this.state = S.Scan;
+  }
+
+  /** ZIP64 sizes (0x0001) and Info-ZIP Unicode Path (0x7075) names of a local header. */
+  private parseLocalExtra(x: Uint8Array, names: string[]): boolean {
     const e = this.e!;
     for (let p = 0; p + 4 <= x.length; ) {
       const id = u16(x, p);
       const len = u16(x, p + 2);
       const body = x.subarray(p + 4, Math.min(x.length, p + 4 + len));
       p += 4 + len;
+      if (id === 0x7075) {
+        unicodePath(body, names);
+        continue;
+      }
       if (id !== 0x0001) continue;
       e.zip64 = true;
       let q = 0;
@@ -294,7 +544,7 @@ export class ZipUnpacker extends UnpackerBase {
         if (v !== null && e.csize === U32_MAX) e.csize = v;
       }
       if (Number.isNaN(e.usize) || Number.isNaN(e.csize)) {
-        this.corrupt(`zip: ${e.name}: ZIP64 size too large`);
+        this.fail(`zip: ${e.name}: ZIP64 size too large`);
         return false;
       }
     }
@@ -303,6 +553,7 @@ export class ZipUnpacker extends UnpackerBase {
 
   private startData(state: S, size: number): void {
     this.remaining = size;
+    this.dataAt = this.abs;
     this.state = state;
     if (size === 0) this.dataDone();
   }
@@ -312,12 +563,20 @@ export class ZipUnpacker extends UnpackerBase {
     const e = this.e!;
     const st = this.state;
     if (st === S.Stored || st === S.Raw || st === S.Skip) this.inSize = e.csize;
-    if ((st === S.Deflate || st === S.Stored) && !(e.flags & FLAG.DESCRIPTOR)) {
-      if (this.crc !== e.crc) return this.corrupt(`zip: ${e.name}: CRC mismatch`);
-      if (this.outSize !== e.usize) return this.corrupt(`zip: ${e.name}: uncompressed size mismatch`);
+    const decoded = st === S.Deflate || st === S.Stored;
+    if (decoded && !(e.flags & FLAG.DESCRIPTOR)) {
+      if (this.crc !== e.crc) return this.fail(`zip: ${e.name}: CRC mismatch`);
+      if (this.outSize !== e.usize) return this.fail(`zip: ${e.name}: uncompressed size mismatch`);
     }
     if (st === S.Deflate || st === S.Stored || st === S.Raw) this.closeEntry();
-    if (e.flags & FLAG.DESCRIPTOR && this.state !== S.StoredScan) return this.expect(S.Descriptor, 4);
+    const r = this.rec!;
+    r.csize = this.inSize;
+    if (decoded) {
+      r.usize = this.outSize;
+      r.crc = this.crc;
+    }
+    if (e.flags & FLAG.DESCRIPTOR) return this.expect(S.Descriptor, 4);
+    r.done = true;
     this.expect(S.Sig, 4);
   }
 
@@ -337,22 +596,32 @@ export class ZipUnpacker extends UnpackerBase {
     const csize = sizeBytes === 8 ? u64(this.hdr, b + 4) : u32(this.hdr, b + 4);
     const usize = sizeBytes === 8 ? u64(this.hdr, b + 12) : u32(this.hdr, b + 8);
     // CRC and size describe plaintext: only checkable for what we decoded ourselves.
-    const decoded = !(e.flags & (FLAG.ENCRYPTED | FLAG.STRONG_ENC)) && (e.method === METHOD.STORED || e.method === METHOD.DEFLATE);
-    if (decoded && crc !== this.crc) return this.corrupt(`zip: ${e.name}: data descriptor CRC mismatch`);
-    if (csize !== this.inSize % (sizeBytes === 4 ? 0x100000000 : Infinity))
-      return this.corrupt(`zip: ${e.name}: data descriptor compressed size mismatch`);
-    if (decoded && usize !== this.outSize % (sizeBytes === 4 ? 0x100000000 : Infinity))
-      return this.corrupt(`zip: ${e.name}: data descriptor size mismatch`);
+    const decoded = !(e.flags & ENC_FLAGS) && (e.method === METHOD.STORED || e.method === METHOD.DEFLATE);
+    const wrap = sizeBytes === 4 ? 0x100000000 : Infinity;
+    if (decoded && crc !== this.crc) return this.fail(`zip: ${e.name}: data descriptor CRC mismatch`);
+    if (csize !== this.inSize % wrap) return this.fail(`zip: ${e.name}: data descriptor compressed size mismatch`);
+    if (decoded && usize !== this.outSize % wrap) return this.fail(`zip: ${e.name}: data descriptor size mismatch`);
+    const r = this.rec!;
+    if (!decoded) {
+      r.crc = crc;
+      r.usize = usize;
+    }
+    r.done = true;
     this.expect(S.Sig, 4);
   }
 
   /**
-   * Stored data of unknown length: pass bytes through while looking for
-   * PK\7\8 + crc + csize + usize that matches everything before it.
+   * Data of unknown length (stored, raw or encrypted with flag bit 3): pass bytes on while
+   * looking for a descriptor that matches everything before it — signed (PK\7\8 crc csize
+   * usize) or unsigned (crc csize usize, then the next record's signature). The compressed
+   * size must match; for stored data also the CRC and size. Candidates are tried in the
+   * order of where the data would end.
    */
   private scanDescriptor(buf: Uint8Array, off: number): number {
     const e = this.e!;
-    const descLen = e.zip64 ? 24 : 16;
+    const sizeBytes = e.zip64 ? 8 : 4;
+    const unsignedLen = 4 + 2 * sizeBytes;
+    const lookBehind = unsignedLen + 4; // longest candidate: unsigned descriptor + next signature
     const carryLen = this.carry.length;
     let data: Uint8Array;
     if (carryLen === 0) data = buf.subarray(off);
@@ -361,68 +630,270 @@ export class ZipUnpacker extends UnpackerBase {
       data.set(this.carry);
       data.set(buf.subarray(off), carryLen);
     }
-    let pos = 0; // bytes of data passed to the sink
-    let i = 0;
-    for (;;) {
-      i = data.indexOf(0x50, i);
-      if (i < 0 || i + descLen > data.length) break;
-      if (data[i + 1] === 0x4b && data[i + 2] === 0x07 && data[i + 3] === 0x08) {
-        this.passStored(data.subarray(pos, i));
-        pos = i;
-        const crc = u32(data, i + 4);
-        const csize = e.zip64 ? u64(data, i + 8) : u32(data, i + 8);
-        const usize = e.zip64 ? u64(data, i + 16) : u32(data, i + 12);
-        const n = e.zip64 ? this.outSize : this.outSize % 0x100000000;
-        if (crc === this.crc && csize === n && usize === n) {
-          this.inSize = this.outSize;
-          this.carry = new Uint8Array(0);
-          this.closeEntry();
-          this.expect(S.Sig, 4);
-          return off + (i + descLen - carryLen);
-        }
-      }
-      i++;
+    // Candidate data ends, from every "PK" signature in data.
+    const ends: number[] = [];
+    for (let i = data.indexOf(0x50); i >= 0 && i + 4 <= data.length; i = data.indexOf(0x50, i + 1)) {
+      if (data[i + 1] !== 0x4b) continue;
+      const s = u32(data, i);
+      if (s === ZIP_SIG.DESCRIPTOR) ends.push(i);
+      if ((s === ZIP_SIG.LOCAL || s === ZIP_SIG.CENTRAL || s === ZIP_SIG.END) && i >= unsignedLen) ends.push(i - unsignedLen);
     }
-    const keepFrom = Math.max(pos, data.length - (descLen - 1));
-    this.passStored(data.subarray(pos, keepFrom));
+    ends.sort((x, y) => x - y);
+    let pos = 0; // bytes of data passed on
+    for (const end of ends) {
+      const signed = u32(data, end) === ZIP_SIG.DESCRIPTOR;
+      const f = signed ? end + 4 : end;
+      if (f + unsignedLen + (signed ? 0 : 4) > data.length) break; // wait for more
+      if (end < pos) continue;
+      this.passScanned(data.subarray(pos, end));
+      pos = end;
+      const crc = u32(data, f);
+      const csize = e.zip64 ? u64(data, f + 4) : u32(data, f + 4);
+      const usize = e.zip64 ? u64(data, f + 12) : u32(data, f + 8);
+      const n = e.zip64 ? this.inSize : this.inSize % 0x100000000;
+      if (csize !== n || (this.scanDecoded && (crc !== this.crc || usize !== n))) continue;
+      this.carry = new Uint8Array(0);
+      this.closeEntry();
+      const r = this.rec!;
+      r.csize = this.inSize;
+      r.usize = this.scanDecoded ? this.outSize : usize;
+      r.crc = this.scanDecoded ? this.crc : crc;
+      r.done = true;
+      // The descriptor is ours; what follows it (perhaps partly in the look-behind) is the next record.
+      const rel = f + unsignedLen - carryLen;
+      this.expect(S.Sig, 4);
+      this.pieceAt = this.abs + rel;
+      if (rel >= 0) return off + rel;
+      this.replay = data.slice(f + unsignedLen, carryLen);
+      this.abs += rel;
+      return off;
+    }
+    const keepFrom = Math.max(pos, data.length - (lookBehind - 1));
+    this.passScanned(data.subarray(pos, keepFrom));
     this.carry = data.slice(keepFrom);
     return buf.length;
   }
 
-  private passStored(d: Uint8Array): void {
+  private passScanned(d: Uint8Array): void {
     if (!d.length) return;
-    this.crc = crc32(d, this.crc);
-    this.outSize += d.length;
-    this.emitStored(d);
+    this.inSize += d.length;
+    if (this.scanDecoded) {
+      this.crc = crc32(d, this.crc);
+      this.outSize += d.length;
+    }
+    if (this.scanEmit) this.emitStored(d);
+  }
+
+  // ---- central directory ------------------------------------------------------------
+
+  private centralDone(): void {
+    const seg = this.seg!;
+    const h = this.centralFixed;
+    const [nameLen, extraLen] = this.lens;
+    const nameBytes = this.hdr.subarray(0, nameLen);
+    const name = nameCandidates(nameBytes)[0]!;
+    if (seg.cdStart < 0) seg.cdStart = seg.cdEnd = this.recordAt;
+    if (this.recordAt !== seg.cdEnd) this.mismatch('central directory not contiguous', name);
+    seg.cdEnd = this.abs;
+    seg.cdCount++;
+    const c: CdRec = {
+      offset: u32(h, 38), key: nameKey(nameBytes), name, method: u16(h, 6), flags: u16(h, 4), crc: u32(h, 12), csize: u32(h, 16), usize: u32(h, 20),
+    };
+    const alts: string[] = [];
+    const x = this.hdr.subarray(nameLen, nameLen + extraLen);
+    for (let p = 0; p + 4 <= x.length; ) {
+      const id = u16(x, p);
+      const body = x.subarray(p + 4, Math.min(x.length, p + 4 + u16(x, p + 2)));
+      p += 4 + u16(x, p + 2);
+      if (id === 0x7075) unicodePath(body, alts);
+      if (id !== 0x0001) continue;
+      // Python's order: only the saturated fields are present.
+      let q = 0;
+      const take = (): number => {
+        const v = q + 8 <= body.length ? u64(body, q) : NaN;
+        q += 8;
+        return v;
+      };
+      if (c.usize === U32_MAX) c.usize = take();
+      if (c.csize === U32_MAX) c.csize = take();
+      if (c.offset === U32_MAX) c.offset = take();
+    }
+    this.shrink();
+    for (const a of alts) if (a !== name) this.handler.onAltName(name, a);
+    if (seg.cd.length >= seg.index.size) this.mismatch('more central directory entries than local headers', name);
+    else seg.cd.push(c);
+    this.expect(S.Sig, 4);
+  }
+
+  /** The end record: check the segment as a central-directory client (Python) reads it. */
+  private endRecord(): void {
+    const seg = this.seg!;
+    const h = this.hdr;
+    const at = this.recordAt;
+    let disk = u16(h, 0);
+    let diskCd = u16(h, 2);
+    let entriesDisk = u16(h, 4);
+    let total = u16(h, 6);
+    let sizeCd = u32(h, 8);
+    let offsetCd = u32(h, 12);
+    const locator = seg.locatorAt === at - 20;
+    if (locator && seg.locatorMultiDisk) this.mismatch('multi-disk archive');
+    const zip64 = locator && seg.end64 !== null && seg.end64At === at - 76;
+    if (zip64) ({ disk, diskCd, entriesDisk, total, sizeCd, offsetCd } = seg.end64!);
+    const startDir = at - sizeCd - (zip64 ? 76 : 0);
+    const concat = startDir - offsetCd;
+    if (disk !== 0 || diskCd !== 0) this.mismatch('multi-disk archive');
+    if (seg.cdStart < 0 ? sizeCd !== 0 : seg.cdStart !== startDir || seg.cdEnd - seg.cdStart !== sizeCd)
+      this.mismatch('central directory not where the end record puts it');
+    if (total !== seg.cdCount || entriesDisk !== seg.cdCount) this.mismatch('central directory entry count');
+    for (const c of seg.cd) {
+      if (seg.mismatch) break;
+      const l = seg.index.get(c.offset + concat);
+      if (!l) {
+        this.mismatch('entry only in the central directory', c.name);
+        break;
+      }
+      l.referenced = true;
+      if (!l.done || c.key !== l.key || c.method !== l.method || (c.flags ^ l.flags) & ENC_FLAGS || c.csize !== l.csize || c.usize !== l.usize || c.crc !== l.crc)
+        this.mismatch('central directory and local header disagree', c.name);
+    }
+    if (!seg.mismatch) {
+      for (const l of seg.index.values()) if (!l.referenced) this.handler.onAnomaly('zip-local-only-entry', false, l.name);
+      this.lastValidEnd = at;
+    }
+    this.endSegment();
+  }
+
+  private endSegment(): void {
+    this.seg = null;
+    this.enterSearch();
+  }
+
+  /** One disagreement per segment is enough: a verdict, the rest is not compared. */
+  private mismatch(_detail: string, member?: string): void {
+    const seg = this.seg!;
+    if (seg.mismatch) return;
+    seg.mismatch = true;
+    this.handler.onAnomaly('zip-directory-mismatch', true, member);
+  }
+
+  // ---- plumbing -----------------------------------------------------------------------
+
+  /**
+   * The data does not hold up. In the first segment of a sniffed zip that is corrupt
+   * input; in a speculative segment it was no archive: drop it and search on.
+   */
+  private fail(detail: string): void {
+    if (this.seg?.strict) return this.corrupt(detail);
+    this.closeEntry();
+    this.inflate = null;
+    this.handler.onAnomaly('zip-embedded-corrupt', false);
+    this.endSegment();
+  }
+
+  /**
+   * A "PK\3\4" found by searching was not the start of an archive (implausible header or
+   * name): search on from just after its signature, re-reading the header bytes taken.
+   */
+  private notAHeader(taken: Uint8Array): void {
+    this.seg = null;
+    this.replay = taken;
+    this.abs -= taken.length;
+    this.enterSearch();
+  }
+
+  /** Reading the first header of a segment found by searching (not yet known to be one). */
+  private firstSpeculative(): boolean {
+    return this.seg !== null && !this.seg.strict && this.seg.index.size === 0;
+  }
+
+  private enterSearch(): void {
+    this.state = S.Search;
+    this.searchHave = 0;
+    this.shrink();
+  }
+
+  private discard(n: number): void {
+    if (n === 0) return this.expect(S.Sig, 4);
+    this.remaining = n;
+    this.state = S.Discard;
   }
 
   private expect(state: S, n: number): void {
     this.state = state;
     this.have = 0;
     this.need = n;
+    this.pieceAt = this.abs;
+    if (n > this.hdr.length) this.grow(n);
+  }
+
+  private grow(n: number): void {
+    const h = new Uint8Array(n);
+    h.set(this.hdr.subarray(0, this.have));
+    this.hdr = h;
+  }
+
+  /** Don't keep a 192 KiB header buffer after a long record. */
+  private shrink(): void {
+    if (this.hdr.length > 4096) this.hdr = new Uint8Array(46);
   }
 
   protected finish(): void {
     if (this.state === S.Deflate && this.inflate) {
       const e = this.e!;
       // A known size not reached is truncation (a sized entry flushes itself at its size).
-      if (!(e.flags & FLAG.DESCRIPTOR)) return this.corrupt(`zip: ${e.name}: truncated`);
-      try {
-        this.inflate.flush();
-      } catch (err) {
-        if (err instanceof InflateError) return this.corrupt(`zip: ${e.name}: ${err.message}`);
-        throw err;
+      if (!(e.flags & FLAG.DESCRIPTOR)) this.fail(`zip: ${e.name}: truncated`);
+      else {
+        try {
+          this.inflate.flush();
+          if (!this.stopped && !this.inflate.done) this.fail(`zip: ${e.name}: truncated`);
+        } catch (err) {
+          if (!(err instanceof InflateError)) throw err;
+          this.fail(`zip: ${e.name}: ${err.message}`);
+        }
+        if (this.stopped) return;
+        if (this.state === S.Deflate) {
+          this.drive(new Uint8Array(0)); // the tail may hold further (small) entries
+          if (this.stopped) return;
+          return this.finish();
+        }
       }
       if (this.stopped) return;
-      if (!this.inflate.done) return this.corrupt(`zip: ${e.name}: truncated`);
-      this.drive(new Uint8Array(0)); // the tail may hold further (small) entries
+    }
+    if (this.firstSpeculative() && (this.state === S.Local || this.state === S.LocalVar)) {
+      // Input ended inside the first header of a searched-for segment: no header; search what was taken.
+      this.notAHeader(this.state === S.Local ? this.hdr.slice(0, this.have) : Buffer.concat([this.fixed, this.hdr.subarray(0, this.have)]));
+      this.drive(new Uint8Array(0));
       if (this.stopped) return;
       return this.finish();
     }
-    if (this.state === S.Done) return this.closeEntry();
-    if (this.state === S.Sig && this.have === 0 && !this.first) return this.corrupt('zip: truncated (no central directory)');
-    this.corrupt('zip: truncated');
+    if (this.seg) {
+      const seg = this.seg;
+      const noCd = this.state === S.Sig && this.have === 0 && seg.index.size > 0 && seg.cdStart < 0;
+      this.fail(noCd ? 'zip: truncated (no central directory)' : 'zip: truncated');
+      if (this.stopped) return;
+    }
+    this.closeEntry();
+    const c = this.watch.candidate();
+    // A central-directory client would open the archive at an end record we did not validate.
+    if (opensAsZip(c) && c!.pos !== this.lastValidEnd) this.handler.onAnomaly('zip-hidden-archive', true);
   }
+}
+
+/** Reject "PK\3\4" by chance in other data: a version a writer uses, a known method, a name. */
+function plausible(version: number, method: number, nameLen: number): boolean {
+  return (version & 0xff) <= 100 && KNOWN_METHODS.has(method) && nameLen >= 1 && nameLen <= 4096;
+}
+
+/** Info-ZIP Unicode Path extra field: version 1, CRC-32 of the header name, UTF-8 name. */
+function unicodePath(body: Uint8Array, out: string[]): void {
+  if (body.length < 5 || body[0] !== 1) return;
+  for (const n of nameCandidates(body.subarray(5))) if (!out.includes(n)) out.push(n);
+}
+
+function nameKey(b: Uint8Array): string {
+  if (b.length <= KEY_BYTES) return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
+  return '#' + createHash('sha256').update(b).digest('hex');
 }
 
 const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
