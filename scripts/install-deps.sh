@@ -2,7 +2,8 @@
 # install-deps.sh — install everything midstream's tests need, idempotently.
 #   - npm packages (npm ci when node_modules is missing or stale)
 #   - Debian packages: postfix, clamav-daemon, clamav-testfiles, miltertest, m4, libwrap0,
-#     python3, ripmime, mpack (the differential harness's oracles)
+#     python3, ripmime, mpack (the differential harness's oracles), zip, unzip,
+#     libarchive-tools (archive oracles and a real zip writer in the unpack tests)
 #   - Sendmail 8.17 unpacked (not installed: it conflicts with postfix) into $MIDSTREAM_CACHE/sendmail
 #   - $MIDSTREAM_EXTRA_PKGS: more Debian packages (the peer benchmark's filters), no recommends
 # Needs root for apt-get; skips apt entirely when every package is already there.
@@ -17,7 +18,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 # --- Debian packages ---------------------------------------------------------------
-PKGS="postfix clamav-daemon clamav-testfiles miltertest m4 libwrap0 procps python3 ripmime mpack ${MIDSTREAM_EXTRA_PKGS:-}"
+PKGS="postfix clamav-daemon clamav-testfiles miltertest m4 libwrap0 procps python3 ripmime mpack zip unzip libarchive-tools ${MIDSTREAM_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -80,7 +80,7 @@ test('a local header hidden in stored data, listed in the central directory: rea
   const r1 = await scan(await engineP, hidden(EICAR_BYTES), 'a.zip');
   assert.equal(r1.v.kind === 'infected' && r1.v.where, '2/a.zip!cover.txt!hidden.txt');
   const r2 = await scan(await engineP, hidden(text), 'a.zip');
-  assert.deepEqual(r2.v, { kind: 'anomaly', which: 'zip-directory-mismatch', where: '2/a.zip' });
+  assert.deepEqual(r2.v, { kind: 'anomaly', which: 'zip-directory-mismatch', where: '2/a.zip!hidden.txt' });
 });
 
 test('zip member names: cut at NUL, and the Unicode Path field, are policy-checked', async () => {

@@ -664,13 +664,13 @@ export class ZipUnpacker extends UnpackerBase {
       this.expect(S.Sig, 4);
       this.pieceAt = this.abs + rel;
       if (rel >= 0) return off + rel;
-      this.replay = data.slice(f + unsignedLen, carryLen);
+      this.replay = copy(data.subarray(f + unsignedLen, carryLen));
       this.abs += rel;
       return off;
     }
     const keepFrom = Math.max(pos, data.length - (lookBehind - 1));
     this.passScanned(data.subarray(pos, keepFrom));
-    this.carry = data.slice(keepFrom);
+    this.carry = copy(data.subarray(keepFrom));
     return buf.length;
   }
 
@@ -890,6 +890,9 @@ function unicodePath(body: Uint8Array, out: string[]): void {
   if (body.length < 5 || body[0] !== 1) return;
   for (const n of nameCandidates(body.subarray(5))) if (!out.includes(n)) out.push(n);
 }
+
+/** A copy of borrowed bytes (Buffer#slice would be a view; see chunk-ownership.ts). */
+const copy = (b: Uint8Array): Uint8Array => new Uint8Array(b);
 
 function nameKey(b: Uint8Array): string {
   if (b.length <= KEY_BYTES) return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
