@@ -88,6 +88,7 @@ const HEAD_BYTES = 1024;
 const MAX_WARNINGS = 20;
 const MAX_ANOMALIES = 50;
 const RESOLVED: Promise<void> = Promise.resolve();
+const NO_RANGES: readonly number[] = [];
 
 export class MessageSession {
   private final: Verdict | null = null;
@@ -271,8 +272,8 @@ export class MessageSession {
   }
 
   /** Write to a scan stream; early results latch, backpressure is collected for push(). */
-  feed(stream: ScanStream, chunk: Uint8Array, where: string, engine: string): void {
-    const r = stream.write(chunk);
+  feed(stream: ScanStream, chunk: Uint8Array, where: string, engine: string, compressed = false): void {
+    const r = compressed && stream.writeCompressed ? stream.writeCompressed(chunk) : stream.write(chunk);
     if (r) this.result(r, where, engine);
     if (stream.needsDrain && !this.drainWait.includes(stream)) this.drainWait.push(stream);
   }
@@ -514,6 +515,14 @@ class FileNode implements ByteSink {
   private zipSearch: Unpacker | null = null;
   /** At the depth limit we don't unpack, but a zip a client would open still trips the limit. */
   private eocd: EocdWatch | null = null;
+  /**
+   * The unpacker's limit or corruption verdict, offered at this file's end: its own
+   * scanners still read the rest of the raw bytes first (nothing after the damage was
+   * unpacked, so they are the only reading of it), which keeps the outcome independent of
+   * where the chunks happen to end.
+   */
+  private stopped: (() => void) | null = null;
+  private ending = false;
 
   constructor(private readonly s: MessageSession, private readonly info: FileInfo) {
     s.stats.files++;
@@ -544,10 +553,16 @@ class FileNode implements ByteSink {
     if (this.s.done) return;
     for (const { stream, engine } of this.streams) this.s.track(stream, stream.end(), this.info.where, engine);
     this.streams = [];
+    // The scanners have read everything: a stop seen while writing counts now, and what the
+    // unpackers find from here on (truncation, directory checks) counts as it is found.
+    this.ending = true;
+    if (this.stopped && !this.s.done) this.stopped();
+    this.stopped = null;
     this.unpacker?.end();
     this.zipSearch?.end();
     if (this.eocd && opensAsZip(this.eocd.candidate())) this.s.limit('archive-depth', this.info.where);
   }
+
 
   /** Sniff, apply type policy, open scanners and maybe an unpacker, then feed the held-back head. */
   private start(first: Uint8Array): void {
@@ -571,6 +586,7 @@ class FileNode implements ByteSink {
       } else {
         s.stats.archives++;
         this.unpacker = createUnpacker(format, this.memberHandler(), s.budget);
+        info.unpacked = true;
       }
     }
     if (format !== 'zip') {
@@ -586,20 +602,47 @@ class FileNode implements ByteSink {
     if (first.length > 0) this.feed(first);
   }
 
+  /**
+   * The unpacker goes first: it tells which bytes of the chunk it handed to a decompressor,
+   * and scanners that read the members decompressed need not read those twice
+   * (ScanStream.writeCompressed). So members are scanned before their archive's own bytes.
+   */
   private feed(chunk: Uint8Array): void {
     const s = this.s;
-    for (const { stream, engine, keeps } of this.streams) {
-      // Chunks are borrowed (decoders and inflate reuse their buffers): a keeper gets a copy.
-      s.feed(stream, keeps ? new Uint8Array(chunk) : chunk, this.info.where, engine);
-      if (s.done) return;
-    }
+    let ranges: readonly number[] = NO_RANGES;
     if (this.unpacker) {
       this.unpacker.write(chunk);
+      s.stats.unpackedBytes = s.budget.unpackedBytes;
+      if (s.done) return;
+      ranges = this.unpacker.compressedIn?.(chunk) ?? NO_RANGES;
+    }
+    const where = this.info.where;
+    for (const { stream, engine, keeps } of this.streams) {
+      // Chunks are borrowed (decoders and inflate reuse their buffers): a keeper gets a copy.
+      const c = keeps ? new Uint8Array(chunk) : chunk;
+      if (ranges.length === 0 || !stream.writeCompressed) s.feed(stream, c, where, engine);
+      else {
+        let at = 0;
+        for (let i = 0; i < ranges.length && !s.done; i += 2) {
+          const a = ranges[i]!;
+          const b = ranges[i + 1]!;
+          if (a > at) s.feed(stream, c.subarray(at, a), where, engine);
+          if (!s.done) s.feed(stream, c.subarray(a, b), where, engine, true);
+          at = b;
+        }
+        if (at < c.length && !s.done) s.feed(stream, c.subarray(at), where, engine);
+      }
       if (s.done) return;
     }
     this.zipSearch?.write(chunk);
     this.eocd?.write(chunk);
     s.stats.unpackedBytes = s.budget.unpackedBytes;
+  }
+
+  /** An unpacker's limit or corruption: offered at once while ending, else when the scanners are done. */
+  private unpackerStopped(offer: () => void): void {
+    if (this.ending) offer();
+    else this.stopped ??= offer;
   }
 
   private memberHandler(): UnpackHandler {
@@ -624,7 +667,7 @@ class FileNode implements ByteSink {
         if (!namesPass(where, [meta.name, ...(meta.altNames ?? [])])) return null;
         return new FileNode(s, { where, name, archiveDepth: parent.archiveDepth + 1 });
       },
-      onLimit: (which: LimitName) => s.limit(which, parent.where),
+      onLimit: (which: LimitName) => this.unpackerStopped(() => s.limit(which, parent.where)),
       onEncrypted: (meta: EntryMeta) => {
         if (namesPass(at(meta.name), [meta.name, ...(meta.altNames ?? [])])) s.encryptedEntry(at(meta.name));
       },
@@ -632,7 +675,7 @@ class FileNode implements ByteSink {
       // (actions.unparseable decides, reject by default: a retry cannot help).
       onCorrupt: (detail: string) => {
         s.warn(`archive-corrupt:${detail.slice(0, 40)}`, parent.where);
-        s.unparseable('corrupt archive', parent.where, detail);
+        this.unpackerStopped(() => s.unparseable('corrupt archive', parent.where, detail));
       },
       onAnomaly: (code: string, verdict: boolean, member?: string) => s.anomaly(code, at(member), verdict),
       onAltName: (member: string, altName: string) => void namesPass(at(member), [altName]),

@@ -89,4 +89,6 @@ export interface FileInfo {
   contentType?: string;
   /** Archive nesting depth: 0 for MIME leaves. */
   archiveDepth: number;
+  /** The core unpacks this archive: its compressed bytes may come through ScanStream.writeCompressed(). */
+  unpacked?: boolean;
 }

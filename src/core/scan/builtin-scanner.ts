@@ -17,8 +17,8 @@ export class BuiltinScanner implements Scanner {
 
   constructor(readonly db: SignatureDb) {}
 
-  open(_file: FileInfo, signal?: AbortSignal): ScanStream {
-    return new BuiltinStream(this.db.createMatcher(), signal);
+  open(file: FileInfo, signal?: AbortSignal): ScanStream {
+    return new BuiltinStream(this.db.createMatcher({ unpacked: file.unpacked === true }), signal);
   }
 }
 
@@ -39,10 +39,19 @@ class BuiltinStream implements ScanStream {
   }
 
   write(chunk: Uint8Array): ScanResult | null {
+    return this.take(chunk, false);
+  }
+
+  writeCompressed(chunk: Uint8Array): ScanResult | null {
+    return this.take(chunk, true);
+  }
+
+  private take(chunk: Uint8Array, compressed: boolean): ScanResult | null {
     if (this.done !== null) return this.done.kind === 'clean' ? null : this.done;
     if (this.aborted) return null;
     try {
-      const name = this.matcher.write(chunk);
+      const m = this.matcher;
+      const name = compressed && m.writeCompressed ? m.writeCompressed(chunk) : m.write(chunk);
       if (name !== null) this.done = { kind: 'infected', name };
     } catch (e) {
       this.done = { kind: 'error', errorKind: 'internal', detail: 'builtin matcher: ' + (e as Error).message };

@@ -14,6 +14,13 @@ export interface ScanStream {
    * `chunk` is borrowed (chunk-ownership.ts): copy what you keep, unless the scanner declares keepsChunks.
    */
   write(chunk: Uint8Array): ScanResult | null;
+  /**
+   * Optional: bytes of an archive the core unpacks that went into its decompressor
+   * (FileInfo.unpacked). Their content reaches this engine again, decompressed, as the
+   * archive's members; an engine that scans those may skip reading these (they still
+   * count for offsets and hashes). Engines without it get them through write().
+   */
+  writeCompressed?(chunk: Uint8Array): ScanResult | null;
   /** True while the stream buffers more than it should; the caller awaits drain() before pushing more. */
   readonly needsDrain: boolean;
   drain(): Promise<void>;

@@ -55,6 +55,10 @@ export class GzipUnpacker extends UnpackerBase {
     super(handler, budget);
   }
 
+  protected override compressing(): boolean {
+    return this.state === S.Data;
+  }
+
   protected override takeTail(): Uint8Array | null {
     if (this.state !== S.Data || !this.inflate?.done) return null;
     const tail = this.inflate.tail;

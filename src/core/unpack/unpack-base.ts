@@ -7,10 +7,14 @@
  *   - at most one of onLimit / onCorrupt is called, once, before the open sink is
  *     ended; afterwards nothing more is emitted and further input is ignored;
  *   - entries (including encrypted and skipped ones) count against budget.entries.
+ * And to the session: after write(chunk), compressedIn(chunk) lists the ranges of that
+ * chunk the unpacker handed to a decompressor (see Unpacker.compressedIn).
  */
 import type { ByteSink, LimitName } from '../types.js';
 import { OutputGuard, type RatioScope } from './ratio-guard.js';
 import type { EntryMeta, UnpackBudget, UnpackHandler, Unpacker } from './unpack-types.js';
+
+const NONE: readonly number[] = [];
 
 export abstract class UnpackerBase implements Unpacker {
   protected stopped = false;
@@ -18,6 +22,9 @@ export abstract class UnpackerBase implements Unpacker {
   protected readonly guard: OutputGuard;
   private sink: ByteSink | null = null;
   private entryOpen = false;
+  /** Ranges [start, end, …] of `rangesOf` (the last chunk driven) that went into a decompressor. */
+  private readonly ranges: number[] = [];
+  private rangesOf: Uint8Array | null = null;
 
   constructor(
     protected readonly handler: UnpackHandler,
@@ -29,6 +36,10 @@ export abstract class UnpackerBase implements Unpacker {
   write(chunk: Uint8Array): void {
     if (this.stopped || this.ended || chunk.length === 0) return;
     this.drive(chunk);
+  }
+
+  compressedIn(chunk: Uint8Array): readonly number[] {
+    return chunk === this.rangesOf ? this.ranges : NONE;
   }
 
   end(): void {
@@ -48,8 +59,19 @@ export abstract class UnpackerBase implements Unpacker {
     return null;
   }
 
-  /** Run the state machine over chunk, re-reading decompressor tails first (a stack, no recursion). */
+  /** True while step() hands its input to a decompressor (the deflate data of a member). */
+  protected compressing(): boolean {
+    return false;
+  }
+
+  /**
+   * Run the state machine over chunk, re-reading decompressor tails first (a stack, no recursion).
+   * Steps over `chunk` itself (not tails) in a compressing state are recorded (compressedIn).
+   */
   protected drive(chunk: Uint8Array): void {
+    const input = chunk;
+    this.rangesOf = chunk;
+    this.ranges.length = 0;
     const saved: Array<[Uint8Array, number]> = [];
     let buf = chunk;
     let off = 0;
@@ -57,6 +79,8 @@ export abstract class UnpackerBase implements Unpacker {
       const tail = this.takeTail();
       if (this.stopped) return;
       if (tail) {
+        // The tail's bytes were taken by the last step but lie after the stream: not compressed.
+        if (buf === input) this.unmarkCompressed(tail.length, off);
         if (off < buf.length) saved.push([buf, off]);
         buf = tail;
         off = 0;
@@ -68,8 +92,27 @@ export abstract class UnpackerBase implements Unpacker {
         [buf, off] = r;
         continue;
       }
+      const mark = buf === input && this.compressing();
+      const from = off;
       off = this.step(buf, off);
+      // A step that stopped the unpacker (damage, a limit) may not have decoded its input: unmarked.
+      if (mark && off > from && !this.stopped) this.markCompressed(from, off);
     }
+  }
+
+  /** Take back the last `n` bytes before `end` (as far as they were recorded in this chunk). */
+  private unmarkCompressed(n: number, end: number): void {
+    const c = this.ranges;
+    if (c.length === 0 || c[c.length - 1] !== end) return;
+    const start = c[c.length - 2]!;
+    if (end - n > start) c[c.length - 1] = end - n;
+    else c.length -= 2;
+  }
+
+  private markCompressed(from: number, to: number): void {
+    const c = this.ranges;
+    if (c.length > 0 && c[c.length - 1] === from) c[c.length - 1] = to;
+    else c.push(from, to);
   }
   /** Input ended: flush, validate completeness, close. */
   protected abstract finish(): void;

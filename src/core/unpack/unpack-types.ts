@@ -54,4 +54,14 @@ export interface UnpackHandler {
   onAltName(member: string, altName: string): void;
 }
 
-export interface Unpacker extends ByteSink {}
+export interface Unpacker extends ByteSink {
+  /**
+   * After write(chunk): ranges [start, end, start, end, …] of that chunk which the
+   * unpacker handed to a decompressor and decoded: deflate data of a strict (sniffed)
+   * archive, exactly — except bytes after a stream's end that shared its last 8 KiB input
+   * slice and came in an earlier chunk. A step that stopped the unpacker is not included.
+   * Their content reaches the members decompressed, so the session need not body-match
+   * them in the archive too. Empty for any other chunk, or when unknown.
+   */
+  compressedIn?(chunk: Uint8Array): readonly number[];
+}

@@ -283,6 +283,11 @@ export class ZipUnpacker extends UnpackerBase {
     return i + took;
   }
 
+  /** Deflate data of the first (strict) segment only: a speculative segment may be no archive at all. */
+  protected override compressing(): boolean {
+    return this.state === S.Deflate && this.seg?.strict === true;
+  }
+
   protected override takeTail(): Uint8Array | null {
     if (this.replay) {
       const r = this.replay;

@@ -37,6 +37,8 @@ import type { BodySig, FormCheck, PatternForm } from './ndb-parse.js';
 /** The engine-facing matcher: first detection name, or null. */
 export interface Matcher {
   write(chunk: Uint8Array): string | null;
+  /** Bytes of an archive that went into its decompressor (see signature-db.ts DbMatcher). */
+  writeCompressed?(chunk: Uint8Array): string | null;
   end(): string | null;
 }
 
@@ -256,6 +258,8 @@ export class PatternSet {
     readonly masks: Uint8Array,
     readonly levels: readonly Level[],
     readonly maxFormLen: number,
+    /** Last offset at which any signature can still have a byte (Infinity unless all are anchored and bounded). */
+    readonly reach: number,
   ) {}
 
   get signatureCount(): number {
@@ -293,6 +297,7 @@ export class PatternSetBuilder {
   private masks = new Uint8Array(1 << 16);
   private poolLen = 0;
   private maxLen = 1;
+  private reach = 0;
 
   add(sig: BodySig): void {
     if (sig.offset.kind === 'eof') throw new Error('PatternSetBuilder: EOF signatures belong to the tail matcher');
@@ -301,6 +306,10 @@ export class PatternSetBuilder {
     this.offMin.push(sig.offset.kind === 'abs' ? sig.offset.min : 0);
     this.offMax.push(sig.offset.kind === 'abs' ? sig.offset.max : Infinity);
     this.segCount.push(sig.segments.length);
+    // How far into a file this signature can reach: its latest start plus its longest extent.
+    let r = sig.offset.kind === 'abs' ? sig.offset.max : Infinity;
+    for (const seg of sig.segments) r += seg.gapMax + Math.max(...seg.forms.map((f) => f.vals.length));
+    this.reach = Math.max(this.reach, r);
     sig.segments.forEach((seg, k) => {
       const segId = this.segSig.length;
       this.segSig.push(sigId);
@@ -418,6 +427,7 @@ export class PatternSetBuilder {
       this.masks.slice(0, this.poolLen),
       shapes.map(([q, st], i) => buildLevel(q, st, eForm[i]!, eOff[i]!, eKey[i]!)),
       this.maxLen,
+      this.reach,
     );
   }
 
@@ -500,6 +510,8 @@ export class BodyMatcher implements Matcher {
   // current chunk during write()
   private chunk: Uint8Array = new Uint8Array(0);
   private base = 0;
+  /** Bytes before this absolute offset were skipped (see skip()): no form may start before it. */
+  private validFrom = 0;
 
   constructor(private readonly set: PatternSet) {
     this.carry = new Uint8Array(Math.max(set.maxFormLen - 1, 3));
@@ -515,6 +527,10 @@ export class BodyMatcher implements Matcher {
     if (this.found !== null) return this.found;
     const n = chunk.length;
     if (n === 0) return null;
+    if (this.pos > this.set.reach) {
+      this.pos += n; // every signature is anchored and already out of reach
+      return null;
+    }
     const base = this.pos;
     this.chunk = chunk;
     this.base = base;
@@ -529,6 +545,32 @@ export class BodyMatcher implements Matcher {
 
   end(): string | null {
     return this.found;
+  }
+
+  /**
+   * `n` bytes pass unread (an archive's compressed data, matched decompressed in its
+   * members): they count for offsets and gaps, but no form can match bytes it was not
+   * shown — carry and parked candidates are dropped, sampling resumes after them.
+   */
+  skip(n: number): void {
+    if (this.found !== null || n <= 0) return;
+    this.pos += n;
+    this.validFrom = this.pos;
+    this.carryLen = 0;
+    this.pendForm = [];
+    this.pendStart = [];
+    const levels = this.set.levels;
+    for (let li = 0; li < levels.length; li++) {
+      const lv = levels[li]!;
+      const first = this.pos + lv.q - 1; // the first gram wholly after the gap ends here
+      const nx = this.next[li]!;
+      if (nx < first) this.next[li] = nx + Math.ceil((first - nx) / lv.step) * lv.step;
+    }
+  }
+
+  /** True once no signature of the set can match any more (every one is anchored and out of reach). */
+  get exhausted(): boolean {
+    return this.pos > this.set.reach;
   }
 
   /**
@@ -600,7 +642,7 @@ export class BodyMatcher implements Matcher {
     for (; e >= 0; e = lv.entNext[e]!) {
       const f = lv.entForm[e]!;
       const start = at - lv.entOff[e]!;
-      if (start < 0) continue;
+      if (start < this.validFrom) continue;
       const last = start + set.formLen[f]! - 1;
       if (last < chunkEnd) {
         if (this.verify(f, start)) {

@@ -60,6 +60,8 @@ export class SignatureDb {
 
   private constructor(
     private readonly patterns: PatternSet,
+    /** The offset-anchored body signatures again: over an unpacked archive they also read its compressed bytes. */
+    private readonly anchored: PatternSet | null,
     private readonly eofSigs: readonly BodySig[],
     private readonly hashes: HashSet,
     private readonly allow: HashSet,
@@ -96,6 +98,8 @@ export class SignatureDb {
 
   private static compile(sources: SigSource[], skippedFiles: SkippedFile[], version: string): SignatureDb {
     const builder = new PatternSetBuilder();
+    const anchored = new PatternSetBuilder();
+    let anchoredCount = 0;
     const eofSigs: BodySig[] = [];
     const hashes = new HashSet();
     const allow = new HashSet();
@@ -104,7 +108,13 @@ export class SignatureDb {
       const r = parseNdbLine(line, label, lineNo);
       if (!r.ok) skipped[r.skip] = (skipped[r.skip] ?? 0) + 1;
       else if (r.sig.offset.kind === 'eof') eofSigs.push(r.sig);
-      else builder.add(r.sig);
+      else {
+        builder.add(r.sig);
+        if (r.sig.offset.kind === 'abs') {
+          anchored.add(r.sig);
+          anchoredCount++;
+        }
+      }
     };
     addBody(EICAR_NDB, '<builtin>', 1);
     for (const src of sources) {
@@ -117,12 +127,18 @@ export class SignatureDb {
         }
       });
     }
-    return new SignatureDb(builder.build(), eofSigs, hashes, allow, skipped, skippedFiles, version);
+    const anchoredSet = anchoredCount > 0 ? anchored.build() : null;
+    return new SignatureDb(builder.build(), anchoredSet, eofSigs, hashes, allow, skipped, skippedFiles, version);
   }
 
-  createMatcher(): Matcher {
+  /**
+   * A matcher for one file. `unpacked`: the file is an archive the core unpacks, and the
+   * bytes it hands to a decompressor come through writeCompressed() (see DbMatcher).
+   */
+  createMatcher(opts: { unpacked?: boolean } = {}): Matcher {
     return new DbMatcher(
       this.patterns.createMatcher(),
+      opts.unpacked && this.anchored ? this.anchored.createMatcher() : null,
       this.hashAlgos.length ? new StreamHasher(this.hashAlgos) : null,
       this.eofSigs,
       this.hashes,
@@ -146,7 +162,15 @@ function forEachLine(text: string, fn: (line: string, lineNo: number) => void): 
   }
 }
 
-/** One file's matcher: body stream + optional hashes + optional EOF tail. */
+/**
+ * One file's matcher: body stream + optional hashes + optional EOF tail.
+ *
+ * An archive's compressed bytes (writeCompressed) are hashed and kept for EOF-anchored
+ * signatures like any others, but floating body signatures do not read them: their
+ * content is matched decompressed, in the archive's members, and deflate data holds no
+ * virus bytes of its own. Signatures anchored at an offset describe the archive's own
+ * layout, so they (the `anchored` matcher, until they are out of reach) read every byte.
+ */
 class DbMatcher implements Matcher {
   private result: string | null = null; // latched, reported
   private heldHit: string | null = null; // body hit held back while an allow-list may clear it
@@ -156,6 +180,7 @@ class DbMatcher implements Matcher {
 
   constructor(
     private readonly body: BodyMatcher,
+    private readonly anchored: BodyMatcher | null,
     private readonly hasher: StreamHasher | null,
     private readonly eofSigs: readonly BodySig[],
     private readonly hashes: HashSet,
@@ -168,16 +193,28 @@ class DbMatcher implements Matcher {
   }
 
   write(chunk: Uint8Array): string | null {
+    return this.take(chunk, false);
+  }
+
+  writeCompressed(chunk: Uint8Array): string | null {
+    return this.take(chunk, true);
+  }
+
+  private take(chunk: Uint8Array, compressed: boolean): string | null {
     if (this.result !== null || this.ended) return this.result;
     this.hasher?.update(chunk);
     this.tail?.push(chunk);
-    if (this.heldHit === null) {
-      const hit = this.body.write(chunk);
-      if (hit !== null) {
-        if (!this.holdHits) return (this.result = hit);
-        this.heldHit = hit;
-      }
-    }
+    if (this.heldHit !== null) return null;
+    let hit: string | null;
+    if (compressed) this.body.skip(chunk.length);
+    else if ((hit = this.body.write(chunk)) !== null) return this.hold(hit);
+    if (this.anchored !== null && (hit = this.anchored.write(chunk)) !== null) return this.hold(hit);
+    return null;
+  }
+
+  private hold(hit: string): string | null {
+    if (!this.holdHits) return (this.result = hit);
+    this.heldHit = hit;
     return null;
   }
 
