@@ -46,6 +46,8 @@ export function engineOptions(c: FrozenConfig): EngineOptions {
       maxStreamBytes: c.clamd.maxStreamBytes,
       healthIntervalMs: c.clamd.healthIntervalMs,
       cacheEntries: c.clamd.cacheEntries,
+      rawMessage: c.clamd.rawMessage,
+      maxRawStreams: c.clamd.rawMaxConcurrent,
     };
   }
   return opts;

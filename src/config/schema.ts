@@ -84,6 +84,10 @@ export interface ClamdConfig {
   healthIntervalMs: number;
   /** Results cache: verdicts remembered by content hash + clamd signature version; 0 = off. */
   cacheEntries: number;
+  /** Per-file mode: also stream the raw message, finished for anomalous messages / all / none. */
+  rawMessage: 'anomaly' | 'always' | 'off';
+  /** Raw-message streams open at once (their own pool beside max_concurrent). */
+  rawMaxConcurrent: number;
 }
 
 export interface PolicyConfig {
@@ -486,6 +490,8 @@ export const CLAMD: SectionSchema<ClamdConfig> = {
   maxStreamBytes: size('max_stream_bytes', 25 * 1024 * 1024, 'bytes per INSTREAM; keep <= clamd StreamMaxLength (larger = limit verdict)', 1024, 4 * GiB),
   healthIntervalMs: dur('health_interval', 15 * SECOND, 'PING each endpoint this often', SECOND, HOUR),
   cacheEntries: int('cache_entries', 10_000, 'results cache: clamd verdicts remembered by content hash + signature version; 0 = off', 0, 10_000_000),
+  rawMessage: oneOf('raw_message', 'anomaly', ['anomaly', 'always', 'off'] as const, 'per-file mode: also stream the raw message to clamd; scanned when the message shows an anomaly, always, or off'),
+  rawMaxConcurrent: int('raw_max_concurrent', 32, 'raw-message streams open at once; keep max_concurrent + this below clamd MaxQueue (100)', 1, 1024),
 };
 
 export const POLICY: SectionSchema<PolicyConfig> = {

@@ -17,7 +17,7 @@ import { DEFAULT_ACTIONS, type Action, type Actions } from './policy-table.js';
 import { DEFAULT_BANNED_EXTENSIONS, DEFAULT_BANNED_TYPES } from './banned.js';
 import { MessageSession, type MessagePolicy, type SessionStats, type VerdictEvent } from './session.js';
 import { ERROR_CODES, MidstreamError } from './errors.js';
-import type { Scanner } from './scan/scanner.js';
+import type { RawMessageSource, Scanner } from './scan/scanner.js';
 import { SignatureDb } from './scan/sigs/signature-db.js';
 import { BuiltinScanner } from './scan/builtin-scanner.js';
 import { ClamdClient, type ClamdClientOptions } from './scan/clamd-client.js';
@@ -28,7 +28,11 @@ export type { SessionStats, MessagePolicy, VerdictEvent };
 
 /** clamd client options ('tcp:HOST:PORT' / 'unix:/path' endpoints; several = failover) plus the feeding mode. */
 /** cacheEntries: results cache size (content hash + clamd signature version → verdict); 0/undefined = off. */
-export type ClamdOptions = ClamdClientOptions & { mode?: 'per-file' | 'whole-message'; cacheEntries?: number };
+/**
+ * rawMessage (per-file mode): also stream the raw message to clamd, finished only for messages
+ * that showed an anomaly ('anomaly', the default), for every message ('always'), or never ('off').
+ */
+export type ClamdOptions = ClamdClientOptions & { mode?: 'per-file' | 'whole-message'; cacheEntries?: number; rawMessage?: 'anomaly' | 'always' | 'off' };
 
 /** A per-message policy choice: what to change from the engine's policy, and which rule(s) chose it. */
 export interface PolicyChoice {
@@ -123,10 +127,14 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   }
   let clamd: ClamdClient | null = null;
   let cached: CachingScanner | null = null;
+  let raw: RawMessageSource | null = null;
   if (opts.clamd && opts.clamd.endpoints.length > 0) {
-    const { mode, cacheEntries, ...clientOptions } = opts.clamd;
+    const { mode, cacheEntries, rawMessage, ...clientOptions } = opts.clamd;
     const client = (clamd = new ClamdClient(clientOptions));
     const scanner = new ClamdScanner({ client, mode: mode ?? 'per-file' });
+    const rawMode = rawMessage ?? 'anomaly';
+    if (rawMode !== 'anomaly' && rawMode !== 'always' && rawMode !== 'off') throw new RangeError(`clamd rawMessage must be 'anomaly', 'always' or 'off', got ${String(rawMode)}`);
+    raw = scanner.rawSource(rawMode);
     if (cacheEntries) {
       cached = new CachingScanner(scanner, { maxEntries: cacheEntries, versions: { version: () => client.version() }, refreshMs: client.options.healthIntervalMs });
     }
@@ -165,7 +173,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
       const rule = o.rule ?? choice?.rule;
       const verdictHooks = [opts.onVerdict, o.onVerdict].filter((h): h is (e: VerdictEvent) => void => h !== undefined);
       active++;
-      return new MessageSession(p, frozen, envelope, { anomaly: opts.onAnomaly, verdict: verdictHooks, done: sessionDone }, rule);
+      return new MessageSession(p, frozen, envelope, { anomaly: opts.onAnomaly, verdict: verdictHooks, done: sessionDone }, rule, raw);
     },
     close() {
       closing ??= new Promise<void>((resolve) => {

@@ -14,6 +14,17 @@
  * decides at end(). A thrown exception is a bug in a state machine: the session
  * stops processing and ends in error('internal'), which maps to a tempfail.
  *
+ * Raw message beside the per-file scans (clamd `raw_message`, a RawMessageSource). In
+ * 'anomaly' mode the first RAW_HOLD_BYTES of the message are held; a message that ends
+ * within them opens no clamd connection at all unless it showed an anomaly. Past them a
+ * speculative raw stream is opened (only if a raw slot is free now: waiting here, while
+ * this session may hold per-file slots, could deadlock) and fed every raw byte; at end() it
+ * is finished only if the message showed an anomaly or a structural warning — something a
+ * client might read differently — else abandoned, which costs clamd no scan. An anomalous
+ * message whose raw stream got no slot ends in error (tempfail): never accepted unscanned.
+ * In 'always' mode every message is streamed, and the session parses nothing before its raw
+ * stream holds a slot (raw slot first, per-file slots after: one lock order, no deadlock).
+ *
  * Where-paths: MIME path (IMAP numbering), "/" + file name, then "!" + member
  * path per archive level, e.g. `2.1/invoice.zip!docs/a.exe`.
  */
@@ -28,7 +39,7 @@ import { UuExtractor } from './decode/uu-extractor.js';
 import { sniffArchive, sniffType } from './unpack/sniff.js';
 import { createEmbeddedZipUnpacker, createUnpacker, EocdWatch, opensAsZip } from './unpack/index.js';
 import type { EntryMeta, UnpackBudget, UnpackHandler, Unpacker } from './unpack/unpack-types.js';
-import type { Scanner, ScanStream } from './scan/scanner.js';
+import type { RawMessageSource, RawMessageStream, Scanner, ScanStream } from './scan/scanner.js';
 import { bannedNameReason, bannedTypeReason } from './banned.js';
 
 /** The policy one message is scanned under (an immutable snapshot per message). */
@@ -87,6 +98,8 @@ export interface SessionStats {
 const HEAD_BYTES = 1024;
 const MAX_WARNINGS = 20;
 const MAX_ANOMALIES = 50;
+/** raw_message "anomaly": bytes held before a raw stream is opened (a shorter message never opens one unless anomalous). */
+const RAW_HOLD_BYTES = 32 * 1024;
 const RESOLVED: Promise<void> = Promise.resolve();
 const NO_RANGES: readonly number[] = [];
 
@@ -102,6 +115,14 @@ export class MessageSession {
   private readonly ac = new AbortController();
   private readonly root: MessageParser;
   private readonly whole: { stream: ScanStream; engine: string; keeps: boolean }[] = [];
+  private raw: RawMessageStream | null = null;
+  /** 'anomaly' mode: the message's first bytes, until RAW_HOLD_BYTES (then the raw stream opens). */
+  private rawHeld: Buffer[] | null = null;
+  private rawHeldBytes = 0;
+  /** 'anomaly' mode and no raw slot was free: an anomalous message cannot be accepted. */
+  private rawMissing = false;
+  /** 'always' mode: parsing waits until the raw stream holds its slot. */
+  private rawGate: Promise<void> | null = null;
   readonly perFile: Scanner[];
   readonly budget: UnpackBudget;
   readonly stats: SessionStats = {
@@ -119,6 +140,7 @@ export class MessageSession {
     readonly envelope: Envelope = {},
     private readonly hooks: SessionHooks = {},
     readonly rule?: string,
+    private readonly rawSource: RawMessageSource | null = null,
   ) {
     const l = policy.limits;
     this.budget = {
@@ -132,6 +154,11 @@ export class MessageSession {
       this.open.add(stream);
       this.whole.push({ stream, engine: s.name, keeps: s.keepsChunks === true });
     }
+    if (rawSource?.mode === 'always') {
+      const stream = (this.raw = rawSource.open(this.ac.signal, true)!);
+      this.open.add(stream);
+      this.rawGate = stream.ready();
+    } else if (rawSource) this.rawHeld = [];
     // One listener per open scan stream; bounded by the file count, freed with the session.
     setMaxListeners(0, this.ac.signal);
     this.root = new MessageParser(this, '', 0);
@@ -157,6 +184,16 @@ export class MessageSession {
 
   push(chunk: Uint8Array): Promise<void> {
     if (this.ended) throw new Error('push after end');
+    const gate = this.rawGate;
+    if (gate) {
+      // Chained on one promise, so pushes that were not awaited keep their order; the
+      // caller may reuse its buffer once push() returns, so keep a copy meanwhile.
+      chunk = Buffer.from(chunk);
+      return gate.then(() => {
+        if (this.rawGate === gate) this.rawGate = null;
+        return this.push(chunk);
+      });
+    }
     this.stats.bytes += chunk.length;
     if (this.done || chunk.length === 0) return RESOLVED;
     const max = this.policy.limits.messageBytes;
@@ -166,6 +203,8 @@ export class MessageSession {
     }
     try {
       for (const w of this.whole) this.feed(w.stream, w.keeps ? new Uint8Array(chunk) : chunk, '(message)', w.engine);
+      if (this.rawHeld) this.holdRaw(chunk);
+      else if (this.raw) this.feed(this.raw, chunk, '(message)', this.rawSource!.engine);
       if (!this.done) this.root.write(chunk);
     } catch (err) {
       this.bug(err);
@@ -178,12 +217,14 @@ export class MessageSession {
 
   async end(): Promise<Verdict> {
     if (!this.ended) {
+      if (this.rawGate) await this.rawGate;
       this.ended = true;
       this.endAt = performance.now();
       if (!this.done) {
         try {
           this.root.end();
           for (const w of this.whole) this.track(w.stream, w.stream.end(), '(message)', w.engine);
+          this.endRaw();
         } catch (err) {
           this.bug(err);
         }
@@ -200,6 +241,61 @@ export class MessageSession {
     this.ended = true;
     this.stopScanners();
     this.finish();
+  }
+
+  /** True when clients might read this message differently from us: scan it raw too. */
+  get readDifferently(): boolean {
+    return this.stats.anomalies.length > 0 || this.stats.warnings.length > 0;
+  }
+
+  /** 'anomaly' mode: hold the first bytes; past RAW_HOLD_BYTES open the speculative stream (never waiting). */
+  private holdRaw(chunk: Uint8Array): void {
+    const held = this.rawHeld!;
+    if (this.rawHeldBytes + chunk.length <= RAW_HOLD_BYTES) {
+      held.push(Buffer.from(chunk));
+      this.rawHeldBytes += chunk.length;
+      return;
+    }
+    this.rawHeld = null;
+    this.rawHeldBytes = 0;
+    const src = this.rawSource!;
+    const stream = src.open(this.ac.signal, false);
+    if (!stream) {
+      this.rawMissing = true;
+      return;
+    }
+    this.raw = stream;
+    this.open.add(stream);
+    for (const b of held) this.feed(stream, b, '(message)', src.engine);
+    this.feed(stream, chunk, '(message)', src.engine);
+  }
+
+  /** Finish the raw-message stream (always, or when the message showed an anomaly) or abandon it unscanned. */
+  private endRaw(): void {
+    const src = this.rawSource;
+    if (!src || this.done) return;
+    const scan = src.mode === 'always' || this.readDifferently;
+    const held = this.rawHeld;
+    this.rawHeld = null;
+    if (!scan) {
+      if (this.raw) {
+        this.open.delete(this.raw);
+        this.raw.abort();
+      }
+      return;
+    }
+    if (!this.raw && held) {
+      // A short anomalous message: its bytes are all here. At end() every per-file stream
+      // has ended (their slots free themselves as clamd answers), so waiting for a raw
+      // slot now cannot deadlock; the wait is bounded by the clamd total deadline.
+      this.raw = src.open(this.ac.signal, true)!;
+      this.open.add(this.raw);
+      for (const b of held) this.raw.write(b);
+    }
+    if (this.raw) this.track(this.raw, this.raw.end(), '(message)', src.engine);
+    else if (this.rawMissing) {
+      this.offer({ kind: 'error', errorKind: 'scanner-unavailable', where: '(message)', detail: 'anomalous message and no clamd slot was free for its raw stream (raw_message)' });
+    }
   }
 
   // ---- called by parsers and file nodes -------------------------------------------

@@ -13,12 +13,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createEngine, type Engine } from '../../src/core/index.js';
 import { generateCases, prng, DEFAULT_SEED, type HostileCase } from './hostile-gen.js';
 import { externalTools, runOracles, type OracleVerdicts } from './oracles.js';
 import { runMidstream, type MidstreamResult } from './midstream-run.js';
-import { checkGaps, formatKnownGaps, gapReason, judge, loadKnownGaps, KNOWN_GAPS_FILE, type Failure } from './judge.js';
+import { checkGaps, formatKnownGaps, gapReason, judge, loadKnownGaps, writeGaps, KNOWN_GAPS_FILE, type Failure } from './judge.js';
 
 let engine: Engine;
 let cases: HostileCase[];
@@ -86,11 +86,8 @@ test('midstream rejects whatever an oracle extracts, accepts every benign contro
   for (const f of failures.values()) byKind[f.kind] = (byKind[f.kind] ?? 0) + 1;
   const ids = new Set(cases.map((c) => c.id));
   if (process.env.MIDSTREAM_WRITE_GAPS) {
-    const old = new Map(loadKnownGaps().map((g) => [g.id, g.reason]));
-    const keep = loadKnownGaps().filter((g) => /^(clamd|mut):/.test(g.id));
     const byId = new Map(cases.map((c) => [c.id, c]));
-    const mine = [...failures].map(([id, f]) => ({ id, reason: old.get(id) ?? gapReason(byId.get(id)!, f) }));
-    writeFileSync(KNOWN_GAPS_FILE, formatKnownGaps([...keep, ...mine]));
+    writeGaps(failures, '', (id, f) => gapReason(byId.get(id)!, f));
   }
   const g = checkGaps(failures, ids, '');
   const hostile = cases.filter((c) => !c.benign);

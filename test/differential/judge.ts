@@ -14,7 +14,7 @@
  * passes (or no longer exists) is stale: both fail the test, so the list only shrinks.
  * Ids of the clamd test start with "clamd:", of the mutation test with "mut:".
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Verdict, Actions } from '../../src/core/index.js';
 import { ROOT } from '../helpers/paths.js';
@@ -83,6 +83,23 @@ export function formatKnownGaps(list: KnownGap[]): string {
   return '[\n' + sorted.map((g) => '  ' + JSON.stringify({ id: g.id, reason: g.reason })).join(',\n') + '\n]\n';
 }
 
+/** Is `id` in the scope of the test that owns `prefix` ('' = the differential test)? */
+export function inScope(id: string, prefix: string): boolean {
+  return prefix ? id.startsWith(prefix) : !/^(clamd|mut):/.test(id);
+}
+
+/**
+ * MIDSTREAM_WRITE_GAPS=1: rewrite this scope's entries from a run — entries still failing
+ * keep their reason, passing ones go, new failures get `reason(id, failure)`.
+ */
+export function writeGaps(failures: Map<string, Failure>, prefix: string, reason: (id: string, f: Failure) => string): void {
+  const list = loadKnownGaps();
+  const old = new Map(list.map((g) => [g.id, g.reason]));
+  const others = list.filter((g) => !inScope(g.id, prefix));
+  const mine = [...failures].map(([id, f]) => ({ id, reason: old.get(id) ?? reason(id, f) }));
+  writeFileSync(KNOWN_GAPS_FILE, formatKnownGaps([...others, ...mine]));
+}
+
 export interface GapCheck {
   regressions: { id: string; failure: Failure }[];
   stale: string[];
@@ -91,7 +108,7 @@ export interface GapCheck {
 
 /** Compare failures (id → failure) of one test's scope (ids with `prefix`) against the list. */
 export function checkGaps(failures: Map<string, Failure>, allIds: Set<string>, prefix: string, list = loadKnownGaps()): GapCheck {
-  const mine = list.filter((g) => (prefix ? g.id.startsWith(prefix) : !/^(clamd|mut):/.test(g.id)));
+  const mine = list.filter((g) => inScope(g.id, prefix));
   const listed = new Set(mine.map((g) => g.id));
   const regressions = [...failures].filter(([id]) => !listed.has(id)).map(([id, failure]) => ({ id, failure }));
   const stale = mine.filter((g) => !failures.has(g.id) || !allIds.has(g.id)).map((g) => g.id);

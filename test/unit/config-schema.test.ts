@@ -51,6 +51,8 @@ const ROWS: Record<string, Row> = {
   'clamd.max_stream_bytes': ['"100MiB"', 100 * 1024 * 1024, '"25 parsecs"'],
   'clamd.health_interval': ['"1m"', 60_000, '"2 weeks"'],
   'clamd.cache_entries': ['0', 0, '-1'],
+  'clamd.raw_message': ['"always"', 'always', '"sometimes"'],
+  'clamd.raw_max_concurrent': ['64', 64, '0'],
   'policy.banned_extensions': ['[".EXE", "scr"]', ['exe', 'scr'], '["a b"]'],
   'policy.banned_types': ['["pe"]', ['pe'], '["exe"]'],
   'policy.check_banned_in_archives': ['false', false, '0'],

@@ -39,6 +39,16 @@
  * turn so replies are read between writes. (Measured: without these, 9–18 of 40 early
  * size-limit replies over TCP were lost as EPIPE; with them, 0 of 40.)
  *
+ * Raw-message streams (openRawStream, for `raw_message`): the raw message streamed beside the
+ * per-file scans. They take a slot of their own pool (maxRawStreams), not one of the
+ * maxConcurrent scan slots: clamd reads an INSTREAM upload in its receiving thread and uses a
+ * scan thread only after the terminator (measured: 90 open uploads with MaxThreads 2 did
+ * not delay another scan), but every open connection counts against clamd's MaxQueue (100
+ * by default; ~100 open uploads stalled every new connection), so maxConcurrent +
+ * maxRawStreams must stay below it. A speculative raw stream sends its terminator only on
+ * end(), never early at the byte cap: abort() before end() closes the connection without a
+ * terminator and clamd scans nothing. Raw streams connect at once and hold ≤ rawHighWaterBytes.
+ *
  * Known gaps: no IDSESSION, no FILDES, no TLS; a stream is not retried on another
  * endpoint once bytes went out (we do not keep sent data).
  */
@@ -73,6 +83,10 @@ export interface ClamdClientOptions {
   commandTimeoutMs?: number;
   /** Called on every endpoint up/down transition (not for the initial state). */
   onHealth?: (change: { endpoint: string; up: boolean; why: string }) => void;
+  /** Raw-message streams open at once (their own pool; see openRawStream). */
+  maxRawStreams?: number;
+  /** Buffered bytes above which a raw-message stream needs a drain. */
+  rawHighWaterBytes?: number;
 }
 
 /** Bytes a stream may hold while it waits for a clamd slot (see needsDrain). */
@@ -88,6 +102,8 @@ export const CLAMD_DEFAULTS = Object.freeze({
   chunkBytes: 64 * 1024,
   highWaterBytes: 64 * 1024,
   commandTimeoutMs: 5000,
+  maxRawStreams: 32,
+  rawHighWaterBytes: 32 * 1024,
 });
 
 type ResolvedOptions = Required<Omit<ClamdClientOptions, 'endpoints' | 'onHealth'>>;
@@ -128,6 +144,8 @@ export interface ClamdStreamStats {
 }
 
 export interface ClamdStream {
+  /** Resolves once the stream holds its slot and is connected, or has settled. Never rejects. */
+  ready(): Promise<void>;
   /** Never blocks, never throws for peer trouble; copies `chunk`. Throws only on write after end(). */
   write(chunk: Uint8Array): void;
   readonly needsDrain: boolean;
@@ -255,6 +273,7 @@ export class ClamdClient {
   readonly options: Readonly<ResolvedOptions>;
   private readonly endpoints: Endpoint[];
   private readonly sem: Semaphore;
+  private readonly rawSem: Semaphore;
   private rr = 0;
   private healthTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -274,6 +293,7 @@ export class ClamdClient {
     this.endpoints = opts.endpoints.map((e) => ({ address: parseClamdAddress(e), up: true, checking: false }));
     this.onHealth = opts.onHealth;
     this.sem = new Semaphore(o.maxConcurrent);
+    this.rawSem = new Semaphore(o.maxRawStreams);
   }
 
   /**
@@ -307,11 +327,33 @@ export class ClamdClient {
   get queued(): number {
     return this.sem.waiting;
   }
+  /** Raw-message streams holding a raw slot. */
+  get rawInFlight(): number {
+    return this.rawSem.inUse;
+  }
 
   /** One INSTREAM scan. `opts.totalTimeoutMs` overrides the client's (e.g. the MTA's remaining budget). */
   openStream(signal?: AbortSignal, opts: { totalTimeoutMs?: number } = {}): ClamdStream {
     const total = opts.totalTimeoutMs === undefined ? this.options.totalTimeoutMs : positive('totalTimeoutMs', opts.totalTimeoutMs);
-    return new InstreamScan(this, total, signal);
+    return new InstreamScan(this, total, signal, { acquire: (sig) => this.sem.acquire(sig), speculative: false, highWaterBytes: this.options.highWaterBytes });
+  }
+
+  /**
+   * A raw-message stream (see the file header): connects at once, terminator only on end().
+   * `wait: false` takes a raw slot only if one is free now and returns null otherwise (the
+   * caller must never block on it); `wait: true` queues for one (bounded by the total deadline).
+   */
+  openRawStream(signal: AbortSignal | undefined, opts: { wait: boolean }): ClamdStream | null {
+    const o = { speculative: true, highWaterBytes: this.options.rawHighWaterBytes };
+    let s: InstreamScan;
+    if (opts.wait) s = new InstreamScan(this, this.options.totalTimeoutMs, signal, { ...o, acquire: (sig) => this.rawSem.acquire(sig) });
+    else {
+      const release = this.rawSem.tryAcquire();
+      if (!release) return null;
+      s = new InstreamScan(this, this.options.totalTimeoutMs, signal, { ...o, preacquired: release });
+    }
+    s.connectNow();
+    return s;
   }
 
   /** Resolves on PONG; rejects with ClamdError (unavailable / timeout / protocol). */
@@ -339,11 +381,6 @@ export class ClamdClient {
   }
 
   // ---- internals used by InstreamScan -------------------------------------------
-
-  /** @internal */
-  acquireSlot(signal: AbortSignal): Promise<() => void> {
-    return this.sem.acquire(signal);
-  }
 
   /** @internal Try endpoints (healthy ones round-robin, then the ones marked down). */
   async connectAny(signal: AbortSignal, onData: (chunk: Buffer) => void): Promise<{ socket: Socket; endpoint: string }> {
@@ -510,6 +547,7 @@ class InstreamScan implements ClamdStream {
   /** Set when a write failed: stop sending, keep reading until a reply, EOF or the grace timer. */
   private writeFailed: string | null = null;
   private drainWaiters: (() => void)[] = [];
+  private readyWaiters: (() => void)[] = [];
   private settledResult: ScanResult | null = null;
   private resolveResult!: (r: ScanResult) => void;
   private readonly resultPromise: Promise<ScanResult>;
@@ -519,9 +557,18 @@ class InstreamScan implements ClamdStream {
   constructor(
     private readonly client: ClamdClient,
     private readonly totalTimeoutMs: number,
-    private readonly userSignal?: AbortSignal,
+    private readonly userSignal: AbortSignal | undefined,
+    private readonly slot: {
+      /** How to get a concurrency slot; unused when `preacquired` is given. */
+      acquire?: (signal: AbortSignal) => Promise<() => void>;
+      preacquired?: () => void;
+      /** Terminator only on end(), never early at the byte cap (raw-message streams). */
+      speculative: boolean;
+      highWaterBytes: number;
+    },
   ) {
     this.opts = client.options;
+    if (slot.preacquired) this.release = slot.preacquired;
     this.resultPromise = new Promise((r) => (this.resolveResult = r));
     if (userSignal?.aborted) this.abort();
     else userSignal?.addEventListener('abort', this.onUserAbort, { once: true });
@@ -531,13 +578,23 @@ class InstreamScan implements ClamdStream {
     return this.settledResult;
   }
 
+  ready(): Promise<void> {
+    if (this.phase === 'connected' || this.settledResult) return Promise.resolve();
+    return new Promise((r) => this.readyWaiters.push(r));
+  }
+
+  /** Start connecting before the first byte (raw-message streams). */
+  connectNow(): void {
+    this.start();
+  }
+
   get needsDrain(): boolean {
     if (this.settledResult) return false;
     // Until clamd has a slot for us, hold little: hundreds of messages waiting for
     // maxConcurrent slots must not each buffer highWaterBytes (that memory would grow with
     // the number of connections); the SMTP client waits instead. Small files still pass
     // without waiting for the connect.
-    const limit = this.phase === 'connected' ? this.opts.highWaterBytes : WAITING_PENDING_BYTES;
+    const limit = this.phase === 'connected' ? this.slot.highWaterBytes : Math.min(WAITING_PENDING_BYTES, this.slot.highWaterBytes);
     return this.pendingBytes + (this.socket?.writableLength ?? 0) > limit;
   }
 
@@ -607,10 +664,12 @@ class InstreamScan implements ClamdStream {
     const total = this.totalTimeoutMs;
     const slotTimer = setTimeout(() => this.fail('scanner-timeout', `no clamd slot within ${total} ms`), total);
     try {
-      const release = await this.client.acquireSlot(this.ac.signal).finally(() => clearTimeout(slotTimer));
-      this.stats.waitedMs = Date.now() - t0;
-      if (this.settledResult) return release();
-      this.release = release;
+      if (!this.release) {
+        const release = await this.slot.acquire!(this.ac.signal).finally(() => clearTimeout(slotTimer));
+        this.stats.waitedMs = Date.now() - t0;
+        if (this.settledResult) return release();
+        this.release = release;
+      } else clearTimeout(slotTimer);
       const { socket, endpoint } = await this.client.connectAny(this.ac.signal, (d) => this.onData(d));
       if (this.settledResult) return void socket.destroy();
       this.socket = socket;
@@ -618,6 +677,7 @@ class InstreamScan implements ClamdStream {
       this.attach(socket);
       this.phase = 'connected';
       socket.write(INSTREAM);
+      this.wakeReady();
       this.pump();
     } catch (e) {
       if (this.settledResult) return;
@@ -715,6 +775,7 @@ class InstreamScan implements ClamdStream {
     this.pendingBytes = 0;
     this.replyParts = [];
     this.wakeDrainers();
+    this.wakeReady();
     this.resolveResult(r);
   }
 
@@ -741,28 +802,41 @@ class InstreamScan implements ClamdStream {
     // the reply still unread; yielding between frames lets us read the reply first.
     if (!this.writeBlocked && this.pendingBytes > 0) {
       const n = Math.min(max, this.pendingBytes);
-      const frame = Buffer.allocUnsafe(4 + n);
-      frame.writeUInt32BE(n, 0);
-      let off = 4;
-      while (off < frame.length) {
+      // The pending buffers are our own copies (write() copies), so a frame of a few large
+      // pieces goes out as header + pieces in one corked writev instead of being copied
+      // again; many small pieces are packed into one buffer (cheaper than a long writev).
+      const pieces: Buffer[] = [];
+      let got = 0;
+      while (got < n) {
         const head = this.pending[0]!;
-        const want = frame.length - off;
+        const want = n - got;
         if (head.length <= want) {
-          head.copy(frame, off);
-          off += head.length;
+          pieces.push(head);
+          got += head.length;
           this.pending.shift();
         } else {
-          head.copy(frame, off, 0, want);
+          pieces.push(head.subarray(0, want));
           this.pending[0] = head.subarray(want);
-          off += want;
+          got += want;
         }
       }
+      const header = Buffer.allocUnsafe(4);
+      header.writeUInt32BE(n, 0);
       this.pendingBytes -= n;
       this.stats.bytesSent += n;
       progress = true;
-      if (!s.write(frame)) this.writeBlocked = true;
+      let ok: boolean;
+      if (pieces.length > 8) ok = s.write(Buffer.concat([header, ...pieces], 4 + n));
+      else {
+        s.cork();
+        s.write(header);
+        ok = true;
+        for (const p of pieces) ok = s.write(p);
+        s.uncork();
+      }
+      if (!ok) this.writeBlocked = true;
     }
-    if (this.pendingBytes === 0 && (this.ended || this.overCap) && !this.terminatorSent) {
+    if (this.pendingBytes === 0 && (this.ended || (this.overCap && !this.slot.speculative)) && !this.terminatorSent) {
       this.terminatorSent = true;
       progress = true;
       if (!s.write(TERMINATOR)) this.writeBlocked = true;
@@ -788,6 +862,12 @@ class InstreamScan implements ClamdStream {
       () => this.fail('scanner-timeout', this.terminatorSent && !this.writeBlocked ? `no reply from clamd within ${ms} ms` : `clamd read nothing for ${ms} ms`),
       ms,
     );
+  }
+
+  private wakeReady(): void {
+    const w = this.readyWaiters;
+    this.readyWaiters = [];
+    for (const r of w) r();
   }
 
   private wakeDrainers(): void {

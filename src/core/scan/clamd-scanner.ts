@@ -11,11 +11,14 @@
  * the decoded 750 KB alone ~7.7–9.7 ms / ~4.5–5 ms (×1.2–1.4), but every extra part costs
  * one more connection (~1–3 ms wall). 'whole-message' remains useful as a second opinion
  * on our own MIME parsing (clamd decodes the raw message itself).
+ * rawSource(): in per-file mode, the raw message beside the per-file streams (`raw_message`,
+ * see clamd-client.ts openRawStream and session.ts): 'anomaly' streams it speculatively and
+ * finishes it only for messages that showed an anomaly, 'always' for every message.
  * Known gap: per-file mode opens one connection per file (no IDSESSION).
  */
 import type { FileInfo, ScanResult } from '../types.js';
-import type { ScanStream, Scanner } from './scanner.js';
-import { ClamdClient, type ClamdClientOptions } from './clamd-client.js';
+import type { RawMessageSource, RawMessageStream, ScanStream, Scanner } from './scanner.js';
+import { ClamdClient, type ClamdClientOptions, type ClamdStream } from './clamd-client.js';
 
 export type ClamdMode = 'per-file' | 'whole-message';
 
@@ -34,18 +37,20 @@ export class ClamdScanner implements Scanner {
   }
 
   open(_file: FileInfo, signal?: AbortSignal): ScanStream {
-    const s = this.client.openStream(signal);
+    return wrap(this.client.openStream(signal));
+  }
+
+  /** Raw-message streams for the session ('off' = none). */
+  rawSource(mode: 'anomaly' | 'always' | 'off'): RawMessageSource | null {
+    if (mode === 'off' || this.mode !== 'per-file') return null;
+    const client = this.client;
     return {
-      write(chunk: Uint8Array): ScanResult | null {
-        s.write(chunk);
-        return null;
+      engine: this.name,
+      mode,
+      open(signal: AbortSignal, wait: boolean): RawMessageStream | null {
+        const s = client.openRawStream(signal, { wait });
+        return s ? wrap(s) : null;
       },
-      get needsDrain() {
-        return s.needsDrain;
-      },
-      drain: () => s.drain(),
-      end: () => s.end(),
-      abort: () => s.abort(),
     };
   }
 
@@ -53,4 +58,21 @@ export class ClamdScanner implements Scanner {
   close(): void {
     this.client.close();
   }
+}
+
+/** A ClamdStream as a ScanStream (clamd answers only at the end: write() never has a result). */
+function wrap(s: ClamdStream): RawMessageStream {
+  return {
+    write(chunk: Uint8Array): ScanResult | null {
+      s.write(chunk);
+      return null;
+    },
+    get needsDrain() {
+      return s.needsDrain;
+    },
+    drain: () => s.drain(),
+    end: () => s.end(),
+    abort: () => s.abort(),
+    ready: () => s.ready(),
+  };
 }

@@ -39,3 +39,21 @@ export interface Scanner {
   readonly keepsChunks?: boolean;
   open(file: FileInfo, signal?: AbortSignal): ScanStream;
 }
+
+/** A raw-message stream beside per-file scanning (clamd `raw_message`). */
+export interface RawMessageStream extends ScanStream {
+  /** Resolves once the stream holds its scanner slot (or has failed): the session waits for it before parsing in 'always' mode. */
+  ready(): Promise<void>;
+}
+
+/**
+ * Where raw-message streams come from. 'anomaly': speculative streams, finished (end())
+ * only when the message showed an anomaly, else aborted unscanned; 'always': every message.
+ * open(signal, false) never waits and returns null when no slot is free; open(signal, true)
+ * queues for a slot (bounded by the scanner's own deadline) and never returns null.
+ */
+export interface RawMessageSource {
+  readonly engine: string;
+  readonly mode: 'anomaly' | 'always';
+  open(signal: AbortSignal, wait: boolean): RawMessageStream | null;
+}

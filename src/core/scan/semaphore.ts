@@ -5,6 +5,7 @@
  * (clamd stops accept()ing when its queue is full, see reference/clamd-protocol.md §5).
  *
  *   const release = await sem.acquire(signal);   // rejects with signal.reason on abort
+ *   const now = sem.tryAcquire();                 // a release function, or null when none is free
  *   try { … } finally { release(); }             // release is idempotent
  *
  * Limits: `permits` ≥ 1. Waiters are unbounded (each holds only a closure).
@@ -27,6 +28,13 @@ export class Semaphore {
   /** Callers waiting for a permit. */
   get waiting(): number {
     return this.waiters.length;
+  }
+
+  /** A permit now, or null when none is free (never waits, never queues). */
+  tryAcquire(): (() => void) | null {
+    if (this.free === 0) return null;
+    this.free--;
+    return this.releaser();
   }
 
   acquire(signal?: AbortSignal): Promise<() => void> {
