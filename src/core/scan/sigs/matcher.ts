@@ -11,9 +11,12 @@
  *    → on a hit, an open-addressing table keyed by the gram lists (form, offset)
  *    entries. A form is put in the level with the largest step its longest static
  *    run allows (run ≥ step+q-1) and registers the `step` grams of its cheapest such
- *    region, so one sample always lands on it whatever the alignment. Levels are
- *    chosen per db by estimated cost (chooseShapes); a db of long static strings is
- *    sampled every 8th byte, one with 4-byte runs every 2nd.
+ *    region, so one sample always lands on it whatever the alignment (a form with no
+ *    such run expands its wildcard bytes on the sparsest level that allows it). Levels
+ *    are chosen per db by estimated cost (chooseShapes); a db of long static strings is
+ *    sampled every 8th byte, one with 4-byte runs every 2nd. All levels sample in one
+ *    phase (positions ≡ 3 mod step), so one merged pass over each chunk reads every
+ *    4-byte window once and tests it against each level due there.
  *  - A candidate whose last byte is in the current chunk is verified now (bytes
  *    before the chunk come from a carry of maxFormLen-1 bytes); otherwise it is
  *    parked in `pending` and verified by the write() that delivers its last byte.
@@ -24,6 +27,10 @@
  *    of verified matches: for an unbounded gap (`*`, `{n-}`) only the earliest end
  *    matters; for a bounded gap a short sorted list of end intervals, pruned by
  *    position. Segment 0 of an absolute-offset signature must start in [min,max].
+ *
+ *  - skip(n): bytes passed over unread (an archive's compressed data) still count for
+ *    offsets and gaps; no form may use them. A set whose signatures are all anchored
+ *    and bounded (`reach`) stops sampling once past them.
  *
  * Limits / bounds per stream: carry = maxFormLen-1 bytes (≤ MAX_FORM_LEN); pending
  *   entries ≤ entries per gram × maxFormLen; end-interval lists capped at
@@ -142,7 +149,11 @@ const bloomFp = (entries: number) => (1 - Math.exp((-2 * entries) / 2 ** bloomLo
  */
 const EXPAND_CAP = 640;
 
-/** Fixed cost of one more level: another pass over every chunk (measured ~¼ of a dense level's samples). */
+/**
+ * Fixed cost of one more level, even in the merged pass (which shares the load, not the
+ * filter test): measured with bench/sigs-bench-style forced shapes, a second level costs
+ * about a quarter of a dense level's samples, so synthetic 10k and 100k dbs stay on one level.
+ */
 const LEVEL_OVERHEAD = 0.25;
 
 const bloomLog = (grams: number) => Math.min(23, Math.max(12, Math.ceil(Math.log2(Math.max(grams, 1) * 16))));
@@ -169,12 +180,13 @@ function chooseShapes(groups: readonly FitGroup[]): [number, number][] {
     const grams = new Array<number>(idx.length).fill(0);
     let ok = true;
     for (const g of groups) {
-      const li = idx.findIndex((i) => g.fit[i]! > 0);
+      let li = idx.findIndex((i) => g.fit[i]! > 0);
+      if (li < 0) li = idx.findIndex((i) => g.fit[i]! < 0);
       if (li < 0) {
         ok = false;
         break;
       }
-      grams[li]! += g.count * g.fit[idx[li]!]!;
+      grams[li]! += g.count * Math.abs(g.fit[idx[li]!]!);
     }
     if (!ok) continue;
     let cost = 0;
@@ -231,6 +243,20 @@ function popcount8(x: number): number {
   let c = 0;
   for (; x !== 0; x &= x - 1) c++;
   return c;
+}
+
+/**
+ * The first position ≥ `from` at which level `lv` samples. All levels share one phase —
+ * absolute positions ≡ 3 (mod step) — so the merged pass reads each window once; a form
+ * registers `step` consecutive gram ends, which always include one of those. Step-1
+ * levels with grams shorter than 4 also sample the positions before 3 (a form at the very
+ * start of a file may end its only registered gram there).
+ */
+function firstSample(lv: { q: number; step: number }, from: number): number {
+  const lo = Math.max(from, lv.q - 1);
+  if (lv.step === 1) return lo;
+  if (lo <= 3) return 3;
+  return lo + ((3 - lo) & (lv.step - 1));
 }
 
 /** Second Bloom bit, consulted only after the first one is set. */
@@ -355,7 +381,7 @@ export class PatternSetBuilder {
       const groups = new Map<string, FitGroup>();
       for (let f = 0; f < n; f++) {
         const fit = LEVEL_SHAPES.map(([q, st]) =>
-          this.fRun[f]! >= st + q - 1 ? st : (this.expandedRegion(f, q, st)?.entries ?? 0),
+          this.fRun[f]! >= st + q - 1 ? st : -(this.expandedRegion(f, q, st)?.entries ?? 0),
         );
         const key = fit.join(',');
         const g = groups.get(key);
@@ -373,7 +399,9 @@ export class PatternSetBuilder {
     for (let f = 0; f < n; f++) {
       let li = 0;
       let place: { start: number; entries: number } | null = null;
-      for (; li < shapes.length && place === null; li++) place = this.fit(f, shapes[li]![0], shapes[li]![1]);
+      // A static window on the sparsest level that has one; expanding wildcards only where none has.
+      for (; li < shapes.length && place === null; li++) place = this.fit(f, shapes[li]![0], shapes[li]![1], false);
+      if (place === null) for (li = 0; li < shapes.length && place === null; li++) place = this.fit(f, shapes[li]![0], shapes[li]![1], true);
       if (place === null) throw new Error(`no sampling level fits a form with a ${this.fRun[f]}-byte static run`);
       li--;
       levelOf[f] = li;
@@ -436,10 +464,10 @@ export class PatternSetBuilder {
    * the cheapest fully static window of step+q-1 bytes (step entries), else the
    * expandedRegion; null when neither exists.
    */
-  private fit(f: number, q: number, step: number): { start: number; entries: number } | null {
+  private fit(f: number, q: number, step: number, expand: boolean): { start: number; entries: number } | null {
     const width = step + q - 1;
     if (this.fRun[f]! >= width) return { start: this.chooseRegion(f, width), entries: step };
-    return this.expandedRegion(f, q, step);
+    return expand ? this.expandedRegion(f, q, step) : null;
   }
 
   /**
@@ -515,7 +543,7 @@ export class BodyMatcher implements Matcher {
 
   constructor(private readonly set: PatternSet) {
     this.carry = new Uint8Array(Math.max(set.maxFormLen - 1, 3));
-    this.next = Float64Array.from(set.levels, (l) => l.q - 1);
+    this.next = Float64Array.from(set.levels, (l) => firstSample(l, 0));
   }
 
   /** Bytes consumed so far. */
@@ -535,8 +563,8 @@ export class BodyMatcher implements Matcher {
     this.chunk = chunk;
     this.base = base;
     if (this.pendForm.length > 0) this.runPending(base + n);
-    const levels = this.set.levels;
-    for (let li = 0; li < levels.length; li++) this.scanLevel(li, levels[li]!, chunk, base);
+    this.scanHead(chunk, base);
+    if (n > 3) this.scanFused(chunk, base);
     if (this.hitForm.length > 0 && this.processHits()) return this.found;
     this.keepCarry(chunk);
     this.pos = base + n;
@@ -560,12 +588,7 @@ export class BodyMatcher implements Matcher {
     this.pendForm = [];
     this.pendStart = [];
     const levels = this.set.levels;
-    for (let li = 0; li < levels.length; li++) {
-      const lv = levels[li]!;
-      const first = this.pos + lv.q - 1; // the first gram wholly after the gap ends here
-      const nx = this.next[li]!;
-      if (nx < first) this.next[li] = nx + Math.ceil((first - nx) / lv.step) * lv.step;
-    }
+    for (let li = 0; li < levels.length; li++) this.next[li] = Math.max(this.next[li]!, firstSample(levels[li]!, this.pos));
   }
 
   /** True once no signature of the set can match any more (every one is anchored and out of reach). */
@@ -574,32 +597,91 @@ export class BodyMatcher implements Matcher {
   }
 
   /**
-   * Sample one level over the chunk. Hot loop: one big-endian 32-bit load (the gram is
-   * its low q bytes), one multiply, one bit test per sample; positions whose 4-byte
-   * window reaches before the chunk take the slow path through the carry.
+   * Samples whose 4-byte window reaches before the chunk (relative position < 3): their
+   * grams are read through the carry, level by level (a few per write).
    */
-  private scanLevel(li: number, lv: Level, c: Uint8Array, base: number): void {
+  private scanHead(c: Uint8Array, base: number): void {
+    const levels = this.set.levels;
     const n = c.length;
-    const step = lv.step;
-    const q = lv.q;
-    const bits = lv.bits;
-    const sh = lv.bitShift;
-    let p = (this.next[li]! - base) | 0; // int32: keeps the index arithmetic in registers
-    for (; p < 3 && p < n; p += step) {
-      const g = this.gramAt(base + p, q);
-      const h = Math.imul(g, MUL) >>> sh;
-      if ((bits[h >>> 5]! & (1 << (h & 31))) !== 0 && bloom2(bits, g, sh)) this.probe(lv, g, base + p);
+    for (let li = 0; li < levels.length; li++) {
+      const lv = levels[li]!;
+      let p = this.next[li]! - base;
+      for (; p < 3 && p < n; p += lv.step) {
+        const g = this.gramAt(base + p, lv.q);
+        const h = Math.imul(g, MUL) >>> lv.bitShift;
+        if ((lv.bits[h >>> 5]! & (1 << (h & 31))) !== 0 && bloom2(lv.bits, g, lv.bitShift)) this.probe(lv, g, base + p);
+      }
+      this.next[li] = base + p;
     }
-    if (p < n) {
-      const dv = new DataView(c.buffer, c.byteOffset, n);
-      const gm = q === 4 ? -1 : (1 << (8 * q)) - 1;
+  }
+
+  /**
+   * The merged sampling pass over the rest of the chunk: every level samples the same
+   * phase (absolute positions ≡ 3 mod its step; steps are powers of two), so one walk at
+   * the finest step reads each 4-byte window once — one big-endian 32-bit load, the gram
+   * is its low q bytes — and tests it against every level due there: one multiply and one
+   * bit test per level and sample. One- and two-level sets (nearly all dbs) get loops of
+   * their own; more levels share a generic one.
+   */
+  private scanFused(c: Uint8Array, base: number): void {
+    const levels = this.set.levels;
+    const n = c.length;
+    const dv = new DataView(c.buffer, c.byteOffset, n);
+    const L = levels.length;
+    const fine = levels[L - 1]!; // sorted by step, largest first
+    // Every level's next sample is ≥ 3 now and in the common phase; the finest is due first.
+    let p = (this.next[L - 1]! - base) | 0;
+    if (p >= n) return;
+    const step = fine.step;
+    if (L === 1) {
+      const bits = fine.bits;
+      const sh = fine.bitShift;
+      const gm = fine.q === 4 ? -1 : (1 << (8 * fine.q)) - 1;
       for (; p < n; p += step) {
         const g = dv.getInt32(p - 3) & gm;
         const h = Math.imul(g, MUL) >>> sh;
-        if ((bits[h >>> 5]! & (1 << (h & 31))) !== 0 && bloom2(bits, g, sh)) this.probe(lv, g, base + p);
+        if ((bits[h >>> 5]! & (1 << (h & 31))) !== 0 && bloom2(bits, g, sh)) this.probe(fine, g, base + p);
+      }
+      this.next[0] = base + p;
+      return;
+    }
+    if (L === 2) {
+      const coarse = levels[0]!;
+      const b0 = coarse.bits;
+      const s0 = coarse.bitShift;
+      const m0 = coarse.q === 4 ? -1 : (1 << (8 * coarse.q)) - 1;
+      const b1 = fine.bits;
+      const s1 = fine.bitShift;
+      const m1 = fine.q === 4 ? -1 : (1 << (8 * fine.q)) - 1;
+      const phase = coarse.step - 1; // (abs − 3) & phase === 0 ⇔ the coarse level samples here
+      const off = (base - 3) | 0;
+      for (; p < n; p += step) {
+        const w = dv.getInt32(p - 3);
+        const g1 = w & m1;
+        const h1 = Math.imul(g1, MUL) >>> s1;
+        if ((b1[h1 >>> 5]! & (1 << (h1 & 31))) !== 0 && bloom2(b1, g1, s1)) this.probe(fine, g1, base + p);
+        if (((off + p) & phase) === 0) {
+          const g0 = w & m0;
+          const h0 = Math.imul(g0, MUL) >>> s0;
+          if ((b0[h0 >>> 5]! & (1 << (h0 & 31))) !== 0 && bloom2(b0, g0, s0)) this.probe(coarse, g0, base + p);
+        }
+      }
+    } else {
+      for (; p < n; p += step) {
+        const w = dv.getInt32(p - 3);
+        const at = base + p;
+        for (let li = 0; li < L; li++) {
+          const lv = levels[li]!;
+          if (((at - 3) & (lv.step - 1)) !== 0) continue;
+          const g = lv.q === 4 ? w : w & ((1 << (8 * lv.q)) - 1);
+          const h = Math.imul(g, MUL) >>> lv.bitShift;
+          if ((lv.bits[h >>> 5]! & (1 << (h & 31))) !== 0 && bloom2(lv.bits, g, lv.bitShift)) this.probe(lv, g, at);
+        }
       }
     }
-    this.next[li] = base + p;
+    // Next sample of each level: the first position ≥ the chunk end in its phase.
+    const end = base + n;
+    for (let li = 0; li < L; li++) this.next[li] = firstSample(levels[li]!, end);
   }
 
   /** The q-gram ending at absolute position `at` (at ≥ q-1), reading the carry as needed. */
