@@ -4,6 +4,7 @@
 #   - Debian packages: postfix, clamav-daemon, clamav-testfiles, miltertest, m4, libwrap0,
 #     python3, ripmime, mpack (the differential harness's oracles), zip, unzip,
 #     libarchive-tools (archive oracles and a real zip writer in the unpack tests)
+#   - for the lab test (test/integration/lab.test.ts): docker.io, docker-compose, debootstrap, chromium
 #   - Sendmail 8.17 unpacked (not installed: it conflicts with postfix) into $MIDSTREAM_CACHE/sendmail
 #   - $MIDSTREAM_EXTRA_PKGS: more Debian packages (the peer benchmark's filters), no recommends
 # Needs root for apt-get; skips apt entirely when every package is already there.
@@ -19,6 +20,7 @@ fi
 
 # --- Debian packages ---------------------------------------------------------------
 PKGS="postfix clamav-daemon clamav-testfiles miltertest m4 libwrap0 procps python3 ripmime mpack zip unzip libarchive-tools ${MIDSTREAM_EXTRA_PKGS:-}"
+PKGS="$PKGS docker.io docker-compose debootstrap chromium"  # the lab test
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -9,11 +9,12 @@
 #   (smtpd_milters → midstream-milter) applied as main.cf settings.
 # Lab-only changes after rendering (the templates describe a loopback test instance):
 #   services listen on all container addresses, not 127.0.0.1; the relayhost is the
-#   mailpit sink; mynetworks and the after-filter's XFORWARD trust cover the compose
+#   sink service (SINK_HOST, resolved at delivery time); mynetworks and the after-filter's XFORWARD trust cover the compose
 #   networks; the proxy filter points at the midstream-proxy container. Each edit is
 #   checked, so a changed template fails loudly here instead of half-working.
 set -eu
 T=/opt/midstream/postfix
+lab_render() { /opt/midstream/docker/lab-render.sh "$@"; }
 OUT=/etc/postfix
 : "${LAB_MODE:=before-queue}"
 : "${LAB_HOSTNAME:=$(hostname)}"
@@ -40,8 +41,8 @@ export BASE_DIR CONFIG_DIR QUEUE_DIR DATA_DIR MAILLOG MYHOSTNAME MYDOMAIN SINK_P
 
 die() { echo "entrypoint: $*" >&2; exit 1; }
 
-lab-render "$T/main.cf.in" "$OUT/main.cf"
-lab-render "$T/master.cf.in" "$OUT/master.cf"
+lab_render "$T/main.cf.in" "$OUT/main.cf"
+lab_render "$T/master.cf.in" "$OUT/master.cf"
 
 # master.cf: "127.0.0.1:PORT inet" services → "PORT inet" (all addresses).
 for port in "$SMTP_PORT" "$REINJECT_PORT"; do
@@ -64,7 +65,7 @@ case "$LAB_MODE" in
   milter)
     postconf -PX "$SMTP_PORT/inet/smtpd_proxy_filter"
     [ -f "$T/milter.cf.in" ] || die "postfix/milter.cf.in is missing from the image"
-    lab-render "$T/milter.cf.in" "$OUT/milter.cf"
+    lab_render "$T/milter.cf.in" "$OUT/milter.cf"
     # main.cf-style fragment: join continuation lines, drop comments, postconf -e each.
     awk '
       /^[ \t]*#/ || /^[ \t]*$/ { next }

@@ -1,0 +1,51 @@
+// docker/lab-wait.mjs — wait until the lab answers on the host: each SMTP port greets with
+// 220 (Sendmail greets only once its milter connection is up) and the sink's web view
+// answers /healthz. Plain JS so lab.sh can run it before anything is built.
+//   node docker/lab-wait.mjs PORT... http:PORT...     (127.0.0.1; 3 minutes at most)
+// Exit 0 when all answer; 1 naming those that did not.
+import { connect } from 'node:net';
+import { get } from 'node:http';
+
+const until = Date.now() + 180_000;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function greets(port) {
+  return new Promise((resolve) => {
+    const s = connect({ port, host: '127.0.0.1' });
+    let buf = '';
+    const done = (ok) => (s.destroy(), resolve(ok));
+    s.setTimeout(10_000, () => done(false));
+    s.on('error', () => done(false));
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      const m = /^(\d{3})[ ][^\n]*\n/m.exec(buf);
+      if (m) {
+        s.end('QUIT\r\n');
+        done(m[1] === '220');
+      }
+    });
+  });
+}
+
+function healthy(port) {
+  return new Promise((resolve) => {
+    const r = get({ host: '127.0.0.1', port, path: '/healthz', timeout: 5000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    r.on('error', () => resolve(false));
+    r.on('timeout', () => (r.destroy(), resolve(false)));
+  });
+}
+
+let pending = process.argv.slice(2);
+while (pending.length > 0) {
+  const ok = await Promise.all(pending.map((a) => (a.startsWith('http:') ? healthy(Number(a.slice(5))) : greets(Number(a)))));
+  pending = pending.filter((_, i) => !ok[i]);
+  if (pending.length === 0) break;
+  if (Date.now() > until) {
+    console.error(`lab: no answer on 127.0.0.1 ${pending.join(' ')}`);
+    process.exit(1);
+  }
+  await sleep(500);
+}
