@@ -191,7 +191,8 @@ export class MessageSession {
       chunk = Buffer.from(chunk);
       return gate.then(() => {
         if (this.rawGate === gate) this.rawGate = null;
-        return this.push(chunk);
+        // Aborted (client gone) while waiting: the bytes are no longer wanted.
+        return this.ended ? undefined : this.push(chunk);
       });
     }
     this.stats.bytes += chunk.length;
