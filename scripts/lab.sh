@@ -1,8 +1,8 @@
 #!/bin/sh
 # lab.sh — the docker-compose lab on this machine: npm run lab:up | lab:down | lab:test.
 #
-#   lab.sh up           install what is missing (docker.io, docker-compose, debootstrap: apt,
-#                       root), start dockerd if no engine answers (and remember that we did),
+#   lab.sh up           install what is missing (docker.io, docker-compose: apt, root; and
+#                       debootstrap when a base image must be built), start dockerd if no engine answers (and remember that we did),
 #                       make the base images (docker/base/base-images.sh: pull, else build
 #                       locally), build the lab image, start the lab, wait until every
 #                       service is healthy and every SMTP port greets, print the endpoints.
@@ -54,8 +54,7 @@ install_missing() {
   { engine_up || command -v dockerd >/dev/null; } || want="$want docker.io"
   command -v docker >/dev/null || want="$want docker.io"
   { compose_v2 || command -v docker-compose >/dev/null; } || want="$want docker-compose"
-  # debootstrap only matters where debian:12-slim cannot be pulled; cheap to have on Debian.
-  if command -v apt-get >/dev/null && ! command -v debootstrap >/dev/null; then want="$want debootstrap"; fi
+  # debootstrap is installed by docker/base/base-images.sh when a base image cannot be pulled.
   [ -z "$want" ] || apt_install $want
 }
 

@@ -8,12 +8,14 @@
 # Output: the two images, tagged as above. An image already present is reused (the cache
 #   between runs is the engine's own image store); else it is pulled; if the pull fails
 #   (no registry reachable, as on the CI machines), it is built here:
-#   - debian:12-slim: `debootstrap --variant=minbase bookworm` (root; ~30 s from the mirror),
+#   - debian:12-slim: `debootstrap --variant=minbase bookworm` (root; installed with apt when
+#     missing; ~30 s from the mirror),
 #     slimmed like the official image (no docs, man pages, locales, apt lists), imported as
 #     ONE layer with `docker import`.
 #   - node:20-slim: FROM that debian:12-slim plus this host's node binary and npm, in ONE
 #     COPY layer (vfs copies every layer whole, so fewer layers build faster).
-# Errors: exits non-zero with a line naming what is missing (debootstrap, root, node 20).
+# Errors: exits non-zero with a line naming what is missing (root, debootstrap where apt
+#   cannot install it, node 20).
 # Gaps: amd64/arm64 follow the host; the local node image has no yarn/corepack.
 set -eu
 STATE="${LAB_STATE:-${MIDSTREAM_CACHE:-$HOME/.cache/midstream}/lab}"
@@ -28,8 +30,13 @@ have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 try_pull() { timeout 300 docker pull -q "$1" >/dev/null 2>&1; }
 
 build_debian() {
-  command -v debootstrap >/dev/null || die "debootstrap is missing (apt-get install debootstrap)"
-  [ "$(id -u)" = 0 ] || die "building debian:12-slim with debootstrap needs root"
+  [ "$(id -u)" = 0 ] || die "no registry answers and building debian:12-slim with debootstrap needs root"
+  if ! command -v debootstrap >/dev/null; then
+    command -v apt-get >/dev/null || die "no registry answers and debootstrap is missing"
+    say "apt-get install debootstrap"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null; } ||
+      die "installing debootstrap failed"
+  fi
   mkdir -p "$STATE"
   work=$(mktemp -d "$STATE/debootstrap.XXXXXX")
   root="$work/rootfs"
