@@ -5,7 +5,8 @@ Usage: archive-oracle.py FILE...   → one JSON object on stdout: {FILE: views},
 has, for each reader that accepts the file, the members it would extract:
   "zipfile": Python's zipfile (central directory; names cut at NUL)
   "tarfile": Python's tarfile ('r:*': plain, gzip, bz2; regular, unknown and sparse
-             members, hard links resolved; other types are not files)
+             members, hard and symbolic links resolved to their targets; devices,
+             FIFOs and directories are not files)
   "unzip":   Info-ZIP unzip (central directory), when installed
   "bsdtar":  libarchive bsdtar reading the file as a stream (zip: local headers), when installed
 Each view is {"ok": bool, "error": str|null, "members": [{"name", "sha256"} | {"name", "error"}]}.
@@ -40,7 +41,7 @@ def view_tarfile(path):
         with tarfile.open(path, "r:*") as t:
             out["ok"] = True
             for info in t:
-                if info.isdir() or info.issym() or info.ischr() or info.isblk() or info.isfifo():
+                if info.isdir() or info.ischr() or info.isblk() or info.isfifo():
                     continue
                 m = {"name": info.name, "type": info.type.decode("latin-1")}
                 try:

@@ -18,8 +18,8 @@ import fc from 'fast-check';
 import type { Engine, Verdict } from '../../src/core/index.js';
 import { createDecoder } from '../../src/core/decode/index.js';
 import { UuExtractor } from '../../src/core/decode/uu-extractor.js';
-import { createUnpacker } from '../../src/core/unpack/index.js';
-import type { ArchiveFormat, UnpackBudget } from '../../src/core/unpack/unpack-types.js';
+import { createEmbeddedZipUnpacker, createUnpacker } from '../../src/core/unpack/index.js';
+import type { ArchiveFormat, UnpackBudget, UnpackHandler } from '../../src/core/unpack/unpack-types.js';
 import { MilterDecoder, cstrings, encodeOptneg, encodePacket } from '../../milter/milter-wire.js';
 import { MilterSession } from '../../milter/milter-session.js';
 import { SMFIC, SMFIR } from '../../milter/milter-codes.js';
@@ -28,7 +28,7 @@ import { ProxySession, type ProxyContext } from '../../src/smtp/proxy-session.js
 import { nullLogger, type Logger } from '../../src/log/logger.js';
 import { fixture } from './paths.js';
 import { traceChunks } from './mime-trace.js';
-import { buildTar, buildZip, cutAt } from './unpack-harness.js';
+import { buildTar, buildZip, cutAt, paxMember, tarHeader, ZipWriter } from './unpack-harness.js';
 import { fakeEngine } from './milter-fake-engine.js';
 import { createStubEngine } from './stub-engine.js';
 import type { Sink } from './sink.js';
@@ -326,8 +326,8 @@ export const FUZZ_BUDGET: Readonly<UnpackBudget> = Object.freeze({
   ratioGraceBytes: 256 * 1024,
 });
 
-let seeds: { format: ArchiveFormat; data: Uint8Array }[] | null = null;
-export function archiveSeeds(): { format: ArchiveFormat; data: Uint8Array }[] {
+let seeds: { format: FuzzFormat; data: Uint8Array }[] | null = null;
+export function archiveSeeds(): { format: FuzzFormat; data: Uint8Array }[] {
   if (seeds) return seeds;
   const text = b('The quick brown fox jumps over the lazy dog. '.repeat(40));
   const zeros = new Uint8Array(300_000);
@@ -342,6 +342,29 @@ export function archiveSeeds(): { format: ArchiveFormat; data: Uint8Array }[] {
     { format: 'tar', data: buildTar([{ name: 'x', data: text, base256: true }, { name: 'l', type: '2', linkname: 'x' }]) },
     { format: 'bzip2', data: readFileSync(fixture('unpack', 'runs.bz2')) },
   ];
+  // zips read every way: behind junk, in the comment, unknown sizes, a hidden header
+  const inner = buildZip([{ name: 'in.txt', data: text }]);
+  const w = new ZipWriter(40);
+  w.raw(b('#!/bin/sh\necho junk in front of a zip\n  '));
+  w.entry({ name: 'u.bin', data: text, method: 0, descriptor: 'unsigned' });
+  w.entry({ name: 'e.bin', data: text, method: 12, descriptor: 'signed' });
+  seeds.push({ format: 'zip-embedded', data: w.finish({ comment: inner }) });
+  const h = new ZipWriter();
+  const hidden = ZipWriter.localBytes({ name: 'h.txt', data: text });
+  const at = h.entry({ name: 'c.bin', data: Buffer.concat([b('xx'), hidden.bytes]), method: 0 });
+  h.centralRecord({ ...hidden.fields, offset: at + 30 + 5 + 2 });
+  seeds.push({ format: 'zip', data: h.finish() });
+  // tars: v7, an old GNU sparse member, pax sparse 0.1, a link carrying data, after the end
+  const o8 = (v: number) => b(v.toString(8).padStart(11, '0') + '\0');
+  const sparse = tarHeader({ name: 's.bin', type: 'S', format: 'gnu', size: 600, patch: (x) => { x.set(o8(100), 386); x.set(o8(600), 398); x.set(o8(5000), 483); } });
+  seeds.push({
+    format: 'tar',
+    data: Buffer.concat([
+      buildTar([{ name: 'v7.txt', data: text, format: 'v7' }], false), sparse, text.subarray(0, 600), new Uint8Array(424),
+      buildTar([{ name: 'l', type: '1', linkname: 'v7.txt', data: text.subarray(0, 100) }, paxMember({ 'GNU.sparse.map': '0,10,50,20', 'GNU.sparse.size': '99' }), { name: 'q', data: text.subarray(0, 30) }]),
+      buildTar([{ name: 'after.txt', data: text.subarray(0, 10) }]),
+    ]),
+  });
   // a raw deflate seed wrapped as a zip entry of zeros (ratio paths)
   seeds.push({ format: 'zip', data: buildZip([{ name: 'zz', data: new Uint8Array(0), compressed: deflateRawSync(new Uint8Array(2_000_000)), crc: 0, usize: 2_000_000 }]) });
   return seeds;
@@ -353,11 +376,15 @@ interface UnpackTrace {
 }
 
 /** Run one unpacker and check the handler contract (unpack-base.ts) as it goes. */
-export function checkedUnpack(format: ArchiveFormat, chunks: readonly Uint8Array[], budget: UnpackBudget): UnpackTrace {
+/** The unpackers, and the zip reading the session gives files not sniffed as zip. */
+export type FuzzFormat = ArchiveFormat | 'zip-embedded';
+
+export function checkedUnpack(format: FuzzFormat, chunks: readonly Uint8Array[], budget: UnpackBudget): UnpackTrace {
   const t: UnpackTrace = { events: [], out: 0 };
   let terminal = 0; // limit/corrupt calls
   let open = 0;
-  const u = createUnpacker(format, {
+  const make = format === 'zip-embedded' ? (h: UnpackHandler) => createEmbeddedZipUnpacker(h, budget) : (h: UnpackHandler) => createUnpacker(format, h, budget);
+  const u = make({
     onEntry(meta) {
       assert.equal(terminal, 0, 'entry after limit/corrupt');
       assert.equal(open, 0, 'entry while another is open');
@@ -402,7 +429,7 @@ export function checkedUnpack(format: ArchiveFormat, chunks: readonly Uint8Array
       assert.equal(terminal, 0, 'name after limit/corrupt');
       t.events.push(`altname ${member} ${alt}`);
     },
-  }, budget);
+  });
   for (const c of chunks) u.write(c);
   u.end();
   u.end(); // idempotent
@@ -423,8 +450,8 @@ export function unpackProperty() {
     const seed = all[si % all.length]!;
     const input = mutate(seed.data, ms);
     // sometimes feed a format the wrong bytes (sniffing is not the unpacker's job)
-    const formats: ArchiveFormat[] = ['zip', 'gzip', 'tar', 'bzip2'];
-    const format = asOther ? formats[si % 4]! : seed.format;
+    const formats: FuzzFormat[] = ['zip', 'gzip', 'tar', 'bzip2', 'zip-embedded'];
+    const format = asOther ? formats[si % formats.length]! : seed.format;
     const whole = checkedUnpack(format, [input], { ...FUZZ_BUDGET });
     const split = checkedUnpack(format, cutAt(input, cs), { ...FUZZ_BUDGET });
     assert.deepEqual(split.events, whole.events, 'chunking changed the unpack trace');

@@ -290,6 +290,8 @@ export interface TarSpec {
   /** Declared size override (data still written as given). */
   size?: number;
   badChecksum?: boolean;
+  /** Change header bytes before the checksum is computed (odd fields, GNU sparse maps). */
+  patch?: (h: Uint8Array) => void;
 }
 
 export function tarHeader(s: TarSpec): Uint8Array {
@@ -317,6 +319,7 @@ export function tarHeader(s: TarSpec): Uint8Array {
     put(263, 2, '00');
     if (s.prefix) put(345, 155, s.prefix);
   } else if (fmt === 'gnu') put(257, 8, 'ustar  \0');
+  s.patch?.(h);
   h.fill(0x20, 148, 156);
   let sum = 0;
   for (const b of h) sum += b;

@@ -29,7 +29,8 @@ describe('sniffArchive', () => {
     assert.equal(sniffArchive(bytes('PK', 1, 2)), null); // central record alone
     assert.equal(sniffArchive(bytes('BZh0', 0x31, 0x41, 0x59, 0x26, 0x53, 0x59)), null);
     assert.equal(sniffArchive(bytes('BZh9 not a block')), null);
-    assert.equal(sniffArchive(buildTar([{ name: 'a', format: 'v7' }])), null); // no magic: clamd's job
+    assert.equal(sniffArchive(buildTar([{ name: 'a', format: 'v7' }])), 'tar'); // no magic: a valid checksum
+    assert.equal(sniffArchive(buildTar([{ name: 'a', format: 'v7', badChecksum: true }])), null);
     assert.equal(sniffArchive(head('clam.7z')), null);
     assert.equal(sniffArchive(new Uint8Array(0)), null);
   });

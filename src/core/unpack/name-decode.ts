@@ -16,15 +16,16 @@ export function decodeName(bytes: Uint8Array): string {
 }
 
 /**
- * Every reading of a name field: [cut at the first NUL, the whole field] — the second
- * only when something other than NUL padding follows the first NUL.
+ * Every reading of a name field: [cut at the first NUL, the whole field without its
+ * trailing NUL padding] — the second only when something else follows the first NUL.
  */
 export function nameCandidates(bytes: Uint8Array): string[] {
   const nul = bytes.indexOf(0);
   if (nul < 0) return [decodeBytes(bytes)];
   const cut = decodeBytes(bytes.subarray(0, nul));
-  for (let i = nul + 1; i < bytes.length; i++) if (bytes[i] !== 0) return [cut, decodeBytes(bytes)];
-  return [cut];
+  let end = bytes.length;
+  while (end > nul && bytes[end - 1] === 0) end--; // NUL padding of fixed fields is no part of any reading
+  return end > nul ? [cut, decodeBytes(bytes.subarray(0, end))] : [cut];
 }
 
 function decodeBytes(b: Uint8Array): string {

@@ -10,8 +10,9 @@
  * java-class, msi (OLE2 whose root CLSID, when within head, is the Windows Installer
  * one), ole (other OLE2 compound files: .doc/.xls/.msg/…), rar, 7z, cab, arj, xz, lzh,
  * ace, zstd, lz4, cpio, szdd, chm, rtf, pdf, lnk, swf, wasm, script-shebang, and the
- * archive formats zip, gzip, bzip2, tar.
+ * archive formats zip, gzip, bzip2, tar (by magic, or for v7 by its header checksum).
  */
+import { isTarHeader } from './tar-header.js';
 import type { ArchiveFormat } from './unpack-types.js';
 
 /** Enough for every signature here (tar's magic sits at 257). */
@@ -45,6 +46,8 @@ export function sniffArchive(head: Uint8Array): ArchiveFormat | null {
     if (at(head, 4, BZ_BLOCK) || at(head, 4, BZ_EOS)) return 'bzip2';
   // "ustar\0" + "00" (POSIX, pax) or "ustar  \0" (GNU).
   if (at(head, 257, ascii('ustar')) && (at(head, 262, [0, 0x30, 0x30]) || at(head, 262, [0x20, 0x20, 0]))) return 'tar';
+  // v7 (no magic) and odd writers: Python's tarfile and GNU tar take any block whose checksum is right.
+  if (isTarHeader(head)) return 'tar';
   return null;
 }
 
