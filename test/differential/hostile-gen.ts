@@ -85,6 +85,7 @@ export function generateCases(seed = DEFAULT_SEED): HostileCase[] {
   names(emit);
   zipFamily(emit);
   tarFamily(emit);
+  moreVariants(emit);
   benignControls(emit, bz, rnd);
   return cases;
 }
@@ -452,6 +453,54 @@ function pad(s: string): Buffer {
   const b = Buffer.alloc(Math.ceil(s.length / 512) * 512);
   b.write(s, 'latin1');
   return b;
+}
+
+// ---- second round: more variants of classes 1, 2, 5, 7, 8 ------------------------------------
+
+function moreVariants(emit: Emit): void {
+  const b = 'b1-more';
+  each((p) => {
+    const body = multipartBody(b, [textPart(), att(p)]);
+    for (const [k, line] of Object.entries({ 'nul-in-value': 'X-Nul: a\x00b', 'whitespace-only-line': '   ', 'cr-in-value': 'X-Cr: a\rb' })) {
+      emit('hdr-early', `top-${k}:${p.key}`, 1, message(`hm-${k}`, [line, `Content-Type: multipart/mixed; boundary="${b}"`], body), `top-level header line (${k}) before Content-Type`);
+      const part = block([line, `Content-Type: application/octet-stream; name="${p.name}"`, 'Content-Transfer-Encoding: base64', `Content-Disposition: attachment; filename="${p.name}"`], b64(p.content));
+      emit('hdr-early', `part-${k}:${p.key}`, 1, mixed(`hmp-${k}`, [part]), `part-level header line (${k}) before the part's fields`);
+    }
+    const ct = (variant: string, field: string, note: string, used = b) =>
+      emit('conflict', `${variant}:${p.key}`, 2, message('cm-' + variant, [field], multipartBody(used, [textPart(), att(p)])), note);
+    ct('type-with-comment', `Content-Type: multipart/mixed (a comment); boundary="${b}"`, 'a comment after the type');
+    ct('double-semicolon', `Content-Type: multipart/mixed;; boundary="${b}"`, 'an empty parameter before boundary=');
+    ct('boundary-2047-body-decoded', 'Content-Type: multipart/mixed; boundary="=?us-ascii?Q?b1-more?="', 'RFC 2047 encoded boundary; the body uses the decoded value');
+    ct('boundary-2047-body-literal', 'Content-Type: multipart/mixed; boundary="=?us-ascii?Q?b1-more?="', 'RFC 2047 encoded boundary; the body uses it literally', '=?us-ascii?Q?b1-more?=');
+    ct('boundary-2231', `Content-Type: multipart/mixed; boundary*=us-ascii''b1-more`, 'RFC 2231 encoded boundary');
+    ct('boundary-2231-sections', 'Content-Type: multipart/mixed; boundary*0="b1-"; boundary*1="more"', 'boundary in RFC 2231 sections');
+    ct('boundary-escaped-quote', 'Content-Type: multipart/mixed; boundary="b1\\"more"', 'boundary with an escaped quote', 'b1"more');
+    ct('boundary-folded', `Content-Type: multipart/mixed;\r\n\tboundary=\r\n "${b}"`, 'boundary parameter folded over lines (valid)');
+    ct('boundary-case-param', `Content-Type: multipart/mixed; BoUnDaRy="${b}"`, 'mixed-case parameter name (valid)');
+    const cteComment = block([`Content-Type: application/octet-stream; name="${p.name}"`, 'Content-Transfer-Encoding: base64 (encoded)', `Content-Disposition: attachment; filename="${p.name}"`], b64(p.content));
+    emit('conflict', `cte-with-comment:${p.key}`, 2, mixed('cm-ctec', [cteComment]), 'CTE value followed by a comment');
+    const inner = mixed('inner-more', [att(p)], { boundary: 'b2-more' });
+    emit('msgtype', `rfc822-as-attachment:${p.key}`, 5, mixed('mt-att', [block(['Content-Type: message/rfc822; name="fwd.eml"', 'Content-Disposition: attachment; filename="fwd.eml"'], inner)]), 'message/rfc822 with an attachment disposition');
+    emit('msgtype', `rfc822-nested-3:${p.key}`, 5, mixed('mt-n3', [block(['Content-Type: message/rfc822'], mixed('n2', [block(['Content-Type: message/rfc822'], inner)], { boundary: 'b3-more' }))]), 'three levels of message/rfc822');
+    const nm = p.key === 'name' ? 'payload.exe' : 'payload.txt';
+    const z = (variant: string, file: string, data: Uint8Array, note: string) => emit('zip', `${variant}:${p.key}`, 8, mixed('zm-' + variant, [attachmentPart(file, Buffer.from(data).toString('latin1'))]), note);
+    z('zip-in-zip', 'outer.zip', zipBuild([{ name: 'inner.zip', data: zipBuild([{ name: nm, data: p.content, method: 8 }]), method: 8 }]), 'a zip inside a zip');
+    z('tar-in-zip', 'outer.zip', zipBuild([{ name: 'inner.tar', data: tarBuild([{ kind: 'file', header: { name: nm }, data: p.content }]), method: 8 }]), 'a tar inside a zip');
+    z('zip-in-gzip', 'files.zip.gz', gzipBuild(zipBuild([{ name: nm, data: p.content, method: 8 }]), { name: 'files.zip' }), 'a zip inside gzip');
+    z('empty-member-name', 'files.zip', zipBuild([{ name: p.key === 'name' ? '.exe' : '', data: p.content, method: 8 }]), 'a member with an empty (or extension-only) name');
+    z('descriptor-deflate-cd-only-sizes', 'files.zip', zipBuild([{ name: nm, data: p.content, method: 8, descriptor: 'unsigned' }]), 'deflated entry, unsigned descriptor, sizes only in the central directory');
+  });
+  const content = b64(P_NAME.content);
+  const nameCase = (variant: string, headers: string[], note: string) =>
+    emit('names', `${variant}:name`, 7, mixed('nm-' + variant, [block([...headers, 'Content-Transfer-Encoding: base64'], content)]), note);
+  const ctype = 'Content-Type: application/octet-stream';
+  nameCase('2047-inside-2231', [ctype, `Content-Disposition: attachment; filename*=UTF-8''=?UTF-8?Q?invoice.exe?=`], 'an RFC 2047 word inside an RFC 2231 value');
+  nameCase('trailing-tab', [ctype, 'Content-Disposition: attachment; filename="invoice.exe\t"'], 'a tab after the extension');
+  nameCase('encoded-crlf', ['Content-Type: application/octet-stream; name="=?UTF-8?Q?invoice.exe=0D=0A.txt?="'], 'an encoded CRLF inside the name');
+  nameCase('2231-star-and-sections', [ctype, `Content-Disposition: attachment; filename*=UTF-8''report.pdf; filename*0="invoice"; filename*1=".exe"`], 'filename* beside filename*0/1 sections');
+  nameCase('2231-section-0-missing', [ctype, 'Content-Disposition: attachment; filename*1="invoice"; filename*2=".exe"'], 'RFC 2231 sections without section 0');
+  nameCase('quoted-2231-value', [ctype, `Content-Disposition: attachment; filename*="UTF-8''invoice.exe"`], 'an RFC 2231 value in quotes');
+  nameCase('name-in-ct-and-2231-cd', [`Content-Type: application/octet-stream; name="invoice.exe"`, `Content-Disposition: attachment; filename*=UTF-8''invoice.pdf`], 'banned name= beside an RFC 2231 filename*');
 }
 
 // ---- 10 + ordinary: benign controls ----------------------------------------------------------------------
