@@ -3,7 +3,8 @@
 #   - npm packages (npm ci when node_modules is missing or stale)
 #   - Debian packages: postfix, clamav-daemon, clamav-testfiles, miltertest, m4, libwrap0,
 #     python3, ripmime, mpack (the differential harness's oracles), zip, unzip,
-#     libarchive-tools (archive oracles and a real zip writer in the unpack tests)
+#     libarchive-tools (archive oracles and a real zip writer in the unpack tests),
+#     redis-server (a real shared verdict cache for the scale-out tests; never run as a service)
 #   - for the lab test (test/integration/lab.test.ts): docker.io, docker-compose, debootstrap, chromium
 #   - Sendmail 8.17 unpacked (not installed: it conflicts with postfix) into $MIDSTREAM_CACHE/sendmail
 #   - $MIDSTREAM_EXTRA_PKGS: more Debian packages (the peer benchmark's filters), no recommends
@@ -19,7 +20,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 # --- Debian packages ---------------------------------------------------------------
-PKGS="postfix clamav-daemon clamav-testfiles miltertest m4 libwrap0 procps python3 ripmime mpack zip unzip libarchive-tools ${MIDSTREAM_EXTRA_PKGS:-}"
+PKGS="postfix clamav-daemon clamav-testfiles miltertest m4 libwrap0 procps python3 ripmime mpack zip unzip libarchive-tools redis-server ${MIDSTREAM_EXTRA_PKGS:-}"
 PKGS="$PKGS docker.io docker-compose debootstrap chromium"  # the lab test
 missing=""
 for p in $PKGS; do

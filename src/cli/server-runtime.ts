@@ -8,7 +8,8 @@
  *
  * Hooks, explicit (never patched onto sessions): the engine gets `policyFor` ([[rules]]
  * from the config: by client, AUTH, recipient domain) and `onVerdict` (metrics); clamd
- * endpoint transitions (`onHealth`) become warn lines and the clamd_up gauge.
+ * endpoint transitions (`onHealth`) become warn lines and the clamd_up gauge; scans per
+ * endpoint, cache lookups and shared-cache fallback come through engine-events.ts.
  *
  * Signals:
  *   SIGHUP   reload. The config and signatures are loaded beside the running set; on
@@ -27,6 +28,7 @@
 import { failOpenWarnings, loadConfig, ruleFor, type FrozenConfig } from '../config/load-config.js';
 import { SECTIONS, type Field } from '../config/schema.js';
 import { createEngine, errorFields, type BeginOptions, type Engine, type EngineOptions, type Envelope, type Session } from '../core/index.js';
+import { engineEvents } from './engine-events.js';
 import { createLogger, type ReconfigurableLogger } from '../log/logger.js';
 import { LogFile } from '../log/log-file.js';
 import { createMetrics, type Front, type Metrics } from '../metrics/metrics.js';
@@ -186,6 +188,7 @@ export async function runServer<H extends RunningFront>(flags: CommonFlags, def:
     return {
       ...o,
       ...(o.clamd ? { clamd: { ...o.clamd, onHealth } } : {}),
+      events: engineEvents(logger, metrics),
       ...(policyFor ? { policyFor } : {}),
       ...(metrics
         ? {
@@ -223,6 +226,7 @@ export async function runServer<H extends RunningFront>(flags: CommonFlags, def:
   await probeClamd(engine.current);
   const metricsServer = metrics ? await startMetricsServer(config.metrics.listen, metrics) : null;
   if (metricsServer) logger.info('metrics-listening', { address: metricsServer.address });
+  metrics?.setClamdSource(() => engine.clamd?.endpointStatus() ?? []);
   let healthTimer: NodeJS.Timeout | null = null;
   if (metrics) {
     healthTimer = setInterval(() => {

@@ -48,6 +48,17 @@ export function engineOptions(c: FrozenConfig): EngineOptions {
       cacheEntries: c.clamd.cacheEntries,
       rawMessage: c.clamd.rawMessage,
       maxRawStreams: c.clamd.rawMaxConcurrent,
+      keepaliveMs: c.clamd.keepaliveMs,
+      healthFall: c.clamd.healthFall,
+      healthRise: c.clamd.healthRise,
+    };
+    opts.cache = {
+      ttlMs: c.cache.ttlMs,
+      prefix: c.cache.prefix,
+      timeoutMs: c.cache.timeoutMs,
+      retryMs: c.cache.retryMs,
+      ...(c.cache.url ? { url: c.cache.url } : {}),
+      ...(c.cache.password ? { password: c.cache.password } : {}),
     };
   }
   return opts;

@@ -22,6 +22,7 @@ import { parseCidr } from './cidr.js';
 import { formatAddress, isHostname, parseAddress, type AddressUse } from '../core/address.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { formatSize, parseSize } from './size.js';
+import { parseRedisUrl } from '../core/scan/redis-client.js';
 
 // ---------------------------------------------------------------------------------
 // The Config shape (camelCase; every value validated and normalised).
@@ -88,6 +89,23 @@ export interface ClamdConfig {
   rawMessage: 'anomaly' | 'always' | 'off';
   /** Raw-message streams open at once (their own pool beside max_concurrent). */
   rawMaxConcurrent: number;
+  /** Keep idle IDSESSION connections this long for reuse; 0 = a new connection per scan. */
+  keepaliveMs: number;
+  /** Consecutive failures that eject an endpoint. */
+  healthFall: number;
+  /** Consecutive good health checks (PING + VERSION) that readmit it. */
+  healthRise: number;
+}
+
+export interface CacheConfig {
+  /** Shared verdict cache: "redis://HOST:PORT[/DB]", "rediss://..." (TLS), "unix:/path"; "" = in-process only. */
+  url: string;
+  /** Overrides a password in the URL; "" = none. */
+  password: string;
+  ttlMs: number;
+  timeoutMs: number;
+  retryMs: number;
+  prefix: string;
 }
 
 export interface PolicyConfig {
@@ -138,6 +156,7 @@ export interface Config {
   milter: MilterConfig;
   engine: EngineConfig;
   clamd: ClamdConfig;
+  cache: CacheConfig;
   policy: PolicyConfig;
   actions: Actions;
   limits: Limits;
@@ -492,6 +511,24 @@ export const CLAMD: SectionSchema<ClamdConfig> = {
   cacheEntries: int('cache_entries', 10_000, 'results cache: clamd verdicts remembered by content hash + signature version; 0 = off', 0, 10_000_000),
   rawMessage: oneOf('raw_message', 'anomaly', ['anomaly', 'always', 'off'] as const, 'per-file mode: also stream the raw message to clamd; scanned when the message shows an anomaly, always, or off'),
   rawMaxConcurrent: int('raw_max_concurrent', 32, 'raw-message streams open at once; keep max_concurrent + this below clamd MaxQueue (100)', 1, 1024),
+  keepaliveMs: dur('keepalive', 10 * SECOND, 'reuse clamd connections (IDSESSION) idle up to this long; "0s" = a new connection per scan', 0, 10 * MINUTE),
+  healthFall: int('health_fall', 3, 'consecutive failed scans or checks that eject an endpoint (a refused connect ejects at once)', 1, 100),
+  healthRise: int('health_rise', 2, 'consecutive good checks (PING + VERSION) that readmit an ejected endpoint', 1, 100),
+};
+
+export const CACHE: SectionSchema<CacheConfig> = {
+  url: str('url', '', 'shared verdict cache: "redis://HOST:PORT[/DB]", "rediss://..." (TLS) or "unix:/path"; "" = in-process only', (s) => {
+    if (s !== '') parseRedisUrl(s);
+    return s;
+  }),
+  password: str('password', '', 'Redis/Valkey password (overrides one in url); "" = none'),
+  ttlMs: dur('ttl', HOUR, 'how long a verdict is remembered, in both tiers', SECOND, 30 * 24 * HOUR),
+  timeoutMs: dur('timeout', 100, 'deadline per Redis command; slower counts as down (fall back to local cache + clamd)', 10, 10 * SECOND),
+  retryMs: dur('retry', 5 * SECOND, 'after a Redis failure, skip it this long before trying again', 100, 10 * MINUTE),
+  prefix: str('prefix', 'midstream:', 'key namespace; change it to drop every cached verdict (e.g. new third-party signatures)', (s) => {
+    if (!/^[\x21-\x7e]{0,64}$/.test(s)) throw new RangeError('printable ASCII without spaces, at most 64 characters');
+    return s;
+  }),
 };
 
 export const POLICY: SectionSchema<PolicyConfig> = {
@@ -543,6 +580,7 @@ export const SECTIONS = {
   milter: MILTER,
   engine: ENGINE,
   clamd: CLAMD,
+  cache: CACHE,
   policy: POLICY,
   actions: ACTIONS,
   limits: LIMITS,

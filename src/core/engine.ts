@@ -20,19 +20,44 @@ import { ERROR_CODES, MidstreamError } from './errors.js';
 import type { RawMessageSource, Scanner } from './scan/scanner.js';
 import { SignatureDb } from './scan/sigs/signature-db.js';
 import { BuiltinScanner } from './scan/builtin-scanner.js';
-import { ClamdClient, type ClamdClientOptions } from './scan/clamd-client.js';
+import { ClamdClient, type ClamdClientOptions, type ClamdEvents } from './scan/clamd-client.js';
 import { ClamdScanner } from './scan/clamd-scanner.js';
-import { CachingScanner } from './scan/result-cache.js';
+import { CachingScanner, type CacheLookup } from './scan/result-cache.js';
+import { SharedVerdictCache, type RedisLike, type SharedState } from './scan/shared-cache.js';
 
 export type { SessionStats, MessagePolicy, VerdictEvent };
 
-/** clamd client options ('tcp:HOST:PORT' / 'unix:/path' endpoints; several = failover) plus the feeding mode. */
-/** cacheEntries: results cache size (content hash + clamd signature version → verdict); 0/undefined = off. */
+/** clamd client options ('tcp:HOST:PORT' / 'unix:/path' endpoints; several = a balanced pool) plus the feeding mode. */
+/** cacheEntries: in-process verdict cache size (content hash + clamd signature version → verdict); 0/undefined = off. */
 /**
  * rawMessage (per-file mode): also stream the raw message to clamd, finished only for messages
  * that showed an anomaly ('anomaly', the default), for every message ('always'), or never ('off').
  */
 export type ClamdOptions = ClamdClientOptions & { mode?: 'per-file' | 'whole-message'; cacheEntries?: number; rawMessage?: 'anomaly' | 'always' | 'off' };
+
+/** The verdict cache's TTL and its shared tier (Redis/Valkey); used only with clamd and cacheEntries > 0. */
+export interface CacheOptions {
+  /** Entry lifetime in both tiers (default 1 h). */
+  ttlMs?: number;
+  /** Namespace mixed into every key. */
+  prefix?: string;
+  /** `redis://HOST:PORT`, `rediss://…`, `unix:/path`; absent/"" = in-process cache only. */
+  url?: string;
+  password?: string;
+  /** Deadline per Redis command (default 100 ms). */
+  timeoutMs?: number;
+  /** After a Redis failure, skip it this long (default 5 s). */
+  retryMs?: number;
+  /** A ready client instead of url (tests). */
+  client?: RedisLike;
+}
+
+/** What the engine reports while it works (metrics, logs). Listeners must not throw. */
+export interface EngineEvents extends ClamdEvents {
+  cacheLookup?(result: CacheLookup): void;
+  /** The shared cache went down (lookups fall back to the local cache and clamd) or came back. */
+  cacheShared?(state: SharedState, reason: string): void;
+}
 
 /** A per-message policy choice: what to change from the engine's policy, and which rule(s) chose it. */
 export interface PolicyChoice {
@@ -47,6 +72,8 @@ export interface EngineOptions {
   /** Run the built-in engine (default true). */
   builtin?: boolean;
   clamd?: ClamdOptions;
+  cache?: CacheOptions;
+  events?: EngineEvents;
   limits?: Partial<Limits>;
   actions?: Partial<Actions>;
   bannedExtensions?: readonly string[];
@@ -99,6 +126,8 @@ export interface Engine {
   readonly signaturesSkipped: Readonly<Record<string, number>>;
   readonly policy: Readonly<MessagePolicy>;
   readonly clamd: ClamdClient | null;
+  /** The clamd verdict cache, if on (stats, shared tier state). */
+  readonly cache?: CachingScanner | null;
   /** Sessions begun and not yet finished (verdict latched, end() settled or abort()). */
   readonly activeSessions: number;
   /**
@@ -128,15 +157,39 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   let clamd: ClamdClient | null = null;
   let cached: CachingScanner | null = null;
   let raw: RawMessageSource | null = null;
+  let shared: SharedVerdictCache | null = null;
+  const ev = opts.events;
   if (opts.clamd && opts.clamd.endpoints.length > 0) {
     const { mode, cacheEntries, rawMessage, ...clientOptions } = opts.clamd;
-    const client = (clamd = new ClamdClient(clientOptions));
+    const client = (clamd = new ClamdClient({ ...clientOptions, ...(ev ? { events: ev } : {}) }));
+    // Health checks and per-endpoint versions from now on; not awaited, so a clamd that is
+    // down does not delay startup (the cache is bypassed until versions are known).
+    void client.start();
     const scanner = new ClamdScanner({ client, mode: mode ?? 'per-file' });
     const rawMode = rawMessage ?? 'anomaly';
     if (rawMode !== 'anomaly' && rawMode !== 'always' && rawMode !== 'off') throw new RangeError(`clamd rawMessage must be 'anomaly', 'always' or 'off', got ${String(rawMode)}`);
     raw = scanner.rawSource(rawMode);
     if (cacheEntries) {
-      cached = new CachingScanner(scanner, { maxEntries: cacheEntries, versions: { version: () => client.version() }, refreshMs: client.options.healthIntervalMs });
+      const c = opts.cache ?? {};
+      const ttlMs = c.ttlMs ?? 3_600_000;
+      // ioredis is loaded only when a shared cache is configured (it costs ~20 MB of RSS).
+      const redis = c.client ?? (c.url ? (await import('./scan/redis-client.js')).connectRedis({ url: c.url, timeoutMs: c.timeoutMs ?? 100, ...(c.password ? { password: c.password } : {}) }) : null);
+      if (redis) {
+        shared = new SharedVerdictCache(redis, {
+          ttlMs,
+          timeoutMs: c.timeoutMs ?? 100,
+          retryMs: c.retryMs ?? 5000,
+          ...(ev?.cacheShared ? { onState: (st: SharedState, why: string) => ev.cacheShared!(st, why) } : {}),
+        });
+        ev?.cacheShared?.('up', 'shared cache configured');
+      }
+      cached = new CachingScanner(scanner, {
+        maxEntries: cacheEntries,
+        ttlMs,
+        ...(c.prefix ? { prefix: c.prefix } : {}),
+        ...(shared ? { shared } : {}),
+        ...(ev?.cacheLookup ? { onLookup: (l: CacheLookup) => ev.cacheLookup!(l) } : {}),
+      });
     }
     scanners.push(cached ?? scanner);
   }
@@ -147,8 +200,8 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   let closing: Promise<void> | null = null;
   let release: (() => void) | null = null;
   const releaseNow = () => {
-    cached?.close();
     clamd?.close();
+    void shared?.close();
   };
   const sessionDone = () => {
     active--;
@@ -164,6 +217,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
     signaturesSkipped: Object.freeze({ ...(db?.skipped ?? {}) }) as Readonly<Record<string, number>>,
     policy,
     clamd,
+    cache: cached,
     get activeSessions() {
       return active;
     },

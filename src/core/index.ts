@@ -14,7 +14,7 @@ export type { Limits } from './limits.js';
 export { DEFAULT_LIMITS } from './limits.js';
 export type { Reply, Action, Actions } from './policy-table.js';
 export { replyFor, sanitize, DEFAULT_ACTIONS } from './policy-table.js';
-export type { EngineOptions, Engine, Session, SessionStats, BeginOptions, PolicyChoice, VerdictEvent, MessagePolicy } from './engine.js';
+export type { EngineOptions, Engine, Session, SessionStats, BeginOptions, PolicyChoice, VerdictEvent, MessagePolicy, EngineEvents, CacheOptions } from './engine.js';
 export { createEngine } from './engine.js';
 export { ERROR_CODES, MidstreamError, errorFields, osErrno, type ErrorCode } from './errors.js';
 export { AddressError, parseAddress, formatAddress, isHostname, isIPv4, isIPv6, type SocketAddress, type AddressUse } from './address.js';

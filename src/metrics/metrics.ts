@@ -14,7 +14,12 @@
  *   midstream_scan_seconds                         histogram, begin() → verdict
  *   midstream_eod_wait_seconds{front}              histogram, wait after the final dot
  *   midstream_connections{front}                   gauge, open client connections
- *   midstream_clamd_up{endpoint}                   gauge, 1 healthy / 0 down
+ *   midstream_clamd_up{endpoint}                   gauge, 1 healthy / 0 ejected (read at scrape)
+ *   midstream_clamd_in_flight{endpoint}            gauge, streams holding a slot (read at scrape)
+ *   midstream_clamd_scans_total{endpoint,outcome}  counter, ok or the error kind
+ *   midstream_clamd_scan_seconds{endpoint}         histogram, our terminator → clamd's reply
+ *   midstream_cache_lookups_total{result}          counter, hit-local|hit-shared|hit-inflight|miss|bypass
+ *   midstream_cache_shared_up                      gauge, 1 shared cache answering / 0 fallen back to local
  *   midstream_signatures                           gauge, signatures loaded
  *   midstream_signature_reload_seconds             gauge, duration of the last load
  *   midstream_signature_version_info{version}      gauge = 1 for the loaded version only
@@ -54,6 +59,11 @@ export interface Metrics {
   connOpened(front: Front): void;
   connClosed(front: Front): void;
   clamdHealth(endpoint: string, up: boolean): void;
+  /** Where midstream_clamd_up / _in_flight are read from at each scrape (the live engine's pool). */
+  setClamdSource(source: () => readonly ClamdEndpointView[]): void;
+  clamdScan(endpoint: string, seconds: number, outcome: string): void;
+  cacheLookup(result: string): void;
+  cacheShared(up: boolean): void;
   signaturesLoaded(count: number, version: string, seconds: number, skipped?: Readonly<Record<string, number>>): void;
   /** A SIGHUP reload finished. */
   reloaded(ok: boolean): void;
@@ -62,6 +72,13 @@ export interface Metrics {
   /** Exposition text and its Content-Type. */
   render(): Promise<string>;
   readonly contentType: string;
+}
+
+/** The part of an endpoint's status the metrics read. */
+export interface ClamdEndpointView {
+  endpoint: string;
+  up: boolean;
+  inFlight: number;
 }
 
 export interface MetricsOptions {
@@ -74,6 +91,9 @@ export interface MetricsOptions {
 const bounded = (v: string, allowed: readonly string[]) => (allowed.includes(v) ? v : 'other');
 const nonNeg = (n: number) => (Number.isFinite(n) && n > 0 ? n : 0);
 const label = (s: string) => s.replace(/[^\x20-\x7e]/g, '?').slice(0, 120);
+
+const LOOKUPS: readonly string[] = ['hit-local', 'hit-shared', 'hit-inflight', 'miss', 'bypass'];
+const OUTCOMES: readonly string[] = ['ok', 'scanner-unavailable', 'scanner-timeout', 'scanner-protocol', 'scanner-size-limit', 'scanner-error', 'aborted', 'internal'];
 
 const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
@@ -95,7 +115,29 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     registers,
   });
   const conns = new Gauge({ name: 'midstream_connections', help: 'Open client connections, by front.', labelNames: ['front'] as const, registers });
-  const clamdUp = new Gauge({ name: 'midstream_clamd_up', help: 'clamd endpoint health: 1 up, 0 down.', labelNames: ['endpoint'] as const, registers });
+  let clamdSource: (() => readonly ClamdEndpointView[]) | null = null;
+  const clamdUp = new Gauge({
+    name: 'midstream_clamd_up',
+    help: 'clamd endpoint health: 1 up, 0 ejected.',
+    labelNames: ['endpoint'] as const,
+    registers,
+    collect() {
+      for (const e of clamdSource?.() ?? []) this.set({ endpoint: label(e.endpoint) }, e.up ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'midstream_clamd_in_flight',
+    help: 'clamd streams holding a slot, per endpoint.',
+    labelNames: ['endpoint'] as const,
+    registers,
+    collect() {
+      for (const e of clamdSource?.() ?? []) this.set({ endpoint: label(e.endpoint) }, nonNeg(e.inFlight));
+    },
+  });
+  const clamdScans = new Counter({ name: 'midstream_clamd_scans_total', help: 'clamd scans finished, by endpoint and outcome (ok = clean or infected; else the error kind).', labelNames: ['endpoint', 'outcome'] as const, registers });
+  const clamdSeconds = new Histogram({ name: 'midstream_clamd_scan_seconds', help: 'clamd latency per endpoint: end of our stream to its reply.', labelNames: ['endpoint'] as const, buckets: SECONDS_BUCKETS, registers });
+  const lookups = new Counter({ name: 'midstream_cache_lookups_total', help: 'Verdict cache lookups by result.', labelNames: ['result'] as const, registers });
+  const sharedUp = new Gauge({ name: 'midstream_cache_shared_up', help: 'Shared verdict cache (Redis/Valkey): 1 answering, 0 fallen back to the local cache and clamd.', registers });
   const sigs = new Gauge({ name: 'midstream_signatures', help: 'Signatures loaded in the built-in engine.', registers });
   const reload = new Gauge({ name: 'midstream_signature_reload_seconds', help: 'Duration of the last signature load.', registers });
   const version = new Gauge({ name: 'midstream_signature_version_info', help: 'Loaded signature version (value is always 1).', labelNames: ['version'] as const, registers });
@@ -116,6 +158,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     for (const v of VERDICTS) messages.inc({ front: f, verdict: v }, 0);
     for (const a of ACTIONS) actions.inc({ front: f, action: a }, 0);
   }
+  for (const l of LOOKUPS) lookups.inc({ result: l }, 0);
 
   return {
     registry,
@@ -139,6 +182,20 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
     clamdHealth(endpoint, up) {
       clamdUp.set({ endpoint: label(endpoint) }, up ? 1 : 0);
+    },
+    setClamdSource(source) {
+      clamdSource = source;
+    },
+    clamdScan(endpoint, seconds, outcome) {
+      const ep = label(endpoint);
+      clamdScans.inc({ endpoint: ep, outcome: bounded(outcome, OUTCOMES) });
+      clamdSeconds.observe({ endpoint: ep }, nonNeg(seconds));
+    },
+    cacheLookup(result) {
+      lookups.inc({ result: bounded(result, LOOKUPS) });
+    },
+    cacheShared(up) {
+      sharedUp.set(up ? 1 : 0);
     },
     anomaly(code) {
       // Names come from our parsers (a closed set in practice); cap them anyway.

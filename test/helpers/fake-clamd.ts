@@ -23,6 +23,8 @@ export interface FakeBehaviour {
   afterBytes?: number;
   /** Wait this long before acting (after the trigger). */
   delayMs?: number;
+  /** VERSION reply (default 'ClamAV 1.4.6/1/fake'). */
+  version?: string;
   /** 'stall' makes PING/VERSION hang too. Default 'answer'. */
   commands?: 'answer' | 'stall';
 }
@@ -171,7 +173,7 @@ export async function startFakeClamd(behaviour: FakeBehaviour = FAKE.ok as FakeB
           state = 'done';
           if (b.commands === 'stall') return;
           if (session.command === 'zPING') sock.end('PONG\0');
-          else if (session.command === 'zVERSION') sock.end('ClamAV 1.4.6/1/fake\0');
+          else if (session.command === 'zVERSION') sock.end(`${b.version ?? 'ClamAV 1.4.6/1/fake'}\0`);
           else {
             session.protocolError = 'unknown command ' + session.command;
             sock.end('UNKNOWN COMMAND\0');

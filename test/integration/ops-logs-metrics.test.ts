@@ -52,6 +52,7 @@ function cases(): Case[] {
 const CONFIG = (clamd: string, extra: string) => `
 [clamd]
 endpoints = ["${clamd}"]
+keepalive = "0s"  # the fake clamd answers one command per connection (no IDSESSION)
 cache_entries = 0
 connect_timeout = "500ms"
 [limits]

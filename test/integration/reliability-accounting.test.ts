@@ -159,6 +159,7 @@ async function useSlowProxy(replyBudget: string, clamdDelayMs: number): Promise<
     `reply_budget = "${replyBudget}"`,
     '[clamd]',
     `endpoints = ["${fake.address}"]`,
+    'keepalive = "0s"', // the fake answers one command per connection (no IDSESSION)
     'mode = "whole-message"',
     'idle_timeout = "60s"',
     'total_timeout = "60s"',

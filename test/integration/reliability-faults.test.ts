@@ -71,6 +71,8 @@ async function useProxy(extra: string[] = [], env?: NodeJS.ProcessEnv): Promise<
 }
 
 const clamdSection = (endpoint: string, more: string[] = []) => ['[clamd]', `endpoints = ["${endpoint}"]`, ...more];
+/** The fake clamd answers one command per connection (no IDSESSION): no connection reuse with it. */
+const fakeSection = (endpoint: string, more: string[] = []) => clamdSection(endpoint, ['keepalive = "0s"', ...more]);
 
 async function fake(b: FakeBehaviour): Promise<FakeClamd> {
   const f = await startFakeClamd(b);
@@ -193,7 +195,7 @@ test('clamd not accepting (listen backlog full, connects hang): 451 4.7.1 within
 
 test('clamd accepting but never reading: 451 4.7.1 within the idle timeout', async () => {
   const f = await fake(FAKE.neverRead as FakeBehaviour);
-  await useProxy(clamdSection(f.address, ['idle_timeout = "2s"', 'mode = "whole-message"']));
+  await useProxy(fakeSection(f.address, ['idle_timeout = "2s"', 'mode = "whole-message"']));
   // Big enough that the unread stream fills the socket buffers and the writer must wait.
   const e = entry('neverread', 'clean', 60_000);
   e.expect = 'tempfailed';
@@ -208,7 +210,7 @@ test('clamd accepting but never reading: 451 4.7.1 within the idle timeout', asy
 
 test('clamd answering garbage: 451 4.7.1, not delivered', async () => {
   const f = await fake(FAKE.garbage as FakeBehaviour);
-  await useProxy(clamdSection(f.address));
+  await useProxy(fakeSection(f.address));
   await expectScanTempfail('garbage', 10_000);
   assert.ok(f.sessions.some((s) => s.command === 'zINSTREAM'), 'the fake was asked to scan');
 });
@@ -218,14 +220,14 @@ test('clamd "INSTREAM size limit exceeded": a scan-bytes limit verdict (550 by d
   // retry cannot help, so it is a `limit` verdict for policy (reject by default), not a
   // tempfail that would loop forever. Either way the message is never delivered.
   const f = await fake(FAKE.sizeLimit as FakeBehaviour);
-  await useProxy(clamdSection(f.address));
+  await useProxy(fakeSection(f.address));
   const e = entry('sizelimit');
   await sendTracked(pf.smtpPort, e);
   assert.equal(e.reply, '550 5.7.1 Message rejected: exceeds the scan-bytes limit', diag());
   assert.ok(f.sessions.some((s) => s.command === 'zINSTREAM'), 'the fake was asked to scan');
   e.expect = 'rejected';
   await assertAccounted([e], `${RUN}-sizelimit-`);
-  await useProxy([...clamdSection(f.address), '[actions]', 'limit = "tempfail"']);
+  await useProxy([...fakeSection(f.address), '[actions]', 'limit = "tempfail"']);
   await expectScanTempfail('sizelimit-tf', 10_000);
 });
 

@@ -1,13 +1,15 @@
 /**
  * result-cache.test.ts — the clamd results cache (src/core/scan/result-cache.ts):
- * the LRU alone; CachingScanner over a fake clamd (a hit aborts the INSTREAM before its
- * zero-length terminator, errors are never cached, a new signature version or an
- * unknown one means no hit); and through createEngine with a real clamd, where a
+ * the LRU alone (bound, recency, TTL); CachingScanner over a fake clamd (a hit aborts the
+ * INSTREAM before its zero-length terminator, errors are never cached, a new signature
+ * version from the endpoint's VERSION or an unknown one means no hit, a burst of the same
+ * file waits for the first scan); and through createEngine with a real clamd, where a
  * repeated attachment is reported from the cache and clamd's log shows one scan only.
+ * The shared tier (Redis) and pools of real clamds: test/integration/scale-out.test.ts.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ResultCache, CachingScanner, type VersionSource } from '../../src/core/scan/result-cache.js';
+import { ResultCache, CachingScanner } from '../../src/core/scan/result-cache.js';
 import { ClamdScanner } from '../../src/core/scan/clamd-scanner.js';
 import { ClamdClient } from '../../src/core/scan/clamd-client.js';
 import { createEngine } from '../../src/core/index.js';
@@ -19,6 +21,15 @@ import { multipartMessage } from '../helpers/mail-build.js';
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
+});
+
+test('ResultCache: entries expire after the TTL', () => {
+  const c = new ResultCache(10, 1000);
+  c.set('k', { kind: 'clean' }, 5000);
+  assert.deepEqual(c.get('k', 5999), { kind: 'clean' });
+  assert.equal(c.get('k', 6000), undefined);
+  assert.equal(c.size, 0);
+  assert.notEqual(ResultCache.key('00', 1, 'clamd', 'v1', 'a'), ResultCache.key('00', 1, 'clamd', 'v1', 'b'), 'prefix is part of the key');
 });
 
 test('ResultCache: LRU bound, recency on get, errors never stored', () => {
@@ -39,13 +50,13 @@ test('ResultCache: LRU bound, recency on get, errors never stored', () => {
   assert.throws(() => new ResultCache(0), RangeError);
 });
 
-async function fakeSetup(versions: VersionSource, behaviour: FakeBehaviour = FAKE.ok as FakeBehaviour) {
+async function fakeSetup(behaviour: FakeBehaviour = FAKE.ok as FakeBehaviour) {
   const fake = await startFakeClamd(behaviour);
-  const client = new ClamdClient({ endpoints: [fake.address] });
-  const scanner = new CachingScanner(new ClamdScanner({ client }), { maxEntries: 100, versions });
-  await scanner.ready;
-  cleanups.push(() => scanner.close(), () => client.close(), () => fake.close());
-  return { fake, scanner };
+  const client = new ClamdClient({ endpoints: [fake.address], commandTimeoutMs: 300 });
+  await client.start(); // learns the endpoint's VERSION
+  const scanner = new CachingScanner(new ClamdScanner({ client }), { maxEntries: 100 });
+  cleanups.push(() => client.close(), () => fake.close());
+  return { fake, scanner, client };
 }
 
 const instream = (f: FakeClamd) => f.sessions.filter((s) => s.command === 'zINSTREAM');
@@ -65,7 +76,7 @@ async function settled(fake: FakeClamd, n: number): Promise<void> {
 }
 
 test('fake clamd: the second identical file is answered from the cache and clamd never gets the terminator', async () => {
-  const { fake, scanner } = await fakeSetup({ version: async () => 'ClamAV 1.4.6/1/fake' });
+  const { fake, scanner } = await fakeSetup();
   const a = Buffer.from('attachment bytes, the same for every recipient '.repeat(100));
   assert.deepEqual(await scan(scanner, a), { kind: 'clean' });
   // Second copy: let the bytes reach clamd first (as for a large attachment), then end.
@@ -92,7 +103,7 @@ test('fake clamd: the second identical file is answered from the cache and clamd
 });
 
 test('fake clamd: an infected verdict is cached (with its name); errors are not', async () => {
-  const { fake, scanner } = await fakeSetup({ version: async () => 'ClamAV 1.4.6/1/fake' }, FAKE.found('Fake.Virus'));
+  const { fake, scanner } = await fakeSetup(FAKE.found('Fake.Virus'));
   const bad = Buffer.from('pretend malware '.repeat(50));
   assert.deepEqual(await scan(scanner, bad), { kind: 'infected', name: 'Fake.Virus' });
   fake.behaviour = FAKE.ok as FakeBehaviour; // clamd would now say OK: the cache must still say infected
@@ -109,27 +120,32 @@ test('fake clamd: an infected verdict is cached (with its name); errors are not'
 });
 
 test('fake clamd: a new signature version invalidates; an unknown version bypasses the cache', async () => {
-  let v: string | null = 'ClamAV 1.4.6/1/fake';
-  const { fake, scanner } = await fakeSetup({
-    version: async () => {
-      if (v === null) throw new Error('clamd down');
-      return v;
-    },
-  });
+  const { fake, scanner, client } = await fakeSetup();
   const a = Buffer.from('same bytes '.repeat(30));
   await scan(scanner, a);
   await scan(scanner, a); // hit
-  v = 'ClamAV 1.4.6/2/fake';
-  await scanner.refresh();
-  assert.equal(scanner.version, v);
+  fake.behaviour = { ...(FAKE.ok as FakeBehaviour), version: 'ClamAV 1.4.6/2/fake' };
+  await client.start(); // a health round: VERSION now says 2
+  assert.equal(client.endpointStatus()[0]!.version, 'ClamAV 1.4.6/2/fake');
   await scan(scanner, a); // miss: new DB
-  v = null;
-  await scanner.refresh();
-  assert.equal(scanner.version, null);
+  fake.behaviour = { ...(FAKE.ok as FakeBehaviour), commands: 'stall' };
+  await client.start(); // VERSION times out: unknown
+  assert.equal(client.endpointStatus()[0]!.version, null);
   await scan(scanner, a); // bypass: unknown DB
-  await settled(fake, 3);
+  await settled(fake, 4);
   assert.equal(instream(fake).filter((s) => s.terminated).length, 3, 'first, after the version change, while unknown');
-  assert.equal(scanner.cache.stats.bypassed, 1);
+  assert.equal(scanner.lookups.bypass, 1);
+  assert.equal(scanner.lookups['hit-local'], 1);
+});
+
+test('fake clamd: a burst of the same file waits for the first scan instead of paying clamd again', async () => {
+  const { fake, scanner } = await fakeSetup({ ...(FAKE.ok as FakeBehaviour), delayMs: 100 });
+  const a = Buffer.from('campaign attachment '.repeat(40));
+  const rs = await Promise.all([1, 2, 3, 4].map(() => scan(scanner, a)));
+  for (const r of rs) assert.deepEqual(r, { kind: 'clean' });
+  await settled(fake, 4);
+  assert.equal(instream(fake).filter((s) => s.terminated).length, 1, 'one scan for four copies');
+  assert.equal(scanner.lookups['hit-inflight'], 3);
 });
 
 test('real clamd through the core: the same EICAR attachment twice → infected both times, clamd scans it once', async () => {
@@ -137,8 +153,7 @@ test('real clamd through the core: the same EICAR attachment twice → infected 
   cleanups.push(() => clamd.stop());
   const engine = await createEngine({ builtin: false, clamd: { endpoints: [clamd.tcp], cacheEntries: 100 } });
   cleanups.push(() => engine.close());
-  // The version poll runs in the background: wait for clamd to have answered it.
-  await new Promise((r) => setTimeout(r, 300));
+  await engine.clamd!.start(); // the engine's first health round: clamd's VERSION is known
   const found = async () => ((await clamd.log()).match(/Eicar-Test-Signature\.UNOFFICIAL FOUND/g) ?? []).length;
   const results = [];
   for (let i = 0; i < 3; i++) {

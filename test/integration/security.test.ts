@@ -265,7 +265,7 @@ test('peer-controlled strings: clamd virus names with CR/LF, %, 8-bit and huge l
   ];
   for (const [i, c] of cases.entries()) {
     const f = await fake(FAKE.found(c.name));
-    const cfg = writeConfig(dir, `evil-${i}.toml`, `[proxy]\nlisten = "127.0.0.1:0"\nforward = "127.0.0.1:${sink.port}"\n[milter]\nlisten = "inet:0@127.0.0.1"\n[clamd]\nendpoints = ["${f.address}"]\nmode = "whole-message"\n`);
+    const cfg = writeConfig(dir, `evil-${i}.toml`, `[proxy]\nlisten = "127.0.0.1:0"\nforward = "127.0.0.1:${sink.port}"\n[milter]\nlisten = "inet:0@127.0.0.1"\n[clamd]\nendpoints = ["${f.address}"]\nkeepalive = "0s"\nmode = "whole-message"\n`);
     const p = await cli(['proxy', '--config', cfg]);
     const id = `evil-name-${i}`;
     const r = await rawTransaction(portOf(p.address), { message: msg(id) });

@@ -14,7 +14,8 @@
  * rawSource(): in per-file mode, the raw message beside the per-file streams (`raw_message`,
  * see clamd-client.ts openRawStream and session.ts): 'anomaly' streams it speculatively and
  * finishes it only for messages that showed an anomaly, 'always' for every message.
- * Known gap: per-file mode opens one connection per file (no IDSESSION).
+ * Connections: per-file mode sends one INSTREAM per file; with keepalive they reuse
+ * IDSESSION connections (clamd-client.ts).
  */
 import type { FileInfo, ScanResult } from '../types.js';
 import type { RawMessageSource, RawMessageStream, ScanStream, Scanner } from './scanner.js';
@@ -74,5 +75,6 @@ function wrap(s: ClamdStream): RawMessageStream {
     end: () => s.end(),
     abort: () => s.abort(),
     ready: () => s.ready(),
+    signatureVersion: () => s.signatureVersion(),
   };
 }

@@ -1,31 +1,37 @@
 /**
- * result-cache.ts — remember clamd verdicts by content, so a repeated attachment (the
- * same mail to many recipients, an MTA retry) is not scanned by clamd again.
+ * result-cache.ts — remember clamd verdicts by content, so a repeated attachment (one
+ * campaign to many recipients, an MTA retry) is not scanned by clamd again: an
+ * in-process LRU in front of an optional shared store (shared-cache.ts, Redis/Valkey).
  *
- * Key: sha256(file bytes) ‖ size ‖ engine name ‖ clamd signature version (the full
- * `zVERSION` reply, "ClamAV 1.4.6/27000/<db date>", which changes when clamd loads new
- * signatures, so a DB update invalidates every entry at once). Value: clean or
- * infected(name) — errors (timeouts, size limits, clamd down) are never cached.
+ * Key: sha256(prefix ‖ engine ‖ signature version ‖ size ‖ sha256(file bytes)), hex.
+ * The signature version is the VERSION reply of the clamd endpoint that scans (or would
+ * scan) the file — `ClamAV 1.4.6/27000/<db date>` — so a database update, or a pool whose
+ * endpoints run different databases, never serves a verdict made by another database.
+ * `prefix` is the operator's namespace (bump it to drop everything, e.g. after adding
+ * third-party signatures, which VERSION does not show).
+ * Value: clean or infected(name) only — errors (timeouts, size limits, clamd down) are
+ * never cached, and nothing that depends on our configuration is (limits, banned names
+ * and policy are decided outside the scanner).
  *
  * CachingScanner wraps a per-file Scanner (clamd): bytes go to clamd as they arrive
- * (nothing is held back, so a miss costs no latency) and through a SHA-256 on the way.
- * At end() the key is complete: on a hit the clamd stream is aborted *before its
- * zero-length terminator* — clamd only scans after the terminator, so its scan work is
- * saved (it just drops the temp file) — and the cached result is returned; on a miss
- * the terminator goes out and a clean/infected answer is stored.
- *
- * The signature version is polled (VERSION on a fresh connection, unref'd timer every
- * `refreshMs`); until a version is known, or while polling fails, the cache is
- * bypassed (never a hit against an unknown DB).
- *
- * Limits: at most `maxEntries` entries (LRU; each ~200 bytes); the hash state is per
- * stream. Errors: none of its own — the wrapped stream's errors pass through.
+ * (a miss costs no latency) and through a SHA-256 on the way. At end() the key is
+ * complete: local hit, else shared hit, else — if the same key is already being scanned
+ * in this process — that scan's result, else a miss. On a hit the clamd stream is
+ * aborted *before its zero-length terminator* (clamd only scans after it, so its scan
+ * work is saved); on a miss the terminator goes out and a clean/infected answer is
+ * stored in both tiers, unless the endpoint's version changed meanwhile.
+ * While the version is unknown (clamd not yet asked, or its VERSION failed) the cache
+ * is bypassed: never a hit against an unknown database.
+ * Limits: maxEntries local entries (LRU, each ~250 bytes) for at most ttlMs each.
+ * Errors: none of its own; the wrapped stream's errors pass through; the shared store
+ * never makes a lookup fail (see shared-cache.ts).
  * Known gaps: the bytes still travel to clamd on a hit (we only learn the hash at the
- * end); several clamd endpoints with different DB versions share the first one's version.
+ * end); two instances scanning the same file at the same moment both pay clamd.
  */
 import { createHash } from 'node:crypto';
 import type { FileInfo, ScanResult } from '../types.js';
 import type { ScanStream, Scanner } from './scanner.js';
+import type { SharedVerdictCache } from './shared-cache.js';
 
 export interface ResultCacheStats {
   entries: number;
@@ -35,36 +41,42 @@ export interface ResultCacheStats {
   bypassed: number;
 }
 
-/** A bounded LRU of scan results (Map insertion order = recency). */
+/** A bounded LRU of scan results with a TTL (Map insertion order = recency). */
 export class ResultCache {
-  private readonly map = new Map<string, ScanResult>();
+  private readonly map = new Map<string, { r: ScanResult; until: number }>();
   readonly stats: ResultCacheStats = { entries: 0, hits: 0, misses: 0, bypassed: 0 };
 
-  constructor(readonly maxEntries: number) {
+  constructor(
+    readonly maxEntries: number,
+    readonly ttlMs = 3_600_000,
+  ) {
     if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError(`result cache size must be a positive integer, got ${maxEntries}`);
+    if (!(ttlMs > 0)) throw new RangeError(`result cache TTL must be positive, got ${ttlMs}`);
   }
 
-  static key(sha256hex: string, size: number, engine: string, version: string): string {
-    return `${engine}\0${version}\0${size}\0${sha256hex}`;
+  static key(sha256hex: string, size: number, engine: string, version: string, prefix = ''): string {
+    return createHash('sha256').update(`${prefix}\0${engine}\0${version}\0${size}\0${sha256hex}`).digest('hex');
   }
 
-  get(key: string): ScanResult | undefined {
-    const r = this.map.get(key);
-    if (r === undefined) {
+  get(key: string, now = Date.now()): ScanResult | undefined {
+    const e = this.map.get(key);
+    if (e === undefined || e.until <= now) {
+      if (e) this.map.delete(key);
+      this.stats.entries = this.map.size;
       this.stats.misses++;
       return undefined;
     }
     this.map.delete(key);
-    this.map.set(key, r);
+    this.map.set(key, e);
     this.stats.hits++;
-    return r;
+    return e.r;
   }
 
   /** Stores clean and infected results only. */
-  set(key: string, r: ScanResult): void {
+  set(key: string, r: ScanResult, now = Date.now()): void {
     if (r.kind === 'error') return;
     this.map.delete(key);
-    this.map.set(key, r.kind === 'clean' ? { kind: 'clean' } : { kind: 'infected', name: r.name });
+    this.map.set(key, { r: r.kind === 'clean' ? { kind: 'clean' } : { kind: 'infected', name: r.name }, until: now + this.ttlMs });
     while (this.map.size > this.maxEntries) this.map.delete(this.map.keys().next().value as string);
     this.stats.entries = this.map.size;
   }
@@ -74,28 +86,25 @@ export class ResultCache {
   }
 }
 
-/** Where the current signature version comes from (clamd: its VERSION reply). */
-export interface VersionSource {
-  version(): Promise<string>;
-}
+export type CacheLookup = 'hit-local' | 'hit-shared' | 'hit-inflight' | 'miss' | 'bypass';
 
 export interface CachingScannerOptions {
   maxEntries: number;
-  /** Signature version provider, polled every refreshMs. */
-  versions: VersionSource;
-  /** Default 15000. */
-  refreshMs?: number;
+  ttlMs?: number;
+  /** Namespace mixed into every key. */
+  prefix?: string;
+  shared?: SharedVerdictCache;
+  /** One call per lookup (metrics). Must not throw. */
+  onLookup?: (result: CacheLookup) => void;
 }
 
 export class CachingScanner implements Scanner {
   readonly name: string;
   readonly mode: 'per-file' | 'whole-message';
   readonly cache: ResultCache;
-  private current: string | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private refreshing: Promise<void> | null = null;
-  /** Resolves after the first version poll finished (tests, benchmarks). */
-  readonly ready: Promise<void>;
+  /** Scans of a key running now in this process (a burst of one campaign waits for the first). */
+  private readonly inflight = new Map<string, Promise<ScanResult>>();
+  readonly lookups: Record<CacheLookup, number> = { 'hit-local': 0, 'hit-shared': 0, 'hit-inflight': 0, miss: 0, bypass: 0 };
 
   constructor(
     private readonly inner: Scanner,
@@ -103,50 +112,28 @@ export class CachingScanner implements Scanner {
   ) {
     this.name = inner.name;
     this.mode = inner.mode;
-    this.cache = new ResultCache(opts.maxEntries);
-    this.ready = this.refresh();
-    this.timer = setInterval(() => void this.refresh(), opts.refreshMs ?? 15_000);
-    this.timer.unref();
+    this.cache = new ResultCache(opts.maxEntries, opts.ttlMs);
   }
 
-  /** The signature version the cache keys use now; null = unknown (cache bypassed). */
-  get version(): string | null {
-    return this.current;
+  get shared(): SharedVerdictCache | undefined {
+    return this.opts.shared;
   }
 
-  refresh(): Promise<void> {
-    this.refreshing ??= this.opts.versions
-      .version()
-      .then(
-        (v) => {
-          this.current = v;
-        },
-        () => {
-          this.current = null; // unknown DB: no hits until clamd answers again
-        },
-      )
-      .finally(() => {
-        this.refreshing = null;
-      });
-    return this.refreshing;
-  }
-
-  close(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+  private counted(l: CacheLookup): void {
+    this.lookups[l]++;
+    this.opts.onLookup?.(l);
   }
 
   open(file: FileInfo, signal?: AbortSignal): ScanStream {
     const inner = this.inner.open(file, signal);
-    const version = this.current;
-    if (version === null) {
+    const versionOf = inner.signatureVersion?.bind(inner);
+    if (!versionOf) {
       this.cache.stats.bypassed++;
+      this.counted('bypass');
       return inner;
     }
     const hash = createHash('sha256');
     let size = 0;
-    const cache = this.cache;
-    const engine = this.name;
     const self = this;
     return {
       write(chunk: Uint8Array): ScanResult | null {
@@ -159,18 +146,51 @@ export class CachingScanner implements Scanner {
       },
       drain: () => inner.drain(),
       abort: () => inner.abort(),
-      async end(): Promise<ScanResult> {
-        const key = ResultCache.key(hash.digest('hex'), size, engine, version);
-        const hit = cache.get(key);
-        if (hit) {
-          // Before the terminator: clamd never scans these bytes.
-          inner.abort();
-          return hit;
-        }
-        const r = await inner.end();
-        if (self.current === version) cache.set(key, r);
-        return r;
-      },
+      signatureVersion: versionOf,
+      end: () => self.finish(inner, versionOf, hash.digest('hex'), size),
     };
+  }
+
+  private async finish(inner: ScanStream, versionOf: () => Promise<string | null>, digest: string, size: number): Promise<ScanResult> {
+    const version = await versionOf();
+    if (version === null) {
+      this.cache.stats.bypassed++;
+      this.counted('bypass');
+      return inner.end();
+    }
+    const key = ResultCache.key(digest, size, this.name, version, this.opts.prefix ?? '');
+    const local = this.cache.get(key);
+    if (local) return this.hit(inner, local, 'hit-local');
+    const running = this.inflight.get(key);
+    if (running) {
+      const r = await running;
+      if (r.kind !== 'error') return this.hit(inner, r, 'hit-inflight');
+    }
+    const shared = this.opts.shared ? await this.opts.shared.get(key) : undefined;
+    if (shared) {
+      this.cache.set(key, shared);
+      return this.hit(inner, shared, 'hit-shared');
+    }
+    this.counted('miss');
+    const p = Promise.resolve(inner.end());
+    if (!this.inflight.has(key)) {
+      this.inflight.set(key, p);
+      void p.finally(() => {
+        if (this.inflight.get(key) === p) this.inflight.delete(key);
+      });
+    }
+    const r = await p;
+    if (r.kind !== 'error' && (await versionOf()) === version) {
+      this.cache.set(key, r);
+      this.opts.shared?.set(key, r);
+    }
+    return r;
+  }
+
+  private hit(inner: ScanStream, r: ScanResult, how: CacheLookup): ScanResult {
+    // Before the terminator: clamd never scans these bytes.
+    inner.abort();
+    this.counted(how);
+    return r;
   }
 }

@@ -28,6 +28,11 @@ export interface ScanStream {
   end(): Promise<ScanResult> | ScanResult;
   /** Stop now (message aborted, verdict already final). Idempotent. */
   abort(): void;
+  /**
+   * The signature version this stream's result comes from (clamd: the VERSION of the
+   * endpoint that scans it), for cache keys; null = unknown. Absent = not cacheable.
+   */
+  signatureVersion?(): Promise<string | null>;
 }
 
 export interface Scanner {
