@@ -22,7 +22,7 @@ import { parseCidr } from './cidr.js';
 import { formatAddress, isHostname, parseAddress, type AddressUse } from '../core/address.js';
 import { formatDuration, parseDuration } from './duration.js';
 import { formatSize, parseSize } from './size.js';
-import { parseRedisUrl } from '../core/scan/redis-client.js';
+import { parseRedisUrl } from '../core/scan/redis-url.js';
 
 // ---------------------------------------------------------------------------------
 // The Config shape (camelCase; every value validated and normalised).

@@ -77,6 +77,8 @@ export async function setupLoad(o: { concurrency: number; clamdMaxConcurrent?: n
       '[clamd]',
       `endpoints = ["${clamd.tcp}"]`,
       `max_concurrent = ${o.clamdMaxConcurrent ?? 8}`,
+      // Reused IDSESSION connections close after 1 s idle, so "none left open when idle" holds at the idle sample.
+      'keepalive = "1s"',
       '[log]',
       'level = "info"',
       '',

@@ -13,7 +13,7 @@
  * endpoint's rise/fall hysteresis; VERSION also refreshes the endpoint's signature
  * version. Before start() (a bare client in tests), checks run only while an endpoint
  * is down, to bring it back. Idle IDSESSION connections older than keepaliveMs are
- * closed on the same timer.
+ * closed by a second timer (every keepaliveMs / 2, only while some are idle).
  * Errors: acquire() rejects with the signal's reason when aborted while waiting, and
  * with ClamdError(scanner-unavailable) when every endpoint was excluded.
  * Limits: waiters are unbounded in number but each holds only a closure (the streams
@@ -52,6 +52,7 @@ export class ClamdPool {
   private timer: NodeJS.Timeout | null = null;
   private started = false;
   private round: Promise<void> | null = null;
+  private reaper: NodeJS.Timeout | null = null;
   private closed = false;
 
   constructor(addresses: readonly ClamdAddress[], private readonly opts: PoolOptions, onTransition: TransitionListener) {
@@ -82,7 +83,8 @@ export class ClamdPool {
   close(): void {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    if (this.reaper) clearInterval(this.reaper);
+    this.timer = this.reaper = null;
     for (const e of this.endpoints) e.closeIdle();
     for (const w of this.waiters.splice(0)) w.fail(new ClamdError('scanner-unavailable', 'clamd client closed'));
   }
@@ -204,22 +206,28 @@ export class ClamdPool {
   }
 
   private tick(): Promise<void> {
-    const reap = this.opts.keepaliveMs > 0;
-    if (reap) for (const e of this.endpoints) e.reapIdle(this.opts.keepaliveMs);
-    const checks = this.started || this.endpoints.some((e) => !e.up);
-    if (!checks && !(reap && this.endpoints.some((e) => e.idleCount > 0))) {
+    if (!this.started && this.endpoints.every((e) => e.up)) {
       // A bare client checks only to bring endpoints back: nothing left to do.
       if (this.timer) clearInterval(this.timer);
       this.timer = null;
       return Promise.resolve();
     }
-    return checks ? this.checkRound() : Promise.resolve();
+    return this.checkRound();
   }
 
   /** Return a connection whose INSTREAM completed cleanly to its endpoint's idle list. */
   giveIdle(e: ClamdEndpoint, c: ClamdConn): void {
     e.giveIdle(c);
-    this.ensureTimer();
+    if (this.reaper || this.closed || e.idleCount === 0) return;
+    // Close connections idle longer than keepaliveMs; runs only while some are idle.
+    this.reaper = setInterval(() => {
+      for (const x of this.endpoints) x.reapIdle(this.opts.keepaliveMs);
+      if (this.endpoints.every((x) => x.idleCount === 0) && this.reaper) {
+        clearInterval(this.reaper);
+        this.reaper = null;
+      }
+    }, Math.max(50, this.opts.keepaliveMs / 2));
+    this.reaper.unref();
   }
 
   /** One check per endpoint; a call while a round runs joins that round. */
