@@ -65,14 +65,12 @@ export function decodeVerdict(v: string): ScanResult | undefined {
   return undefined;
 }
 
-class Timeout extends Error {}
-
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let t: NodeJS.Timeout;
   return Promise.race([
     p,
     new Promise<T>((_, reject) => {
-      t = setTimeout(() => reject(new Timeout(`no answer within ${ms} ms`)), ms);
+      t = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(t));
 }
@@ -152,7 +150,7 @@ export class SharedVerdictCache {
     this.retryAt = Date.now() + this.opts.retryMs;
     if (this.state === 'down') return;
     this.state = 'down';
-    const why = e instanceof Timeout ? e.message : e instanceof Error ? e.message : String(e);
+    const why = e instanceof Error ? e.message : String(e);
     this.opts.onState?.('down', why.slice(0, 200));
   }
 }
