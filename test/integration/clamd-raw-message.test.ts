@@ -35,6 +35,10 @@ const BIG_CLEAN = multipartMessage([{ filename: 'a.txt', contentType: 'text/plai
 const BIG_HIDDEN = Buffer.concat([HIDDEN.subarray(0, HIDDEN.indexOf('--bb\r\n')), Buffer.from(`--bb\r\nContent-Type: text/plain\r\n\r\n${filler}\r\n`, 'latin1'), HIDDEN.subarray(HIDDEN.indexOf('--bb\r\n'))]);
 
 async function scan(opts: EngineOptions, msg: Buffer): Promise<Verdict> {
+  return scanWith(opts, msg);
+}
+
+async function scanWith(opts: EngineOptions, msg: Buffer): Promise<Verdict> {
   const e = await createEngine(opts);
   try {
     const s = e.begin();
@@ -127,13 +131,20 @@ test('on the wire (fake clamd): "anomaly" opens nothing for a short normal messa
   try {
     const opts: EngineOptions = { builtin: false, clamd: { endpoints: [fake.address] } };
     const isRaw = (payload: Buffer, msg: Buffer) => payload.length > 0 && msg.subarray(0, payload.length).equals(payload);
+    // Scan connections only: each engine's start-up health check (PING, VERSION) is a session too.
+    const streams = () => fake.sessions.filter((s) => s.command !== 'zPING' && s.command !== 'zVERSION');
+    const scan = async (o: EngineOptions, msg: Buffer) => {
+      const v = await scanWith(o, msg);
+      // Let the engine's last health check finish (its session's command is recorded on arrival).
+      for (let n = 0; fake.open > 0 && n < 500; n++) await new Promise((r) => setTimeout(r, 10));
+      return v;
+    };
     assert.deepEqual(await scan(opts, CLEAN), { kind: 'clean' });
-    assert.equal(fake.sessions.length, 3, 'per-file scans only (preamble, text, attachment): no raw connection');
-    assert.ok(fake.sessions.every((s) => s.terminated));
+    assert.equal(streams().length, 3, 'per-file scans only (preamble, text, attachment): no raw connection');
+    assert.ok(streams().every((s) => s.terminated));
     fake.sessions.length = 0;
-    const before = fake.connections;
     assert.deepEqual(await scan(opts, BIG_CLEAN), { kind: 'clean' });
-    assert.equal(fake.connections - before, 4, 'a long message: per-file scans plus one speculative raw stream');
+    assert.equal(streams().length, 4, 'a long message: per-file scans plus one speculative raw stream');
     assert.equal(fake.sessions.filter((s) => s.terminated).length, 3, 'the raw stream was never terminated: clamd scans nothing');
     assert.equal(fake.sessions.filter((s) => s.terminated && isRaw(s.payload, BIG_CLEAN)).length, 0);
     fake.sessions.length = 0;
