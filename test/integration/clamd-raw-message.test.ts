@@ -163,3 +163,33 @@ test('on the wire (fake clamd): "anomaly" opens nothing for a short normal messa
     await fake.close();
   }
 });
+
+test('a speculative raw stream never sends its terminator early at the byte cap: abandoned, clamd scans nothing; finished, it is a scan-bytes limit', async () => {
+  const fake: FakeClamd = await startFakeClamd(FAKE.ok as FakeBehaviour);
+  const c = new ClamdClient({ endpoints: [fake.address], maxStreamBytes: 1024 });
+  try {
+    const a = c.openRawStream(undefined, { wait: false })!;
+    await a.ready();
+    a.write(Buffer.alloc(5000, 0x41));
+    // Let the capped bytes reach the fake (a stream that sent its terminator at the cap, as a
+    // per-file stream does, would have sent it with them), then abandon the stream.
+    const sent = () => fake.sessions[0]?.frames.reduce((x, y) => x + y, 0) ?? 0;
+    for (let i = 0; i < 500 && sent() < 1024; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(fake.sessions.length, 1);
+    assert.equal(sent(), 1024, 'the capped bytes arrived');
+    assert.deepEqual([fake.sessions[0]!.terminated, fake.sessions[0]!.frames.includes(0)], [false, false], 'no terminator at the cap');
+    a.abort();
+    const b = c.openRawStream(undefined, { wait: false })!;
+    b.write(Buffer.alloc(5000, 0x42));
+    const r = await b.end();
+    assert.equal(r.kind, 'error');
+    assert.equal(r.kind === 'error' && r.errorKind, 'scanner-size-limit');
+    assert.equal(c.rawInFlight, 0);
+    assert.equal(fake.sessions.filter((s) => s.terminated).length, 1, 'only the finished stream was terminated');
+    assert.ok(fake.sessions.every((s) => s.frames.reduce((x, y) => x + y, 0) <= 1024), 'never more than the cap on the wire');
+  } finally {
+    c.close();
+    await fake.close();
+  }
+});
