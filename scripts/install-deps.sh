@@ -14,7 +14,11 @@ cd "$(dirname "$0")/.."
 CACHE="${MIDSTREAM_CACHE:-$HOME/.cache/midstream}"
 
 # --- npm ----------------------------------------------------------------------
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ -L node_modules ]; then
+  # A worktree sharing another checkout's node_modules through a symlink: npm ci would
+  # empty the shared directory under everyone using it. Its own checkout keeps it current.
+  echo "install-deps: node_modules is a symlink ($(readlink node_modules)): not running npm ci here"
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "install-deps: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
