@@ -24,6 +24,7 @@ import { ClamdClient, type ClamdClientOptions, type ClamdEvents } from './scan/c
 import { ClamdScanner } from './scan/clamd-scanner.js';
 import { CachingScanner, type CacheLookup } from './scan/result-cache.js';
 import { SharedVerdictCache, type RedisLike, type SharedState } from './scan/shared-cache.js';
+import type { ReleaseGate } from './release-gate.js';
 
 export type { SessionStats, MessagePolicy, VerdictEvent };
 
@@ -114,6 +115,8 @@ export interface Session {
   readonly policy: Readonly<MessagePolicy>;
   /** The rule(s) that chose the policy, if any. */
   readonly rule?: string;
+  /** For fronts that deliver the message while it is scanned (POP3): see release-gate.ts. */
+  readonly gate: ReleaseGate;
 }
 
 export interface Engine {

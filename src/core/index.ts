@@ -8,6 +8,7 @@
  *   await s.push(chunk); …                          // raw RFC 5322 bytes, CRLF or LF, un-dot-stuffed
  *   const verdict = await s.end();                  // final verdict (latched early verdict wins)
  *   s.abort();                                      // client gone: cancel scanners
+ *   s.gate.releasable / s.gate.onStructure(cb)      // delivering while scanning (POP3): release-gate.ts
  */
 export type { Verdict, VerdictKind, Envelope, LimitName, ErrorKind, AnomalyName } from './types.js';
 export type { Limits } from './limits.js';
@@ -18,3 +19,4 @@ export type { EngineOptions, Engine, Session, SessionStats, BeginOptions, Policy
 export { createEngine } from './engine.js';
 export { ERROR_CODES, MidstreamError, errorFields, osErrno, type ErrorCode } from './errors.js';
 export { AddressError, parseAddress, formatAddress, isHostname, isIPv4, isIPv6, type SocketAddress, type AddressUse } from './address.js';
+export type { ReleaseGate, StructureEvent } from './release-gate.js';

@@ -27,6 +27,12 @@
  *
  * Where-paths: MIME path (IMAP numbering), "/" + file name, then "!" + member
  * path per archive level, e.g. `2.1/invoice.zip!docs/a.exe`.
+ *
+ * Release gate (release-gate.ts): every sink below (MessageParser, FileNode, TeeSink)
+ * also reports how much of its input it still holds back (`Holding`), so a front that
+ * delivers the message while it is scanned (POP3) knows how far it may go. Whole-message
+ * and raw-message streams make the whole message evidence: nothing is released before
+ * the end.
  */
 import { setMaxListeners } from 'node:events';
 import type { ByteSink, Envelope, FileInfo, LimitName, ScanResult, Verdict } from './types.js';
@@ -41,6 +47,7 @@ import { createEmbeddedZipUnpacker, createUnpacker, EocdWatch, opensAsZip } from
 import type { EntryMeta, UnpackBudget, UnpackHandler, Unpacker } from './unpack/unpack-types.js';
 import type { RawMessageSource, RawMessageStream, Scanner, ScanStream } from './scan/scanner.js';
 import { bannedNameReason, bannedTypeReason } from './banned.js';
+import { DECODER_SLACK, OffsetMap, UNPACK_LAG, ZIP_TAIL, type Holding, type ReleaseGate, type StructureEvent } from './release-gate.js';
 
 /** The policy one message is scanned under (an immutable snapshot per message). */
 export interface MessagePolicy {
@@ -133,6 +140,12 @@ export class MessageSession {
   private endAt: number | null = null;
   private reported = false;
   private finished = false;
+  readonly gate: ReleaseGate;
+  private released = 0;
+  private frozen = false;
+  /** Whole-message or raw-message streams whose results are not in: the whole message is held. */
+  private wholeHeld = true;
+  private readonly structureCbs: ((e: StructureEvent) => void)[] = [];
 
   constructor(
     readonly policy: MessagePolicy,
@@ -159,9 +172,17 @@ export class MessageSession {
       this.open.add(stream);
       this.rawGate = stream.ready();
     } else if (rawSource) this.rawHeld = [];
+    this.wholeHeld = this.whole.length > 0 || rawSource !== null;
+    const self = this;
+    this.gate = {
+      get releasable() {
+        return self.releasable();
+      },
+      onStructure: (cb) => this.structureCbs.push(cb),
+    };
     // One listener per open scan stream; bounded by the file count, freed with the session.
     setMaxListeners(0, this.ac.signal);
-    this.root = new MessageParser(this, '', 0);
+    this.root = new MessageParser(this, '', 0, 0, []);
   }
 
   get verdict(): Verdict | null {
@@ -231,6 +252,7 @@ export class MessageSession {
         }
       }
       await this.settle();
+      this.wholeHeld = false;
     }
     const v = this.decide();
     this.report(v);
@@ -242,6 +264,27 @@ export class MessageSession {
     this.ended = true;
     this.stopScanners();
     this.finish();
+  }
+
+  /**
+   * Everything before the entity being processed now was scanned and settled without a
+   * verdict, so a front may deliver up to its start; then nothing more.
+   */
+  private freezeGate(): void {
+    if (!this.broken && !this.wholeHeld) this.released = Math.max(this.released, this.root.cutFloor());
+    this.frozen = true;
+  }
+
+  /** See ReleaseGate.releasable: frozen once a verdict that is not accepted came, or a state machine broke. */
+  private releasable(): number {
+    if (this.frozen || this.broken) return this.released;
+    const r = this.wholeHeld ? 0 : this.root.safeIn();
+    if (r > this.released) this.released = r;
+    return this.released;
+  }
+
+  structure(e: StructureEvent): void {
+    for (const cb of this.structureCbs) safe(cb, e);
   }
 
   /** True when clients might read this message differently from us: scan it raw too. */
@@ -304,6 +347,9 @@ export class MessageSession {
   offer(v: Verdict): void {
     if (this.final) return;
     const action = v.kind === 'clean' ? 'accept' : this.policy.actions[v.kind];
+    // Release gate: a verdict that will not be accepted stops delivery where it stands
+    // (tempfail: the front drops the client at the end; nothing more of it goes out).
+    if (action !== 'accept' && !this.frozen) this.freezeGate();
     if (action !== 'reject') {
       // Keep one of each kind: enough to decide, bounded whatever the input.
       if (!this.soft.some((s) => s.kind === v.kind)) this.soft.push(v);
@@ -375,10 +421,12 @@ export class MessageSession {
     if (stream.needsDrain && !this.drainWait.includes(stream)) this.drainWait.push(stream);
   }
 
-  track(stream: ScanStream, r: Promise<ScanResult> | ScanResult, where: string, engine: string): void {
+  /** Record a stream's final result; `settled` runs right after it is applied (release gate). */
+  track(stream: ScanStream, r: Promise<ScanResult> | ScanResult, where: string, engine: string, settled?: () => void): void {
     if (!(r instanceof Promise)) {
       this.open.delete(stream);
       this.result(r, where, engine);
+      settled?.();
       return;
     }
     this.pending.push(
@@ -386,10 +434,12 @@ export class MessageSession {
         (res) => {
           this.open.delete(stream);
           this.result(res, where, engine);
+          settled?.();
         },
         (err) => {
           this.open.delete(stream);
           this.offer({ kind: 'error', errorKind: 'internal', where, detail: String(err) });
+          settled?.();
         },
       ),
     );
@@ -488,11 +538,29 @@ function joinPath(prefix: string, p: string): string {
   return p.startsWith('(') ? `${prefix}/${p}` : `${prefix}.${p}`;
 }
 
-/** One RFC 5322 message (the top-level one or an attached message/rfc822) through a MIME splitter. */
-class MessageParser implements ByteSink, MimeHandler {
+/** Transfer encodings decoded as identity: the raw bytes are what a reader sees. */
+function isIdentity(cte: string): boolean {
+  return cte !== 'base64' && cte !== 'quoted-printable';
+}
+
+/**
+ * One RFC 5322 message (the top-level one or an attached message/rfc822) through a MIME
+ * splitter. `rawBase`: where its first byte sits in the session's raw input (null when
+ * it arrives transfer-encoded, so its structure is not visible there); `outer`: the
+ * delimiters open around it.
+ */
+class MessageParser implements ByteSink, MimeHandler, Holding {
   private readonly splitter: MimeSplitter;
   private decoder: Decoder | null = null;
-  private sink: ByteSink | null = null;
+  private sink: (ByteSink & Holding) | null = null;
+  inCount = 0;
+  private ended = false;
+  private inHeader = true;
+  private headerAt = 0;
+  /** The current part: decoded output count → raw position. */
+  private map: OffsetMap | null = null;
+  /** Ended parts whose results are still pending, with the raw floor they hold. */
+  private held: { floor: number; node: Holding }[] = [];
   private readonly out = (b: Uint8Array): void => {
     const s = this.s;
     s.stats.decodedBytes += b.length;
@@ -507,6 +575,8 @@ class MessageParser implements ByteSink, MimeHandler {
     private readonly s: MessageSession,
     private readonly prefix: string,
     private readonly depth: number,
+    private readonly rawBase: number | null,
+    private readonly outer: readonly string[],
   ) {
     const l = s.policy.limits;
     // Nested messages spend the same depth budget as multipart nesting.
@@ -514,11 +584,50 @@ class MessageParser implements ByteSink, MimeHandler {
   }
 
   write(chunk: Uint8Array): void {
+    this.inCount += chunk.length;
     if (!this.s.done) this.splitter.write(chunk);
   }
 
   end(): void {
+    this.ended = true;
     if (!this.s.done) this.splitter.end();
+  }
+
+  safeIn(): number {
+    if (this.settled()) return this.inCount;
+    let safe = this.inCount - this.splitter.carryBytes;
+    if (this.inHeader) safe = Math.min(safe, this.headerAt);
+    if (this.sink && this.map) safe = Math.min(safe, this.map.inputFor(this.sink.safeIn()));
+    for (const h of this.held) safe = Math.min(safe, h.floor);
+    return Math.max(0, safe);
+  }
+
+  settled(): boolean {
+    if (this.held.length > 0) this.held = this.held.filter((h) => !h.node.settled());
+    return this.ended && this.held.length === 0 && (this.sink === null || this.sink.settled());
+  }
+
+  /**
+   * Where the entity being processed now (its header block) begins, or a pending earlier
+   * part's floor: everything below was scanned and settled. Used when a verdict comes.
+   */
+  cutFloor(): number {
+    let f = this.headerAt;
+    for (const h of this.held) if (!h.node.settled()) f = Math.min(f, h.floor);
+    return f;
+  }
+
+  onBlock(kind: 'header' | 'body', path: string, encoding: string): void {
+    this.inHeader = kind === 'header';
+    if (this.inHeader) this.headerAt = this.splitter.offset;
+    if (this.rawBase === null) return;
+    this.s.structure({
+      kind,
+      offset: this.rawBase + this.splitter.offset,
+      path: joinPath(this.prefix, path),
+      delimiters: [...this.outer, ...this.splitter.delimiters],
+      encoding,
+    });
   }
 
   onPartStart(part: PartInfo): void {
@@ -537,12 +646,14 @@ class MessageParser implements ByteSink, MimeHandler {
       }
     }
     this.decoder = createDecoder(part.transferEncoding);
+    this.map = new OffsetMap(this.splitter.offset, DECODER_SLACK[part.transferEncoding] ?? 0);
     if (part.role === 'leaf' && part.contentType === 'message/rfc822') {
       if (this.depth + part.depth + 1 >= s.policy.limits.mimeDepth) {
         s.limit('mime-depth', path);
         this.sink = new FileNode(s, { where, contentType: part.contentType, archiveDepth: 0 });
       } else {
-        this.sink = new MessageParser(s, path, this.depth + part.depth + 1);
+        const base = this.rawBase !== null && isIdentity(part.transferEncoding) ? this.rawBase + this.splitter.offset : null;
+        this.sink = new MessageParser(s, path, this.depth + part.depth + 1, base, [...this.outer, ...this.splitter.delimiters]);
       }
       return;
     }
@@ -550,18 +661,25 @@ class MessageParser implements ByteSink, MimeHandler {
     if (part.filename) info.name = part.filename;
     const file = new FileNode(s, info);
     const textual = part.contentType === '' || part.contentType.startsWith('text/');
-    this.sink = textual ? new TeeSink(file, new UuExtractor((name) => uuFile(s, where, name))) : file;
+    this.sink = textual ? new TeeSink(file, (hold) => new UuExtractor((name) => hold(uuFile(s, where, name)))) : file;
   }
 
   onPartData(chunk: Uint8Array): void {
-    if (this.decoder && !this.s.done) this.decoder.write(chunk, this.out);
+    if (this.decoder && !this.s.done) {
+      this.decoder.write(chunk, this.out);
+      if (this.sink && this.map) this.map.add(this.splitter.offset, this.sink.inCount);
+    }
   }
 
   onPartEnd(): void {
     if (this.decoder && !this.s.done) this.decoder.end(this.out);
-    if (this.sink && !this.s.done) this.sink.end();
+    if (this.sink && !this.s.done) {
+      this.sink.end();
+      if (!this.sink.settled() && this.map) this.held.push({ floor: this.map.inputFor(this.sink.safeIn()), node: this.sink });
+    }
     this.decoder = null;
     this.sink = null;
+    this.map = null;
   }
 
   onLimit(which: LimitName, path: string): void {
@@ -574,7 +692,7 @@ class MessageParser implements ByteSink, MimeHandler {
 }
 
 /** A file found uuencoded inside a text part: named, so banned-name policy applies. */
-function uuFile(s: MessageSession, where: string, name: string): ByteSink {
+function uuFile(s: MessageSession, where: string, name: string): FileNode {
   const w = `${where}/${name}`;
   if (!s.policy.skipBanned) {
     const reason = bannedNameReason(name, s.policy.bannedExtensions);
@@ -583,15 +701,50 @@ function uuFile(s: MessageSession, where: string, name: string): ByteSink {
   return new FileNode(s, { where: w, name, archiveDepth: 0 });
 }
 
-class TeeSink implements ByteSink {
-  constructor(private readonly a: ByteSink, private readonly b: ByteSink) {}
+/**
+ * A text part: the file itself, and a UuExtractor looking for uuencoded files in it.
+ * Release gate: a uuencoded file is held from where it began until it has settled.
+ */
+class TeeSink implements ByteSink, Holding {
+  inCount = 0;
+  private ended = false;
+  private writeStart = 0;
+  private uu: { at: number; node: FileNode }[] = [];
+  private readonly b: ByteSink;
+
+  constructor(
+    private readonly a: FileNode,
+    makeB: (hold: (n: FileNode) => FileNode) => ByteSink,
+  ) {
+    this.b = makeB((n) => {
+      this.uu.push({ at: this.writeStart, node: n });
+      return n;
+    });
+  }
+
   write(chunk: Uint8Array): void {
+    this.writeStart = this.inCount;
+    this.inCount += chunk.length;
     this.a.write(chunk);
     this.b.write(chunk);
   }
+
   end(): void {
+    this.ended = true;
     this.a.end();
     this.b.end();
+  }
+
+  safeIn(): number {
+    if (this.settled()) return this.inCount;
+    let safe = this.a.safeIn();
+    for (const u of this.uu) safe = Math.min(safe, u.at);
+    return safe;
+  }
+
+  settled(): boolean {
+    if (this.uu.length > 0) this.uu = this.uu.filter((u) => !u.node.settled());
+    return this.ended && this.uu.length === 0 && this.a.settled();
   }
 }
 
@@ -603,11 +756,30 @@ class TeeSink implements ByteSink {
  * the end of a file, whatever is in front): an embedded-mode zip unpacker.
  * clamd sees top-level files only (archives whole), never members: it would unpack again.
  */
-class FileNode implements ByteSink {
+/** One unpacker that yields members (the format's, or the embedded-zip search), for the release gate. */
+interface MemberSource {
+  /** Input it may have taken without emitting what that yields (release-gate.ts UNPACK_LAG). */
+  lag: number;
+  member: FileNode | null;
+  /** The current member's output count → this file's input position. */
+  map: OffsetMap | null;
+}
+
+class FileNode implements ByteSink, Holding {
   private head: Uint8Array | null = new Uint8Array(HEAD_BYTES);
   private headLen = 0;
   private streams: { stream: ScanStream; engine: string; keeps: boolean }[] = [];
   private unpacker: Unpacker | null = null;
+  // Release gate: bytes in, bytes scanned, how far back evidence reaches (Infinity = the
+  // whole file, for engines that answer only at its end), results still pending, and the
+  // member sources of `unpacker` and `zipSearch`.
+  inCount = 0;
+  private fed = 0;
+  private reach = 0;
+  private ended = false;
+  private pendingResults = 0;
+  private writeStart = 0;
+  private readonly sources: MemberSource[] = [];
   /** A zip may sit anywhere in a file (self-extractor stubs, junk in front, polyglots): read for it. */
   private zipSearch: Unpacker | null = null;
   /** At the depth limit we don't unpack, but a zip a client would open still trips the limit. */
@@ -626,6 +798,7 @@ class FileNode implements ByteSink {
   }
 
   write(chunk: Uint8Array): void {
+    this.inCount += chunk.length;
     if (this.s.done) return;
     const head = this.head;
     if (head) {
@@ -645,10 +818,14 @@ class FileNode implements ByteSink {
   }
 
   end(): void {
+    this.ended = true;
     if (this.s.done) return;
     if (this.head) this.start(this.head.subarray(0, this.headLen));
     if (this.s.done) return;
-    for (const { stream, engine } of this.streams) this.s.track(stream, stream.end(), this.info.where, engine);
+    for (const { stream, engine } of this.streams) {
+      this.pendingResults++;
+      this.s.track(stream, stream.end(), this.info.where, engine, () => this.pendingResults--);
+    }
     this.streams = [];
     // The scanners have read everything: a stop seen while writing counts now, and what the
     // unpackers find from here on (truncation, directory checks) counts as it is found.
@@ -660,6 +837,20 @@ class FileNode implements ByteSink {
     if (this.eocd && opensAsZip(this.eocd.candidate())) this.s.limit('archive-depth', this.info.where);
   }
 
+
+  safeIn(): number {
+    if (this.settled()) return this.inCount;
+    if (this.head !== null) return 0; // the type sniff has not run yet
+    let safe: number;
+    if (this.ended && this.pendingResults === 0) safe = this.fed;
+    else safe = Number.isFinite(this.reach) ? this.fed - this.reach : 0;
+    for (const src of this.sources) if (src.member && src.map) safe = Math.min(safe, src.map.inputFor(src.member.safeIn()));
+    return Math.max(0, safe);
+  }
+
+  settled(): boolean {
+    return this.ended && this.pendingResults === 0 && this.sources.every((src) => src.member === null || src.member.settled());
+  }
 
   /** Sniff, apply type policy, open scanners and maybe an unpacker, then feed the held-back head. */
   private start(first: Uint8Array): void {
@@ -682,19 +873,24 @@ class FileNode implements ByteSink {
         if (s.done) return;
       } else {
         s.stats.archives++;
-        this.unpacker = createUnpacker(format, this.memberHandler(), s.budget);
+        this.unpacker = createUnpacker(format, this.memberHandler(this.source(UNPACK_LAG[format] ?? Infinity)), s.budget);
         info.unpacked = true;
       }
     }
     if (format !== 'zip') {
       if (atDepthLimit) this.eocd = new EocdWatch();
-      else this.zipSearch = createEmbeddedZipUnpacker(this.memberHandler(), s.budget);
+      else this.zipSearch = createEmbeddedZipUnpacker(this.memberHandler(this.source(UNPACK_LAG.zip!)), s.budget);
     }
+    // A zip's end (central directory, end record, a comment with an archive in it) can
+    // still change the verdict when its last member is long done: its last ZIP_TAIL bytes
+    // stay held until the end has been read.
+    if (format === 'zip' || this.zipSearch || this.eocd) this.reach = ZIP_TAIL;
     for (const sc of s.perFile) {
       // clamd gets whole top-level files and unpacks archives itself (it knows more
       // formats and methods than we do); members are for the built-in engine and policy.
       if (sc.name === 'clamd' && info.archiveDepth > 0) continue;
       this.streams.push({ stream: s.openStream(sc, info), engine: sc.name, keeps: sc.keepsChunks === true });
+      this.reach = Math.max(this.reach, sc.reach ?? Infinity);
     }
     if (first.length > 0) this.feed(first);
   }
@@ -706,6 +902,8 @@ class FileNode implements ByteSink {
    */
   private feed(chunk: Uint8Array): void {
     const s = this.s;
+    this.writeStart = this.fed;
+    this.fed += chunk.length;
     let ranges: readonly number[] = NO_RANGES;
     if (this.unpacker) {
       this.unpacker.write(chunk);
@@ -734,6 +932,14 @@ class FileNode implements ByteSink {
     this.zipSearch?.write(chunk);
     this.eocd?.write(chunk);
     s.stats.unpackedBytes = s.budget.unpackedBytes;
+    // Input below fed − lag has yielded all its output: at most member.inCount bytes.
+    for (const src of this.sources) if (src.member && src.map) src.map.add(this.fed - src.lag, src.member.inCount);
+  }
+
+  private source(lag: number): MemberSource {
+    const src: MemberSource = { lag, member: null, map: null };
+    this.sources.push(src);
+    return src;
   }
 
   /** An unpacker's limit or corruption: offered at once while ending, else when the scanners are done. */
@@ -742,7 +948,7 @@ class FileNode implements ByteSink {
     else this.stopped ??= offer;
   }
 
-  private memberHandler(): UnpackHandler {
+  private memberHandler(src: MemberSource): UnpackHandler {
     const s = this.s;
     const parent = this.info;
     const at = (member: string | undefined): string => (member === undefined ? parent.where : `${parent.where}!${member || '(data)'}`);
@@ -762,7 +968,12 @@ class FileNode implements ByteSink {
         const name = meta.name || '(data)';
         const where = at(meta.name);
         if (!namesPass(where, [meta.name, ...(meta.altNames ?? [])])) return null;
-        return new FileNode(s, { where, name, archiveDepth: parent.archiveDepth + 1 });
+        const node = new FileNode(s, { where, name, archiveDepth: parent.archiveDepth + 1 });
+        // Its data follows a header that ended inside the current write: nothing of it
+        // lies below where this write began.
+        src.member = node;
+        src.map = new OffsetMap(this.writeStart);
+        return node;
       },
       onLimit: (which: LimitName) => this.unpackerStopped(() => s.limit(which, parent.where)),
       onEncrypted: (meta: EntryMeta) => {

@@ -91,6 +91,8 @@ export function fakeEngine(o: FakeOptions = {}): Engine & { sessions: FakeSessio
         abort() {
           rec.aborted++;
         },
+        // Nothing is released early: the milter never reads the gate.
+        gate: { releasable: 0, onStructure() {} },
       };
     },
   };

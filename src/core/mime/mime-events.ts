@@ -39,6 +39,12 @@ export interface MimeHandler {
   /** Raw (still transfer-encoded) body bytes of the current leaf; line endings as received. */
   onPartData(chunk: Uint8Array): void;
   onPartEnd(): void;
+  /**
+   * Optional: a header block ('header', after a delimiter line) or a body ('body': leaf,
+   * preamble or epilogue, also when empty) begins at the splitter's `offset`. `encoding`
+   * is the body's lower-cased Content-Transfer-Encoding token ('' for none).
+   */
+  onBlock?(kind: 'header' | 'body', path: string, encoding: string): void;
   /** A limit tripped; the splitter keeps going in a degraded but bounded way (or stops emitting). */
   onLimit(which: LimitName, path: string): void;
   /** Something malformed but tolerated (missing final boundary, bad header line…): for logs. */

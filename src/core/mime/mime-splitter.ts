@@ -41,6 +41,12 @@
  * - mime-parts: from the part that passes mimeParts on, the rest of the message is one
  *   opaque leaf and boundaries are no longer looked for.
  *
+ * Raw offsets (for fronts that deliver the message while it is scanned and may cut it
+ * short): inside every handler callback `offset` is a position in the raw input —
+ * onPartStart: where the body begins; onPartData: the end of the slice; onPartEnd: where
+ * the body ends (before the CRLF that belongs to a delimiter); onBlock: where the header
+ * block or body begins. `delimiters` lists the open multiparts' delimiters, outermost first.
+ *
  * Known gaps: bare CR line endings are not line endings; trailing whitespace in QP etc.
  * is the decoders' business; a header-line-limit overflow in a line that turns out to be
  * body (missing separator) loses the bytes past the limit (the limit verdict stands).
@@ -176,6 +182,15 @@ export class MimeSplitter {
   private mLevel = 0;
   private mClose = false;
   private mLen = 0;
+  // Raw offsets: `base` = offset of buf[0] in the current run(), `total` = bytes written,
+  // `at` = offset of the event being reported (see `offset`).
+  private total = 0;
+  private base = 0;
+  private carryAt = 0;
+  private lineAt = 0;
+  private lineEndAt = 0;
+  private at = 0;
+  private tailBlock: { kind: 'header' | 'body'; path: string } | null = null;
 
   constructor(
     private readonly handler: MimeHandler,
@@ -190,6 +205,16 @@ export class MimeSplitter {
     return STATE_NAMES[this.state];
   }
 
+  /** Raw offset of the event being reported; meaningful inside handler callbacks (see header). */
+  get offset(): number {
+    return this.at;
+  }
+
+  /** Delimiters (`--` + boundary, latin1) of the open multiparts, outermost first. */
+  get delimiters(): string[] {
+    return this.stack.map((m) => latin1(m.delim));
+  }
+
   /** Bytes kept between chunks (for the boundedness tests). */
   get carryBytes(): number {
     return this.carry.length + this.line.len + this.field.len;
@@ -197,7 +222,9 @@ export class MimeSplitter {
 
   write(chunk: Uint8Array): void {
     if (this.ended || chunk.length === 0) return;
-    this.run(chunk);
+    const at = this.total;
+    this.total += chunk.length;
+    this.run(chunk, at);
   }
 
   end(): void {
@@ -206,10 +233,12 @@ export class MimeSplitter {
     if (this.carry.length > 0) {
       const c = this.carry;
       this.carry = EMPTY;
-      this.run(c);
+      this.run(c, this.carryAt);
     }
+    this.at = this.lineEndAt = this.total;
     if (this.state === State.Header) {
       if (this.line.len > 0 || this.line.overflow) this.headerLine(false);
+      this.at = this.total;
       // a delimiter as the very last line opens a part with nothing in it: no part
       if (this.state === State.Header && !(this.ent.parent && this.ent.bytes === 0)) {
         this.flushField();
@@ -217,6 +246,7 @@ export class MimeSplitter {
         this.finishHeaders();
       }
     }
+    this.at = this.total;
     this.endPart();
     while (this.stack.length > 0) this.warn('missing-close-boundary', this.stack.pop()!.path);
     this.ended = true;
@@ -224,13 +254,16 @@ export class MimeSplitter {
 
   // ---- driver -------------------------------------------------------------------------
 
-  private run(chunk: Uint8Array): void {
+  private run(chunk: Uint8Array, base: number): void {
+    const outer = this.base; // run() nests for replays: restore the caller's base
+    this.base = base;
     let buf = chunk;
     let i = 0;
     while (i < buf.length) {
       if (this.carry.length > 0) {
         // a step left a carry and stopped before the end of buf: rejoin (bounded copy)
         buf = concat(this.carry, buf.subarray(i));
+        this.base = this.carryAt;
         this.carry = EMPTY;
         i = 0;
       }
@@ -246,11 +279,19 @@ export class MimeSplitter {
           break;
       }
     }
+    this.base = outer;
+  }
+
+  /** Keep buf[from..] for the next write (its raw offset goes with it). */
+  private keep(buf: Uint8Array, from: number): void {
+    this.carry = buf.slice(from);
+    this.carryAt = this.base + from;
   }
 
   // ---- Header state -------------------------------------------------------------------
 
   private headerStep(buf: Uint8Array, i: number): number {
+    if (this.line.len === 0 && !this.line.overflow) this.lineAt = this.base + i;
     const j = asBuffer(buf).indexOf(LF, i);
     const lineEnd = j < 0 ? buf.length : j;
     const seg = lineEnd - i + (j < 0 ? 0 : 1);
@@ -264,13 +305,15 @@ export class MimeSplitter {
       const replay = this.line.buf.slice(0, this.line.len);
       this.line.reset();
       this.flushField();
+      this.at = this.lineAt;
       this.finishHeaders();
-      if (replay.length > 0) this.run(replay);
+      if (replay.length > 0) this.run(replay, this.lineAt);
       return p;
     }
     this.ent.bytes += seg;
     this.line.push(buf, i, lineEnd);
     if (j < 0) return buf.length;
+    this.lineEndAt = this.base + j + 1;
     this.headerLine(true);
     return j + 1;
   }
@@ -290,6 +333,7 @@ export class MimeSplitter {
         if (!isPadding(l, m.len, len)) this.warn('boundary-trailing-junk', this.stack[m.level]!.path);
         this.line.reset();
         this.flushField();
+        this.at = this.lineAt;
         this.finishHeaders();
         this.delimiter(m.level, m.close, false);
         return;
@@ -298,6 +342,7 @@ export class MimeSplitter {
     if (len === 0) {
       this.line.reset();
       this.flushField();
+      this.at = this.lineEndAt;
       this.finishHeaders();
       return;
     }
@@ -327,8 +372,9 @@ export class MimeSplitter {
     if (hadLf) replay[replay.length - 1] = LF;
     this.line.reset();
     this.flushField();
+    this.at = this.lineAt;
     this.finishHeaders();
-    this.run(replay);
+    this.run(replay, this.lineAt);
   }
 
   private appendField(l: Uint8Array, s: number, e: number): void {
@@ -390,6 +436,7 @@ export class MimeSplitter {
           children: 0,
         };
         this.stack.push(mp);
+        this.handler.onBlock?.('body', aroundPath(mp, '(preamble)'), '');
         this.cur = {
           info: { path: aroundPath(mp, '(preamble)'), role: 'preamble', depth: e.depth, contentType: '', transferEncoding: '', disposition: '' },
           started: false,
@@ -409,6 +456,7 @@ export class MimeSplitter {
     const filename = pickFilename(cd, ct);
     if (filename !== undefined) info.filename = filename;
     this.cur = { info, started: true };
+    this.handler.onBlock?.('body', info.path, cte);
     this.handler.onPartStart(info);
   }
 
@@ -419,8 +467,10 @@ export class MimeSplitter {
     const cur = this.cur!;
     if (!cur.started) {
       cur.started = true;
+      this.at = this.base + s;
       this.handler.onPartStart(cur.info);
     }
+    this.at = this.base + e;
     this.handler.onPartData(buf.subarray(s, e));
   }
 
@@ -440,11 +490,12 @@ export class MimeSplitter {
       // the first body line has no preceding EOL but may already be a delimiter
       const r = this.matchDelimiter(buf, i, end, this.ending);
       if (r === NEED) {
-        this.carry = buf.slice(i);
+        this.keep(buf, i);
         return end;
       }
       this.atBodyStart = false;
       if (r === MATCH) {
+        this.at = this.base + i;
         this.delimiter(this.mLevel, this.mClose, true);
         return i + this.mLen;
       }
@@ -464,7 +515,7 @@ export class MimeSplitter {
           if (t < end && t - 1 >= runStart && buf[t] === LF && buf[t - 1] === CR) t--;
         }
         this.emit(buf, runStart, t);
-        if (t < end) this.carry = buf.slice(t);
+        if (t < end) this.keep(buf, t);
         return end;
       }
       const eol = j - 1 >= runStart && buf[j - 1] === CR ? j - 1 : j;
@@ -475,9 +526,10 @@ export class MimeSplitter {
       }
       this.emit(buf, runStart, eol);
       if (r === NEED) {
-        this.carry = buf.slice(eol);
+        this.keep(buf, eol);
         return end;
       }
+      this.at = this.base + eol;
       this.delimiter(this.mLevel, this.mClose, true);
       return j + 1 + this.mLen;
     }
@@ -550,12 +602,26 @@ export class MimeSplitter {
         next = State.Header;
       }
     }
+    // What begins after the delimiter line: the next part's header block or the epilogue
+    // (the mime-parts leaf has already been announced).
+    const block = close
+      ? { kind: 'body' as const, path: aroundPath(mp, '(epilogue)') }
+      : next === State.Header
+        ? { kind: 'header' as const, path: this.ent.path }
+        : null;
     if (tail) {
       this.state = State.BoundaryTail;
       this.afterTail = next;
       this.tailJunk = false;
       this.tailPath = mp.path;
-    } else this.state = next;
+      this.tailBlock = block;
+    } else {
+      this.state = next;
+      if (block) {
+        this.at = this.lineEndAt;
+        this.handler.onBlock?.(block.kind, block.path, '');
+      }
+    }
   }
 
   // ---- BoundaryTail state -------------------------------------------------------------
@@ -567,6 +633,12 @@ export class MimeSplitter {
     if (j < 0) return buf.length;
     if (this.tailJunk) this.warn('boundary-trailing-junk', this.tailPath);
     this.state = this.afterTail;
+    const block = this.tailBlock;
+    if (block) {
+      this.tailBlock = null;
+      this.at = this.base + j + 1;
+      this.handler.onBlock?.(block.kind, block.path, '');
+    }
     return j + 1;
   }
 

@@ -17,6 +17,11 @@ export class BuiltinScanner implements Scanner {
 
   constructor(readonly db: SignatureDb) {}
 
+  /** A body hit is reported by the write that completes it; see SignatureDb.reach. */
+  get reach(): number {
+    return this.db.reach;
+  }
+
   open(file: FileInfo, signal?: AbortSignal): ScanStream {
     return new BuiltinStream(this.db.createMatcher({ unpacked: file.unpacked === true }), signal);
   }

@@ -42,6 +42,12 @@ export interface Scanner {
   readonly mode: 'per-file' | 'whole-message';
   /** Its streams keep references to written chunks: the session hands them private copies. */
   readonly keepsChunks?: boolean;
+  /**
+   * How far before the byte that reports a detection its evidence can begin (bytes), for
+   * fronts that deliver a file while it is scanned (release-gate.ts). Absent or Infinity:
+   * the engine answers only at the end of the file, so the whole file is evidence.
+   */
+  readonly reach?: number;
   open(file: FileInfo, signal?: AbortSignal): ScanStream;
 }
 

@@ -132,6 +132,19 @@ export class SignatureDb {
   }
 
   /**
+   * How far before the byte that reports a detection its evidence can begin: a body
+   * signature's last form (maxFormLen − 1 bytes before its last byte) or an `EOF-n`
+   * signature's last n bytes. Infinity with an allow-list loaded: body hits are then
+   * held until the end of the file (an allow-listed hash clears them).
+   */
+  get reach(): number {
+    if (this.allow.count > 0) return Infinity;
+    let r = Math.max(0, this.patterns.maxFormLen - 1);
+    for (const sig of this.eofSigs) if (sig.offset.kind === 'eof') r = Math.max(r, sig.offset.n);
+    return r;
+  }
+
+  /**
    * A matcher for one file. `unpacked`: the file is an archive the core unpacks, and the
    * bytes it hands to a decompressor come through writeCompressed() (see DbMatcher).
    */
