@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * cli.ts — `midstream <command>`: scan, proxy, milter, check-config.
+ * cli.ts — `midstream <command>`: scan, proxy, milter, pop3, check-config.
  *
  * Exit codes: scan 0/1/2 (clean/rejected/error); 2 for usage and config errors,
  * which name the file, key and reason; servers run until SIGTERM/SIGINT.
@@ -15,6 +15,8 @@ const USAGE = `usage:
   midstream proxy [--config FILE] [--listen HOST:PORT|unix:PATH] [--forward HOST:PORT|unix:PATH]
                   [--signatures PATH]... [--clamd ADDR]
   midstream milter [--config FILE] [--listen inet:PORT@HOST|unix:PATH] [--signatures PATH]... [--clamd ADDR]
+  midstream pop3 [--config FILE] [--listen HOST:PORT|unix:PATH] [--upstream HOST:PORT|unix:PATH]
+                 [--signatures PATH]... [--clamd ADDR]
   midstream check-config [FILE]
 ADDR: tcp:HOST:PORT or unix:/path (repeat --clamd for failover). "-" as FILE reads stdin.`;
 
@@ -43,6 +45,10 @@ async function main(argv: string[]): Promise<number> {
     case 'proxy': {
       const { runProxyCommand } = await import('./cli/proxy-command.js');
       return runProxyCommand(flags);
+    }
+    case 'pop3': {
+      const { runPop3Command } = await import('./cli/pop3-command.js');
+      return runPop3Command(flags);
     }
     case 'milter': {
       const { runMilterCommand } = await import('./cli/milter-command.js');

@@ -21,6 +21,7 @@ export interface CommonFlags {
   json: boolean;
   listen?: string;
   forward?: string;
+  upstream?: string;
   help: boolean;
   positionals: string[];
 }
@@ -39,6 +40,7 @@ export function parseCommon(argv: string[]): CommonFlags {
         json: { type: 'boolean' },
         listen: { type: 'string', short: 'l' },
         forward: { type: 'string', short: 'f' },
+        upstream: { type: 'string', short: 'u' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -58,6 +60,7 @@ export function parseCommon(argv: string[]): CommonFlags {
     json: v.json ?? false,
     ...(v.listen !== undefined ? { listen: v.listen } : {}),
     ...(v.forward !== undefined ? { forward: v.forward } : {}),
+    ...(v.upstream !== undefined ? { upstream: v.upstream } : {}),
     help: v.help ?? false,
     positionals: parsed.positionals,
   };

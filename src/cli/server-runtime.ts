@@ -155,7 +155,7 @@ function connectionGauge(metrics: Metrics, front: Front): (event: 'open' | 'clos
 const CLAMD_HEALTH_POLL_MS = 5000;
 
 export async function runServer<H extends RunningFront>(flags: CommonFlags, def: FrontDef<H>): Promise<number> {
-  const listenKey = `${def.section}.listen` as 'proxy.listen' | 'milter.listen';
+  const listenKey = `${def.section}.listen` as 'proxy.listen' | 'milter.listen' | 'pop3.listen';
   const overrides = overridesFrom(flags, listenKey);
   let config = loadConfig(flags.config, overrides);
   const sections = [def.section, 'metrics'];

@@ -15,13 +15,14 @@ export interface Settings {
   engine: EngineOptions;
 }
 
-export function overridesFrom(flags: CommonFlags, listenKey?: 'proxy.listen' | 'milter.listen'): Record<string, unknown> {
+export function overridesFrom(flags: CommonFlags, listenKey?: 'proxy.listen' | 'milter.listen' | 'pop3.listen'): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   if (flags.signatures.length) o['engine.signatures'] = flags.signatures;
   if (flags.clamd.length) o['clamd.endpoints'] = flags.clamd;
   if (flags.clamdMode) o['clamd.mode'] = flags.clamdMode;
   if (listenKey && flags.listen !== undefined) o[listenKey] = flags.listen;
   if (flags.forward !== undefined) o['proxy.forward'] = flags.forward;
+  if (flags.upstream !== undefined) o['pop3.upstream'] = flags.upstream;
   return o;
 }
 
@@ -64,7 +65,7 @@ export function engineOptions(c: FrozenConfig): EngineOptions {
   return opts;
 }
 
-export function buildSettings(flags: CommonFlags, listenKey?: 'proxy.listen' | 'milter.listen'): Settings {
+export function buildSettings(flags: CommonFlags, listenKey?: 'proxy.listen' | 'milter.listen' | 'pop3.listen'): Settings {
   const config = loadConfig(flags.config, overridesFrom(flags, listenKey));
   return { config, engine: engineOptions(config) };
 }

@@ -124,6 +124,12 @@ function crossChecks(c: Config, source: string): void {
   if (c.proxy.listen === c.proxy.forward) {
     throw new ConfigError(source, 'proxy.forward', 'is the same address as proxy.listen (mail would loop)');
   }
+  if (c.pop3.listen === c.pop3.upstream) {
+    throw new ConfigError(source, 'pop3.upstream', 'is the same address as pop3.listen (the relay would loop)');
+  }
+  if (c.pop3.tls !== 'none' && (c.pop3.tlsCert === '' || c.pop3.tlsKey === '')) {
+    throw new ConfigError(source, c.pop3.tlsCert === '' ? 'pop3.tls_cert' : 'pop3.tls_key', `is needed for pop3.tls = "${c.pop3.tls}"`);
+  }
 }
 
 function deepFreeze<T>(o: T): T {
@@ -198,6 +204,9 @@ export function failOpenWarnings(c: FrozenConfig): { key: string; reason: string
     if (encrypted === 'accept') w.push({ key: `${prefix}${prefix ? '' : 'policy.'}encrypted`, reason: 'encrypted archives are accepted unscanned (fail-open)' });
   };
   check('', c.actions, c.policy.encrypted);
+  if (c.pop3.holdExceeded === 'stream') {
+    w.push({ key: 'pop3.hold_exceeded', reason: 'beyond pop3.hold_bytes a retrieval is delivered before its scan has caught up: a late detection can only cut the tail' });
+  }
   c.rules.forEach((r, i) => check(`rules[${i}].`, r.actions ?? {}, r.encrypted));
   return w;
 }

@@ -50,6 +50,33 @@ export interface ProxyConfig {
   shutdownGraceMs: number;
 }
 
+export interface Pop3Config {
+  /** "host:port" or "unix:/path" POP3 clients connect to. */
+  listen: string;
+  /** The POP3 server (e.g. Dovecot) we relay to: "host:port" or "unix:/path". */
+  upstream: string;
+  socketMode: number;
+  socketOwner: string;
+  socketGroup: string;
+  maxConnections: number;
+  /** Client silence between commands before we close (RFC 1939 autologout: at least 10 minutes). */
+  idleTimeoutMs: number;
+  /** Connecting to the upstream, and its silence while a response is due. */
+  upstreamTimeoutMs: number;
+  /** Content bytes of one RETR/TOP held back while the scan catches up (per connection). */
+  holdBytes: number;
+  /** When more would have to be held: "replace" the rest with a notice, or "stream" on with only the last hold_bytes held. */
+  holdExceeded: 'replace' | 'stream';
+  /** Add an X-Virus-Status header to every retrieved message (holds each message until its verdict, up to hold_bytes). */
+  xVirusStatus: boolean;
+  /** TLS towards the client: "none" (STLS removed from CAPA), "stls" (we offer STLS), "pop3s" (TLS from the first byte). */
+  tls: 'none' | 'stls' | 'pop3s';
+  /** PEM certificate chain and key for tls = "stls" / "pop3s". */
+  tlsCert: string;
+  tlsKey: string;
+  shutdownGraceMs: number;
+}
+
 export interface MilterConfig {
   /** Sendmail-style socket: "inet:7357@127.0.0.1", "inet6:7357@::1", "unix:/run/midstream/milter.sock". */
   listen: string;
@@ -154,6 +181,7 @@ export interface Rule {
 export interface Config {
   proxy: ProxyConfig;
   milter: MilterConfig;
+  pop3: Pop3Config;
   engine: EngineConfig;
   clamd: ClamdConfig;
   cache: CacheConfig;
@@ -495,6 +523,31 @@ export const MILTER: SectionSchema<MilterConfig> = {
   shutdownGraceMs: dur('shutdown_grace', MINUTE, 'on SIGTERM, time for messages in flight to finish; then connections are dropped', 0, HOUR),
 };
 
+function checkPemPath(s: string, ctx: ParseCtx): string {
+  if (s === '') return s;
+  const p = isAbsolute(s) ? s : resolve(ctx.baseDir, s);
+  if (!existsSync(p) || !statSync(p).isFile()) throw new RangeError(`no such file: ${p}`);
+  return p;
+}
+
+export const POP3: SectionSchema<Pop3Config> = {
+  listen: restart(str('listen', '127.0.0.1:10110', 'where POP3 clients connect (host:port or unix:/path)', checkAddress('listen'))),
+  upstream: str('upstream', '127.0.0.1:110', 'the POP3 server relayed to, e.g. Dovecot (host:port or unix:/path); keep this hop local', checkAddress('connect')),
+  socketMode: restart(socketModeField('permissions of the unix socket, if listen is unix:/path (octal string)')),
+  socketOwner: restart(str('socket_owner', '', 'owner of the unix socket (user name or uid); "" = the user midstream runs as', checkAccount)),
+  socketGroup: restart(str('socket_group', '', 'group of the unix socket; "" = our own group', checkAccount)),
+  maxConnections: int('max_connections', 200, 'concurrent POP3 sessions; more get -ERR', 1, 100_000),
+  idleTimeoutMs: dur('idle_timeout', 10 * MINUTE, 'client silence between commands before we close (RFC 1939: at least 10m)', SECOND, HOUR),
+  upstreamTimeoutMs: dur('upstream_timeout', 2 * MINUTE, 'connecting to the upstream, and its silence while a response is due', SECOND, HOUR),
+  holdBytes: size('hold_bytes', 4 * 1024 * 1024, 'message bytes one retrieval may hold back while the scan catches up (per connection)', 128 * 1024, GiB),
+  holdExceeded: oneOf('hold_exceeded', 'replace', ['replace', 'stream'] as const, 'when more must be held: replace the rest with a notice, or stream on holding only the last hold_bytes'),
+  xVirusStatus: bool('x_virus_status', false, 'add X-Virus-Status to retrieved messages (each is held until its verdict, up to hold_bytes)'),
+  tls: oneOf('tls', 'none', ['none', 'stls', 'pop3s'] as const, 'TLS towards clients: none (STLS removed from CAPA), stls (we offer STLS), pop3s (TLS from the first byte)'),
+  tlsCert: str('tls_cert', '', 'PEM certificate chain for tls = "stls"/"pop3s"', checkPemPath),
+  tlsKey: str('tls_key', '', 'PEM private key for tls = "stls"/"pop3s"', checkPemPath),
+  shutdownGraceMs: dur('shutdown_grace', MINUTE, 'on SIGTERM, time for retrievals in flight to finish; then connections are dropped', 0, HOUR),
+};
+
 export const ENGINE: SectionSchema<EngineConfig> = {
   signatures: strList('signatures', [], 'built-in engine: .ndb .hdb .hsb .fp .sfp .cvd .cld files or directories; EICAR is always built in', checkSignaturePath, { unique: true }),
 };
@@ -578,6 +631,7 @@ export const METRICS: SectionSchema<MetricsConfig> = {
 export const SECTIONS = {
   proxy: PROXY,
   milter: MILTER,
+  pop3: POP3,
   engine: ENGINE,
   clamd: CLAMD,
   cache: CACHE,

@@ -56,7 +56,11 @@ export interface StructureEvent {
  * bytes: the top-level message and attached messages that are not transfer-encoded.
  */
 export interface ReleaseGate {
-  /** Raw offset (bytes pushed) below which bytes may be delivered now. Never decreases; frozen once a rejecting verdict is final. */
+  /**
+   * Raw offset (bytes pushed) below which bytes may be delivered now. Never decreases;
+   * frozen once a verdict whose action is not `accept` has come (final or not): at the
+   * start of the entity it came from, when everything before it has settled.
+   */
   readonly releasable: number;
   /** Every StructureEvent, in input order, from the next push on. */
   onStructure(cb: (e: StructureEvent) => void): void;

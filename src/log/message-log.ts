@@ -63,6 +63,16 @@ export interface MessageRecord extends VerdictColumns {
   at?: string;
   /** Structural anomalies seen (code@where), if any. */
   anomalies?: readonly string[];
+  /** pop3: the login name (USER/APOP; absent after SASL). */
+  user?: string;
+  /** pop3: the retrieval, e.g. "RETR 3" or "TOP 3 10". */
+  command?: string;
+  /** pop3: message bytes delivered before the cut (action reject: the rest was replaced by a notice). */
+  cutAt?: number;
+  /** pop3: why the cut came before a rejecting verdict ("hold-bytes"). */
+  cutReason?: string;
+  /** pop3: the most message bytes held back at once while the scan caught up. */
+  heldMax?: number;
 }
 
 /** The verdict columns of a core Verdict. */
@@ -95,6 +105,7 @@ export function bareAddress(s: string | undefined): string | undefined {
 const ORDER: readonly (keyof MessageRecord)[] = [
   'front', 'conn', 'client', 'clientPort', 'helo', 'sender', 'rcpts', 'queueId', 'size',
   'verdict', 'name', 'where', 'engine', 'detail', 'rule', 'action', 'reply', 'ms', 'eodMs', 'early', 'at', 'anomalies',
+  'user', 'command', 'cutAt', 'cutReason', 'heldMax',
 ];
 
 /** Write the message line. Error verdicts at warn, everything else at info. */
@@ -104,7 +115,7 @@ export function logMessage(logger: Logger, rec: MessageRecord): void {
     const v = rec[k];
     if (v === undefined) continue;
     if (k === 'anomalies' && (v as readonly string[]).length === 0) continue;
-    out[k] = typeof v === 'number' && k !== 'clientPort' && k !== 'size' ? Math.round(v) : v;
+    out[k] = typeof v === 'number' && k !== 'clientPort' && k !== 'size' && k !== 'cutAt' && k !== 'heldMax' ? Math.round(v) : v;
   }
   if (rec.verdict === 'error') logger.warn('message', out);
   else logger.info('message', out);

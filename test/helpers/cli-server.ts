@@ -1,5 +1,5 @@
 /**
- * cli-server.ts — run the real CLI (`node dist/src/cli.js proxy|milter --config FILE`)
+ * cli-server.ts — run the real CLI (`node dist/src/cli.js proxy|milter|pop3 --config FILE`)
  * as a child process for ops tests: writes the config, waits for the "listening"
  * (and "metrics-listening") lines in the JSON log file, reads and parses the log,
  * sends SIGHUP, fetches GET /metrics, and stops the child by its PID (SIGTERM, then
@@ -33,7 +33,7 @@ export interface CliServer {
 
 export const CLI_JS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli.js');
 
-export async function startCli(front: 'proxy' | 'milter', configText: string, dir: string): Promise<CliServer> {
+export async function startCli(front: 'proxy' | 'milter' | 'pop3', configText: string, dir: string): Promise<CliServer> {
   const cfg = join(dir, `${front}.toml`);
   const logFile = join(dir, `${front}.log`);
   writeFileSync(cfg, `${configText}\n[log]\nfile = ${JSON.stringify(logFile)}\nlevel = "info"\n`);
@@ -71,7 +71,7 @@ export async function startCli(front: 'proxy' | 'milter', configText: string, di
   try {
     const ready = await waitForLog((l) => l.event === 'listening' && l.front === front);
     const address = String(ready.address);
-    const port = Number(front === 'proxy' ? address.split(':').pop() : /^inet6?:(\d+)@/.exec(address)?.[1]);
+    const port = Number(front === 'milter' ? /^inet6?:(\d+)@/.exec(address)?.[1] : address.split(':').pop());
     const m = logs().find((l) => l.event === 'metrics-listening');
     const metricsAddress = m ? String(m.address) : null;
     return {

@@ -235,6 +235,20 @@ test('byte by byte around the longest signature: the gate never runs ahead of a 
   }
 });
 
+test('a verdict that is not accepted stops the gate too (infected → tempfail by policy)', async () => {
+  const engine = await createEngine({ actions: { infected: 'tempfail' } });
+  for (const enc of ['base64', '7bit'] as Enc[]) {
+    const file = Buffer.concat([words(5000, 3), EICAR_BYTES, words(200_000, 4)]);
+    const c = build(file, 5000, enc, 'none', false, 11, 50);
+    for (const sizes of [[4096], [1 << 20]]) {
+      const r = await run(engine, c.msg, sizes);
+      assert.equal(r.kind, 'infected');
+      assert.ok(c.decodable(r.released) <= 5000, `${enc} ${sizes}: released past the signature while its verdict was pending`);
+      assert.ok(r.afterEnd <= r.released + 0, 'and it stays there after the end');
+    }
+  }
+});
+
 test('clean messages are released completely once scanned, and the gate moves while they stream', async () => {
   const engine = await createEngine();
   await fc.assert(

@@ -33,10 +33,11 @@ test('src/core imports nothing from the fronts, config, CLI, logging or metrics'
   assert.deepEqual(bad, []);
 });
 
-test('src/smtp and milter reach the core only through src/core/index.ts', () => {
+test('src/smtp, milter and src/pop3 reach the core only through src/core/index.ts', () => {
   const bad: string[] = [];
-  const files = [...tsFiles(join(ROOT, 'src', 'smtp')), ...tsFiles(join(ROOT, 'milter'))];
-  assert.ok(files.length >= 8, 'front files found');
+  const files = [...tsFiles(join(ROOT, 'src', 'smtp')), ...tsFiles(join(ROOT, 'milter')), ...tsFiles(join(ROOT, 'src', 'pop3'))];
+  assert.ok(files.length >= 15, 'front files found');
+  assert.ok(files.some((f) => f.endsWith('retr-relay.ts')), 'the POP3 front is among them');
   let viaIndex = 0;
   for (const f of files) {
     for (const i of imports(f)) {
@@ -49,9 +50,13 @@ test('src/smtp and milter reach the core only through src/core/index.ts', () => 
   assert.deepEqual(bad, []);
 });
 
-test('the two fronts do not import each other', () => {
+test('the fronts do not import each other', () => {
   const bad: string[] = [];
-  for (const f of tsFiles(join(ROOT, 'src', 'smtp'))) for (const i of imports(f)) if (i.startsWith('milter/')) bad.push(f);
-  for (const f of tsFiles(join(ROOT, 'milter'))) for (const i of imports(f)) if (i.startsWith('src/smtp/')) bad.push(f);
+  const fronts = { 'src/smtp/': join(ROOT, 'src', 'smtp'), 'milter/': join(ROOT, 'milter'), 'src/pop3/': join(ROOT, 'src', 'pop3') };
+  for (const [own, dir] of Object.entries(fronts)) {
+    for (const f of tsFiles(dir)) {
+      for (const i of imports(f)) if (Object.keys(fronts).some((p) => p !== own && i.startsWith(p))) bad.push(`${relative(ROOT, f)} -> ${i}`);
+    }
+  }
   assert.deepEqual(bad, []);
 });

@@ -17,6 +17,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 writeFileSync(join(dir, 'local.ndb'), 'Test.Sig:0:*:41424344\n');
 mkdirSync(join(dir, 'sigs'));
 writeFileSync(join(dir, 'notes.txt'), 'x');
+writeFileSync(join(dir, 'cert.pem'), '-----BEGIN CERTIFICATE-----\n');
 const FILE = join(dir, 'midstream.toml');
 
 /** [good TOML value, expected typed value, bad TOML value]. */
@@ -41,6 +42,21 @@ const ROWS: Record<string, Row> = {
   'milter.socket_group': ['"postfix"', 'postfix', '"-x"'],
   'proxy.socket_owner': ['"1001"', '1001', '5'],
   'proxy.socket_group': ['"mail"', 'mail', '"a:b"'],
+  'pop3.listen': ['"0.0.0.0:110"', '0.0.0.0:110', '"110"'],
+  'pop3.upstream': ['"127.0.0.1:1110"', '127.0.0.1:1110', '"127.0.0.1:0"'],
+  'pop3.socket_mode': ['"0666"', 0o666, '"rw"'],
+  'pop3.socket_owner': ['"dovecot"', 'dovecot', '"no way"'],
+  'pop3.socket_group': ['"mail"', 'mail', '"a/b"'],
+  'pop3.max_connections': ['10', 10, '0'],
+  'pop3.idle_timeout': ['"30m"', 1_800_000, '"2d"'],
+  'pop3.upstream_timeout': ['"30s"', 30_000, '"0s"'],
+  'pop3.hold_bytes': ['"16MiB"', 16 * 1024 * 1024, '"1k"'],
+  'pop3.hold_exceeded': ['"stream"', 'stream', '"drop"'],
+  'pop3.x_virus_status': ['true', true, '"on"'],
+  'pop3.tls': ['"none"', 'none', '"starttls"'],
+  'pop3.tls_cert': ['"cert.pem"', join(dir, 'cert.pem'), '"missing.pem"'],
+  'pop3.tls_key': ['"cert.pem"', join(dir, 'cert.pem'), '["key.pem"]'],
+  'pop3.shutdown_grace': ['"5s"', 5000, '"-5s"'],
   'engine.signatures': ['["local.ndb", "sigs"]', [join(dir, 'local.ndb'), join(dir, 'sigs')], '["notes.txt"]'],
   'clamd.endpoints': ['["tcp:127.0.0.1:3310", "unix:/run/clamav/clamd.ctl"]', ['tcp:127.0.0.1:3310', 'unix:/run/clamav/clamd.ctl'], '["clamd"]'],
   'clamd.mode': ['"whole-message"', 'whole-message', '"per-part"'],
@@ -139,6 +155,22 @@ test('a list item error names the index', () => {
 
 test('a section that is not a table is rejected', () => {
   assert.throws(() => parseConfigText('proxy = 5\n', FILE), (e: unknown) => e instanceof ConfigError && e.key === 'proxy' && /table/.test(e.reason));
+});
+
+test('cross-field checks: POP3 TLS needs a certificate and key, and the relay must not loop', () => {
+  assert.throws(
+    () => parseConfigText('[pop3]\ntls = "stls"\n', FILE),
+    (e: unknown) => e instanceof ConfigError && e.key === 'pop3.tls_cert',
+  );
+  assert.throws(
+    () => parseConfigText('[pop3]\ntls = "pop3s"\ntls_cert = "cert.pem"\n', FILE),
+    (e: unknown) => e instanceof ConfigError && e.key === 'pop3.tls_key',
+  );
+  assert.equal(parseConfigText('[pop3]\ntls = "pop3s"\ntls_cert = "cert.pem"\ntls_key = "cert.pem"\n', FILE).pop3.tls, 'pop3s');
+  assert.throws(
+    () => parseConfigText('[pop3]\nlisten = "127.0.0.1:110"\n', FILE),
+    (e: unknown) => e instanceof ConfigError && e.key === 'pop3.upstream' && /loop/.test(e.reason),
+  );
 });
 
 test('cross-field checks: header line over header block, proxy forwarding to itself', () => {
