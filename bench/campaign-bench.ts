@@ -6,7 +6,9 @@
  * test DB, MaxThreads 4, LogClean), two `midstream proxy` CLI processes in front of one
  * sink (the after-filter smtpd), our SMTP client playing the before-filter Postfix with
  * `--sessions` concurrent sessions spread over both instances. Every message carries the
- * same attachment and text, with its own recipient and subject. Three configurations,
+ * same attachment and text, with its own recipient and subject, in `--waves` waves with a
+ * SIGHUP reload of both instances between them (a reload starts a new engine, so the
+ * in-process caches start empty again; the shared one does not). Three configurations,
  * each on fresh instances and a fresh key prefix:
  *   no-cache  [clamd] cache_entries = 0
  *   local     each instance its own in-process cache
@@ -14,7 +16,7 @@
  * Reported per configuration: msg/s, clamd scans (its own log lines), clamd CPU ms (both
  * daemons, utime+stime from /proc), midstream CPU ms (both instances), and cache lookups
  * by result. Output: JSON on stdout and bench/out/campaign.md.
- * Run: node dist/bench/campaign-bench.js [--messages 200] [--sessions 10] [--kb 500]
+ * Run: node dist/bench/campaign-bench.js [--messages 200] [--sessions 10] [--kb 500] [--clamd-sigs 100000]
  * Limits: the tiny test DB makes clamd's per-byte cost low; with the official DB each
  * scan avoided saves more. Two cores shared by everything: msg/s is indicative only.
  */
@@ -27,6 +29,8 @@ import { startSink } from '../test/helpers/sink.js';
 import { startCli, metric, type CliServer } from '../test/helpers/cli-server.js';
 import { TestSmtpClient, dotStuff } from '../test/helpers/smtp-client.js';
 import { multipartMessage, pseudoRandom } from '../test/helpers/mail-build.js';
+import { synthSignatures } from './lib-core-data.js';
+import { loadSignatures } from './lib-core-clamd.js';
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(name);
@@ -35,6 +39,10 @@ const arg = (name: string, def: number) => {
 const MESSAGES = arg('--messages', 200);
 const SESSIONS = arg('--sessions', 10);
 const KB = arg('--kb', 500);
+/** Synthetic .ndb signatures loaded into both clamds (0 = the tiny test DB only): scan cost per MB closer to a real DB. */
+const SIGS = arg('--clamd-sigs', 0);
+/** The campaign in this many waves with a SIGHUP reload of both instances between them. */
+const WAVES = arg('--waves', 2);
 
 function cpuMs(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'latin1');
@@ -69,6 +77,12 @@ async function main(): Promise<void> {
     startClamd({ extraConfig: ['LogClean yes'] }),
     startSink({ storeData: false }),
   ]);
+  if (SIGS > 0) {
+    const synth = synthSignatures(SIGS);
+    const file = join(dir, 'synthetic.ndb');
+    writeFileSync(file, synth.text);
+    await Promise.all([c1, c2].map((c) => loadSignatures(c.socketPath, join(c.dir, 'db'), file, synth.probe)));
+  }
   const attachment = Buffer.concat([Buffer.from('%PDF-1.4\n'), pseudoRandom(KB * 1024 - 9, 42)]);
   const text = 'Dear customer,\r\nplease find your invoice attached.\r\n';
   const results: Record<string, unknown>[] = [];
@@ -97,17 +111,32 @@ listen = "127.0.0.1:0"
       const scans0 = (await scans(c1)) + (await scans(c2));
       const codes: Record<number, number> = {};
       let next = 0;
-      const t0 = performance.now();
-      const worker = async () => {
-        while (next < MESSAGES) {
+      let busyMs = 0;
+      const worker = async (upTo: number) => {
+        while (next < upTo) {
           const i = next++;
           const msg = multipartMessage([{ filename: 'invoice-4711.pdf', contentType: 'application/pdf', content: attachment }], { subject: `Your invoice (ref ${i})`, text });
           const code = await send(inst[i % 2]!.port, `customer${i}@example.net`, msg);
           codes[code] = (codes[code] ?? 0) + 1;
         }
       };
-      await Promise.all(Array.from({ length: SESSIONS }, worker));
-      const wall = performance.now() - t0;
+      for (let w = 1; w <= WAVES; w++) {
+        if (w > 1) {
+          // A reload (signature update, config change) builds a new engine: the in-process
+          // caches start empty; the shared one does not.
+          for (const p of inst) {
+            const from = p.logs().length;
+            p.hup();
+            await p.waitForLog((l) => l.event === 'reloaded', 20_000, from);
+          }
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+        const w0 = performance.now();
+        const upTo = Math.round((MESSAGES * w) / WAVES);
+        await Promise.all(Array.from({ length: SESSIONS }, () => worker(upTo)));
+        busyMs += performance.now() - w0;
+      }
+      const wall = busyMs;
       await new Promise((r) => setTimeout(r, 500)); // clamd's last log lines
       const cpu = { clamd: cpuMs(c1.pid) + cpuMs(c2.pid) - cpu0.clamd, ms: cpuMs(inst[0]!.pid) + cpuMs(inst[1]!.pid) - cpu0.ms };
       const lookups: Record<string, number> = {};
@@ -137,7 +166,7 @@ listen = "127.0.0.1:0"
   const lines = [
     `# Campaign benchmark (${new Date().toISOString()})`,
     '',
-    `${MESSAGES} messages, each with the same ${KB} KB attachment and text, ${SESSIONS} concurrent sessions over two midstream proxies, two clamd (unix sockets), one Redis. \`node dist/bench/campaign-bench.js\`.`,
+    `${MESSAGES} messages in ${WAVES} waves (both instances reloaded between waves), each with the same ${KB} KB attachment and text, ${SESSIONS} concurrent sessions over two midstream proxies, two clamd (unix sockets; test DB${SIGS ? ` + ${SIGS} synthetic signatures` : ' only'}), one Redis. \`node dist/bench/campaign-bench.js --messages ${MESSAGES} --sessions ${SESSIONS} --kb ${KB} --waves ${WAVES}${SIGS ? ` --clamd-sigs ${SIGS}` : ''}\`.`,
     '',
     '| configuration | msg/s | clamd scans | clamd CPU ms | clamd CPU saved | midstream CPU ms/msg | lookups (local / shared / in-flight / miss) | replies |',
     '|---|---:|---:|---:|---:|---:|---|---|',

@@ -77,7 +77,9 @@ async function settled(fake: FakeClamd, n: number): Promise<void> {
 
 test('fake clamd: the second identical file is answered from the cache and clamd never gets the terminator', async () => {
   const { fake, scanner } = await fakeSetup();
-  const a = Buffer.from('attachment bytes, the same for every recipient '.repeat(100));
+  // Over the 16 KiB held back: a large file streams to clamd before its hash is known.
+  const a = Buffer.from('attachment bytes, the same for every recipient '.repeat(400));
+  assert.ok(a.length > 16 * 1024);
   assert.deepEqual(await scan(scanner, a), { kind: 'clean' });
   // Second copy: let the bytes reach clamd first (as for a large attachment), then end.
   const st = scanner.open({ where: '2', archiveDepth: 0 });
@@ -100,6 +102,20 @@ test('fake clamd: the second identical file is answered from the cache and clamd
   await settled(fake, 3);
   assert.equal(instream(fake)[2]!.terminated, true);
   assert.equal(scanner.cache.stats.hits, 1);
+});
+
+test('fake clamd: a small file (≤ 16 KiB) is held until its end, so a hit never contacts clamd', async () => {
+  const { fake, scanner } = await fakeSetup();
+  const small = Buffer.from('a short text part, the same in every copy\r\n'.repeat(100));
+  assert.ok(small.length <= 16 * 1024);
+  assert.deepEqual(await scan(scanner, small), { kind: 'clean' });
+  await settled(fake, 1);
+  const connections = fake.connections;
+  for (let i = 0; i < 3; i++) assert.deepEqual(await scan(scanner, small), { kind: 'clean' });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(fake.connections, connections, 'no connection for the cached copies');
+  assert.equal(scanner.lookups['hit-local'], 3);
+  assert.deepEqual(instream(fake)[0]!.payload, small, 'the first copy reached clamd whole');
 });
 
 test('fake clamd: an infected verdict is cached (with its name); errors are not', async () => {

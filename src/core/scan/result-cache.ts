@@ -15,8 +15,8 @@
  *
  * CachingScanner wraps a per-file Scanner (clamd): bytes go to clamd as they arrive
  * (a miss costs no latency) and through a SHA-256 on the way. At end() the key is
- * complete: local hit, else shared hit, else — if the same key is already being scanned
- * in this process — that scan's result, else a miss. On a hit the clamd stream is
+ * complete: local hit, else — if the same key is already being looked up or scanned in
+ * this process — that result, else shared hit, else a miss. On a hit the clamd stream is
  * aborted *before its zero-length terminator* (clamd only scans after it, so its scan
  * work is saved); on a miss the terminator goes out and a clean/infected answer is
  * stored in both tiers, unless the endpoint's version changed meanwhile.
@@ -25,8 +25,11 @@
  * Limits: maxEntries local entries (LRU, each ~250 bytes) for at most ttlMs each.
  * Errors: none of its own; the wrapped stream's errors pass through; the shared store
  * never makes a lookup fail (see shared-cache.ts).
- * Known gaps: the bytes still travel to clamd on a hit (we only learn the hash at the
- * end); two instances scanning the same file at the same moment both pay clamd.
+ * Files up to 16 KiB are held until their end (a hit then never contacts clamd); larger
+ * ones stream to clamd as they arrive.
+ * Known gaps: a larger file's bytes still travel to clamd on a hit (we only learn the hash
+ * at the end: clamd receives them into a temp file and drops it unscanned); two instances
+ * scanning the same file at the same moment both pay clamd.
  */
 import { createHash } from 'node:crypto';
 import type { FileInfo, ScanResult } from '../types.js';
@@ -86,6 +89,9 @@ export class ResultCache {
   }
 }
 
+/** Files up to this size are held until their end, so a cache hit never contacts clamd (the bound a clamd stream waiting for a slot holds anyway). */
+const HOLD_BYTES = 16 * 1024;
+
 export type CacheLookup = 'hit-local' | 'hit-shared' | 'hit-inflight' | 'miss' | 'bypass';
 
 export interface CachingScannerOptions {
@@ -135,10 +141,28 @@ export class CachingScanner implements Scanner {
     const hash = createHash('sha256');
     let size = 0;
     const self = this;
+    // A small file is held back (copied) until its end: a hit then costs clamd nothing at
+    // all — no connection, no upload. Past HOLD_BYTES everything streams to clamd as it comes.
+    let held: Buffer[] | null = [];
+    let heldBytes = 0;
+    const flush = () => {
+      if (!held) return;
+      const h = held;
+      held = null;
+      for (const b of h) inner.write(b);
+    };
     return {
       write(chunk: Uint8Array): ScanResult | null {
         hash.update(chunk);
         size += chunk.length;
+        if (held) {
+          if (heldBytes + chunk.length <= HOLD_BYTES) {
+            held.push(Buffer.from(chunk));
+            heldBytes += chunk.length;
+            return null;
+          }
+          flush();
+        }
         return inner.write(chunk);
       },
       get needsDrain() {
@@ -147,15 +171,16 @@ export class CachingScanner implements Scanner {
       drain: () => inner.drain(),
       abort: () => inner.abort(),
       signatureVersion: versionOf,
-      end: () => self.finish(inner, versionOf, hash.digest('hex'), size),
+      end: () => self.finish(inner, versionOf, hash.digest('hex'), size, flush),
     };
   }
 
-  private async finish(inner: ScanStream, versionOf: () => Promise<string | null>, digest: string, size: number): Promise<ScanResult> {
+  private async finish(inner: ScanStream, versionOf: () => Promise<string | null>, digest: string, size: number, flush: () => void): Promise<ScanResult> {
     const version = await versionOf();
     if (version === null) {
       this.cache.stats.bypassed++;
       this.counted('bypass');
+      flush();
       return inner.end();
     }
     const key = ResultCache.key(digest, size, this.name, version, this.opts.prefix ?? '');
@@ -166,25 +191,33 @@ export class CachingScanner implements Scanner {
       const r = await running;
       if (r.kind !== 'error') return this.hit(inner, r, 'hit-inflight');
     }
-    const shared = this.opts.shared ? await this.opts.shared.get(key) : undefined;
-    if (shared) {
-      this.cache.set(key, shared);
-      return this.hit(inner, shared, 'hit-shared');
+    // From here until a result, copies of this file in this process wait for this lookup
+    // (the shared one included) instead of asking Redis and clamd themselves.
+    let settle!: (r: ScanResult) => void;
+    const mine = this.inflight.has(key) ? null : new Promise<ScanResult>((r) => (settle = r));
+    if (mine) this.inflight.set(key, mine);
+    let result: ScanResult = { kind: 'error', errorKind: 'aborted' };
+    try {
+      const shared = this.opts.shared ? await this.opts.shared.get(key) : undefined;
+      if (shared) {
+        this.cache.set(key, shared);
+        result = shared;
+        return this.hit(inner, shared, 'hit-shared');
+      }
+      this.counted('miss');
+      flush();
+      result = await inner.end();
+      if (result.kind !== 'error' && (await versionOf()) === version) {
+        this.cache.set(key, result);
+        this.opts.shared?.set(key, result);
+      }
+      return result;
+    } finally {
+      if (mine) {
+        if (this.inflight.get(key) === mine) this.inflight.delete(key);
+        settle(result);
+      }
     }
-    this.counted('miss');
-    const p = Promise.resolve(inner.end());
-    if (!this.inflight.has(key)) {
-      this.inflight.set(key, p);
-      void p.finally(() => {
-        if (this.inflight.get(key) === p) this.inflight.delete(key);
-      });
-    }
-    const r = await p;
-    if (r.kind !== 'error' && (await versionOf()) === version) {
-      this.cache.set(key, r);
-      this.opts.shared?.set(key, r);
-    }
-    return r;
   }
 
   private hit(inner: ScanStream, r: ScanResult, how: CacheLookup): ScanResult {
