@@ -2,7 +2,7 @@
  * core-bench.ts — throughput, peak RSS and detection latency of the streaming core and
  * `midstream scan`, with clamd INSTREAM on the same raw messages as the denominator.
  *
- *   npx tsx --expose-gc bench/core-bench.ts [--quick]
+ *   npx tsx --expose-gc bench/core-bench.ts [--quick] [--baseline GIT-REF]
  *
  * Prints a markdown report and writes it into bench/RESULTS-core.md between the
  * `core-bench:begin/end` markers (text around them is kept).
@@ -11,7 +11,11 @@
  *  A. In-process core: engine.begin() → push(64 KiB chunks) → end(), per workload ×
  *     {0 (EICAR only), 10k, 100k} synthetic signatures, interleaved with one clamd
  *     INSTREAM of the same raw message (one UNIX-socket connection per message, clamd
- *     loaded with the same synthetic .ndb). MB/s = raw message bytes / wall time, MB = 2^20.
+ *     loaded with the same synthetic .ndb). MB/s = raw message bytes / wall time, MB = 2^20;
+ *     archive rows also give MB of decompressed (member) bytes per CPU-second.
+ *     With --baseline REF, the core of that git revision (its src/, extracted with git
+ *     archive into .tmp/) runs interleaved too, on the same bytes: section A2 gives
+ *     before/after from the same run conditions.
  *  B. CLI: `node dist/src/cli.js scan [--signatures F] -` with the message on stdin;
  *     wall time (includes start-up and signature load) and peak RSS (VmHWM read from
  *     /proc/self/status by an exit hook injected with --import).
@@ -25,7 +29,7 @@
  * bench/out/core-bench-dist first (others rebuild dist/ while a long run is going).
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,10 +40,15 @@ import { instream, loadSignatures } from './lib-core-clamd.js';
 import { GENERATOR_SOURCE, attachmentMessage, rawOffsetOfDecodedByte, synthSignatures, workloads, type Workload } from './lib-core-data.js';
 
 const quick = process.argv.includes('--quick');
+const baseArg = process.argv.indexOf('--baseline');
+const BASELINE = baseArg > 0 ? process.argv[baseArg + 1] ?? null : null;
 const REPS = quick ? 5 : 11;
 const BIG_REPS = quick ? 1 : 3;
 const CLI_REPS = quick ? 2 : 3;
 const SMALL_BATCH = 100; // 4 KB messages per timed sample
+const MID_BATCH = 4; // 1 MB messages per timed sample (spreads GC pauses over the sample instead of one unlucky message)
+/** Messages per timed sample: many small ones, a few 1 MB ones, one 100 MB one. */
+const batchOf = (w: Workload) => (w.raw.length < 64 * 1024 ? SMALL_BATCH : w.raw.length < 10 * MB ? MID_BATCH : 1);
 const CHUNK = 64 * 1024;
 const SIG_COUNTS = [0, 10_000, 100_000] as const;
 // "1 GB": 1000 MiB decoded (1.37 GB raw), just under the default 1 GiB decoded-bytes limit.
@@ -88,9 +97,9 @@ async function scanCore(engine: Engine, raw: Uint8Array, chunk = CHUNK): Promise
   return v.kind === 'clean' ? 'clean' : JSON.stringify(v);
 }
 
-/** Seconds for one sample (a batch of SMALL_BATCH for small messages). */
+/** Seconds per message for one sample (a batch of batchOf(w) messages). */
 async function timeCore(engine: Engine, w: Workload): Promise<number> {
-  const batch = w.raw.length < 64 * 1024 ? SMALL_BATCH : 1;
+  const batch = batchOf(w);
   const t0 = performance.now();
   for (let b = 0; b < batch; b++) {
     const v = await scanCore(engine, w.raw);
@@ -100,7 +109,7 @@ async function timeCore(engine: Engine, w: Workload): Promise<number> {
 }
 
 async function timeClamd(c: RealClamd, w: Workload): Promise<number> {
-  const batch = w.raw.length < 64 * 1024 ? SMALL_BATCH : 1;
+  const batch = batchOf(w);
   const t0 = performance.now();
   for (let b = 0; b < batch; b++) {
     const r = await instream(c.socketPath, w.raw);
@@ -117,6 +126,8 @@ interface CoreRow {
   ratio: number[]; // core / clamd, per interleaved pair
   bytes: number; // raw bytes scanned in the timed runs (per side)
   coreCpu: number; // CPU seconds of this process over the timed core runs
+  cpuPerRun: number[]; // CPU seconds per message, per timed run (core)
+  baseCpuPerRun: number[]; // same for the --baseline core
   clamdCpu: number; // CPU seconds of clamd over the timed clamd runs
 }
 
@@ -213,6 +224,10 @@ async function main(): Promise<void> {
       sigFiles.set(n, f);
       probes.set(n, s.probe);
     }
+    if (BASELINE) {
+      log(`extracting the core at ${BASELINE}`);
+      baseCreate = await loadBaseline(BASELINE);
+    }
     log('building a private copy of the CLI');
     await buildCli();
     log('starting clamd');
@@ -232,12 +247,14 @@ async function main(): Promise<void> {
       loadMs.set(n, performance.now() - t0);
       if (f) clamdReloadMs.set(n, await loadSignatures(clamd.socketPath, join(clamd.dir, 'db'), f, probes.get(n)!));
       log(`sigs ${n}: engine ${engine.signatureCount} signatures in ${loadMs.get(n)!.toFixed(0)} ms`);
-      const mine = ws.map((w) => ({ w, sigs: n, core: [], clamd: [], ratio: [], bytes: 0, coreCpu: 0, clamdCpu: 0 }) as CoreRow);
+      const base = baseCreate ? await baseCreate(f ? { signatures: [f] } : {}) : null;
+      const mine = ws.map((w) => ({ w, sigs: n, core: [], clamd: [], ratio: [], bytes: 0, coreCpu: 0, clamdCpu: 0, cpuPerRun: [], baseCpuPerRun: [] }) as CoreRow);
       rows.push(...mine);
       for (const w of ws) {
         // warm-up (JIT, clamd caches)
         await timeCore(engine, w);
         if (w.raw.length < 10 * MB) await timeCore(engine, w);
+        if (base && w.raw.length < 10 * MB) await timeCore(base, w);
         await timeClamd(clamd, w);
       }
       for (let r = 0; r < REPS; r++) {
@@ -253,7 +270,14 @@ async function main(): Promise<void> {
           await new Promise((res) => setTimeout(res, 20)); // let clamd finish its post-scan work before our next timing
           row.coreCpu += c1 - c0;
           row.clamdCpu += k1 - k0;
-          row.bytes += row.w.raw.length * (row.w.raw.length < 64 * 1024 ? SMALL_BATCH : 1);
+          const batch = batchOf(row.w);
+          row.cpuPerRun.push((c1 - c0) / batch);
+          if (base && row.w.raw.length < 10 * MB) {
+            const d0 = selfCpu();
+            await timeCore(base, row.w);
+            row.baseCpuPerRun.push((selfCpu() - d0) / batch);
+          }
+          row.bytes += row.w.raw.length * batchOf(row.w);
           const size = row.w.raw.length / MB;
           row.core.push(size / a);
           row.clamd.push(size / b);
@@ -262,6 +286,7 @@ async function main(): Promise<void> {
       }
       for (const row of mine) log(`  ${row.w.id}: core ${spread(row.core)} MB/s, clamd ${spread(row.clamd)} MB/s`);
       await engine.close();
+      await base?.close();
     }
     const clamdStatus = await readFile(`/proc/${clamd.pid}/status`, 'utf8').catch(() => '');
     const clamdRss = /VmRSS:\s+(\d+)/.exec(clamdStatus)?.[1];
@@ -329,19 +354,39 @@ async function main(): Promise<void> {
     L.push('### A. Throughput, in process, vs clamd INSTREAM on the same raw message');
     L.push('');
     L.push(`MB/s of raw message (MB = 2^20 bytes), median (min–max) of ${REPS} interleaved runs (${BIG_REPS} for 100 MB); ` +
-      `4 KB rows time batches of ${SMALL_BATCH} messages. "core" = createEngine() + begin/push(64 KiB)/end on one thread; ` +
+      `a sample is a batch of ${SMALL_BATCH} messages for 4 KB rows, ${MID_BATCH} for 1 MB rows. "core" = createEngine() + begin/push(64 KiB)/end on one thread; ` +
       `"clamd" = one zINSTREAM per message over a fresh UNIX-socket connection to clamd loaded with the same signatures ` +
       `(plus its 2-signature test db). Ratio = median of per-run core/clamd speed ratios (>1: we are faster). ` +
       `"per CPU-s" columns divide the same bytes by CPU time instead of wall time (ours: process.cpuUsage(), all threads; ` +
       `clamd: utime+stime from /proc/PID/stat, 10 ms ticks, summed over all timed runs) — the per-core figure, ` +
       `much less sensitive to other processes taking the CPUs than wall time.`);
     L.push('');
-    L.push('| message | raw size | signatures | core MB/s | clamd MB/s | core / clamd | core MB per CPU-s | clamd MB per CPU-s | ratio per CPU-s |');
-    L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    L.push('| message | raw size | signatures | core MB/s | clamd MB/s | core / clamd | core MB per CPU-s | clamd MB per CPU-s | ratio per CPU-s | core decompressed MB per CPU-s |');
+    L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of rows) {
       const cc = r.bytes / MB / r.coreCpu;
       const kc = r.bytes / MB / r.clamdCpu;
-      L.push(`| ${r.w.label} | ${(r.w.raw.length / 1024).toFixed(0)} KiB | ${sigLabel(r.sigs)} | ${spread(r.core)} | ${spread(r.clamd)} | ${fmt(median(r.ratio))}× | ${fmt(cc)} | ${fmt(kc)} | ${fmt(cc / kc)}× |`);
+      const un = r.w.unpacked ? fmt((cc * r.w.unpacked) / r.w.raw.length) : '—';
+      L.push(`| ${r.w.label} | ${(r.w.raw.length / 1024).toFixed(0)} KiB | ${sigLabel(r.sigs)} | ${spread(r.core)} | ${spread(r.clamd)} | ${fmt(median(r.ratio))}× | ${fmt(cc)} | ${fmt(kc)} | ${fmt(cc / kc)}× | ${un} |`);
+    }
+    if (BASELINE) {
+      L.push('');
+      L.push(`### A2. Before / after: the core at \`${BASELINE}\` against this checkout, same run`);
+      L.push('');
+      L.push(`Both cores ran interleaved with each other (and with clamd) on the same bytes, message by message: ` +
+        `CPU ms per message, median (min–max) of the timed runs; the speed-up is the ratio of the medians. ` +
+        `MB per CPU-s of raw message (and of decompressed member bytes for archives).`);
+      L.push('');
+      L.push('| message | signatures | before CPU ms | after CPU ms | speed-up | before MB per CPU-s | after MB per CPU-s | after decompressed MB per CPU-s |');
+      L.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+      for (const r of rows) {
+        if (r.baseCpuPerRun.length === 0) continue;
+        const a = median(r.baseCpuPerRun);
+        const b = median(r.cpuPerRun);
+        const size = r.w.raw.length / MB;
+        const un = r.w.unpacked ? fmt(r.w.unpacked / MB / b) : '—';
+        L.push(`| ${r.w.label} | ${sigLabel(r.sigs)} | ${spread(r.baseCpuPerRun.map((x) => x * 1000))} | ${spread(r.cpuPerRun.map((x) => x * 1000))} | ${fmt(a / b)}× | ${fmt(size / a)} | ${fmt(size / b)} | ${un} |`);
+      }
     }
     L.push('');
     L.push('Signature load (createEngine, in process): ' +
@@ -393,6 +438,24 @@ async function main(): Promise<void> {
     if (clamd) await clamd.stop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+let baseCreate: ((o: object) => Promise<Engine>) | null = null;
+
+/** `git archive REF src` into .tmp/core-bench-baseline-REF (inside the checkout so node_modules resolve, outside tsconfig); its createEngine. */
+async function loadBaseline(ref: string): Promise<(o: object) => Promise<Engine>> {
+  const dir = join(ROOT, '.tmp', `core-bench-baseline-${ref.replace(/[^A-Za-z0-9._-]/g, '_')}`);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  await new Promise<void>((resolve, reject) => {
+    const git = spawn('git', ['-C', ROOT, 'archive', ref, 'src'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const tar = spawn('tar', ['-x', '-C', dir], { stdio: ['pipe', 'inherit', 'inherit'] });
+    git.stdout!.pipe(tar.stdin!);
+    tar.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`git archive ${ref} | tar: exit ${code}`))));
+    git.on('error', reject);
+  });
+  const mod = (await import(join(dir, 'src/core/index.ts'))) as { createEngine: (o: object) => Promise<Engine> };
+  return mod.createEngine;
 }
 
 /** tsc into CLI_DIST (inside the checkout so node_modules resolve). */

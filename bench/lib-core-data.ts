@@ -6,7 +6,8 @@
  * alternatives) and the benchmark messages: CRLF, a text part plus one attachment in
  * base64 with 76-character lines, built from Buffers so a 100 MB attachment does not
  * go through a 137 MB JS string. Attachment payloads are pseudo-random (incompressible,
- * no MZ/ELF magic, so no banned-type verdict), named data.bin / data.bin.gz / data.zip.
+ * no MZ/ELF magic, so no banned-type verdict), named data.bin / data.bin.gz / data.zip,
+ * plus 1 MiB of text-like markup gzipped (report.xml.gz: deflate that really expands).
  */
 import { gzipSync } from 'node:zlib';
 import { zipSync } from 'fflate';
@@ -121,16 +122,37 @@ export interface Workload {
   id: string;
   label: string;
   raw: Buffer;
+  /** Bytes an archive workload decompresses to (its members), for MB/s of decompressed bytes. */
+  unpacked?: number;
+}
+
+/** Deterministic text-like bytes (words, numbers, markup) that deflate to about a third. */
+export function textLike(n: number, seed = 5): Uint8Array {
+  const words = ['<w:p>', '<w:r>', '<w:t>', 'the', 'invoice', 'total', 'amount', 'customer', 'please', 'find', 'attached', 'report', 'quarterly', 'figures', '</w:t>', '</w:r>', '</w:p>', '\n'];
+  const out = new Uint8Array(n);
+  let x = seed | 1;
+  for (let i = 0; i < n; ) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    const r = x >>> 0;
+    const w = r % 7 === 0 ? String(r % 100000) : words[r % words.length]!;
+    for (let k = 0; k < w.length && i < n; k++) out[i++] = w.charCodeAt(k);
+    if (i < n) out[i++] = 0x20;
+  }
+  return out;
 }
 
 /** The benchmark messages; `big` = the 100 MB attachment (omitted in --quick runs). */
 export function workloads(big: boolean): Workload[] {
   const one = pseudoRandom(1 << 20, 7);
+  const text = textLike(1 << 20);
   const w: Workload[] = [
     { id: 'text-4k', label: '4 KB text mail', raw: textMessage() },
     { id: 'b64-1m', label: '1 MB binary, base64', raw: attachmentMessage(one, 'data.bin', 'application/octet-stream').raw },
-    { id: 'gz-1m', label: '1 MB binary gzipped, base64', raw: attachmentMessage(gzipSync(one), 'data.bin.gz', 'application/gzip').raw },
-    { id: 'zip-1m', label: '1 MB binary zipped (deflate), base64', raw: attachmentMessage(zipSync({ 'data.bin': [one, { level: 6 }] }), 'data.zip', 'application/zip').raw },
+    { id: 'gz-1m', label: '1 MB binary gzipped, base64', raw: attachmentMessage(gzipSync(one), 'data.bin.gz', 'application/gzip').raw, unpacked: one.length },
+    { id: 'zip-1m', label: '1 MB binary zipped (deflate), base64', raw: attachmentMessage(zipSync({ 'data.bin': [one, { level: 6 }] }), 'data.zip', 'application/zip').raw, unpacked: one.length },
+    { id: 'gztext-1m', label: '1 MB text gzipped (4.6:1), base64', raw: attachmentMessage(gzipSync(text), 'report.xml.gz', 'application/gzip').raw, unpacked: text.length },
   ];
   if (big) w.push({ id: 'b64-100m', label: '100 MB binary, base64', raw: attachmentMessage(pseudoRandom(100 << 20, 11), 'big.bin', 'application/octet-stream').raw });
   return w;

@@ -17,9 +17,10 @@
  * in, inOff, inLen, out, outOff, outLen)`, the `_writeState` pair [availOut, availIn] it
  * fills, and `_handle.onerror(message, errno)`, which it calls synchronously on a zlib
  * error. These have been stable since Node 10 (lib/zlib.js's own processChunkSync uses
- * them); package.json pins Node 20 (engines) and selfCheck() below verifies every
- * behaviour we rely on at import — if Node changes them, importing this module throws
- * (fail closed at startup) instead of mis-parsing archives at run time.
+ * them). Node cannot be pinned to an exact version beyond package.json's engines (≥ 20),
+ * so selfCheck() below verifies every behaviour we rely on at import — if Node changes
+ * them, importing this module throws (fail closed at startup) instead of mis-parsing
+ * archives at run time.
  *
  * Bounds and chunk invariance: input is fed in slices of SLICE_BYTES aligned to the
  * stream's own offsets (a staging buffer carries partial slices), and each slice is
