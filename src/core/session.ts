@@ -415,8 +415,8 @@ export class MessageSession {
   }
 
   /** Write to a scan stream; early results latch, backpressure is collected for push(). */
-  feed(stream: ScanStream, chunk: Uint8Array, where: string, engine: string, compressed = false): void {
-    const r = compressed && stream.writeCompressed ? stream.writeCompressed(chunk) : stream.write(chunk);
+  feed(stream: ScanStream, chunk: Uint8Array, where: string, engine: string, unpacked = false): void {
+    const r = unpacked && stream.writeUnpacked ? stream.writeUnpacked(chunk) : stream.write(chunk);
     if (r) this.result(r, where, engine);
     if (stream.needsDrain && !this.drainWait.includes(stream)) this.drainWait.push(stream);
   }
@@ -896,9 +896,9 @@ class FileNode implements ByteSink, Holding {
   }
 
   /**
-   * The unpacker goes first: it tells which bytes of the chunk it handed to a decompressor,
-   * and scanners that read the members decompressed need not read those twice
-   * (ScanStream.writeCompressed). So members are scanned before their archive's own bytes.
+   * The unpacker goes first: it tells which bytes of the chunk its members carry (deflate
+   * data, stored data), and scanners that read the members need not read those twice
+   * (ScanStream.writeUnpacked). So members are scanned before their archive's own bytes.
    */
   private feed(chunk: Uint8Array): void {
     const s = this.s;
@@ -909,13 +909,13 @@ class FileNode implements ByteSink, Holding {
       this.unpacker.write(chunk);
       s.stats.unpackedBytes = s.budget.unpackedBytes;
       if (s.done) return;
-      ranges = this.unpacker.compressedIn?.(chunk) ?? NO_RANGES;
+      ranges = this.unpacker.unpackedIn?.(chunk) ?? NO_RANGES;
     }
     const where = this.info.where;
     for (const { stream, engine, keeps } of this.streams) {
       // Chunks are borrowed (decoders and inflate reuse their buffers): a keeper gets a copy.
       const c = keeps ? new Uint8Array(chunk) : chunk;
-      if (ranges.length === 0 || !stream.writeCompressed) s.feed(stream, c, where, engine);
+      if (ranges.length === 0 || !stream.writeUnpacked) s.feed(stream, c, where, engine);
       else {
         let at = 0;
         for (let i = 0; i < ranges.length && !s.done; i += 2) {

@@ -89,6 +89,6 @@ export interface FileInfo {
   contentType?: string;
   /** Archive nesting depth: 0 for MIME leaves. */
   archiveDepth: number;
-  /** The core unpacks this archive: its compressed bytes may come through ScanStream.writeCompressed(). */
+  /** The core unpacks this archive: bytes its members carry may come through ScanStream.writeUnpacked(). */
   unpacked?: boolean;
 }

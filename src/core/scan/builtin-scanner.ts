@@ -47,16 +47,16 @@ class BuiltinStream implements ScanStream {
     return this.take(chunk, false);
   }
 
-  writeCompressed(chunk: Uint8Array): ScanResult | null {
+  writeUnpacked(chunk: Uint8Array): ScanResult | null {
     return this.take(chunk, true);
   }
 
-  private take(chunk: Uint8Array, compressed: boolean): ScanResult | null {
+  private take(chunk: Uint8Array, unpacked: boolean): ScanResult | null {
     if (this.done !== null) return this.done.kind === 'clean' ? null : this.done;
     if (this.aborted) return null;
     try {
       const m = this.matcher;
-      const name = compressed && m.writeCompressed ? m.writeCompressed(chunk) : m.write(chunk);
+      const name = unpacked && m.writeUnpacked ? m.writeUnpacked(chunk) : m.write(chunk);
       if (name !== null) this.done = { kind: 'infected', name };
     } catch (e) {
       this.done = { kind: 'error', errorKind: 'internal', detail: 'builtin matcher: ' + (e as Error).message };

@@ -15,12 +15,12 @@ export interface ScanStream {
    */
   write(chunk: Uint8Array): ScanResult | null;
   /**
-   * Optional: bytes of an archive the core unpacks that went into its decompressor
-   * (FileInfo.unpacked). Their content reaches this engine again, decompressed, as the
-   * archive's members; an engine that scans those may skip reading these (they still
-   * count for offsets and hashes). Engines without it get them through write().
+   * Optional: bytes of an archive the core unpacks whose content reaches the archive's
+   * members (FileInfo.unpacked): deflate data it decoded, stored data it passed on. This
+   * engine sees that content again, as the members; an engine that scans those may skip
+   * reading these (they still count for offsets and hashes). Without it: write().
    */
-  writeCompressed?(chunk: Uint8Array): ScanResult | null;
+  writeUnpacked?(chunk: Uint8Array): ScanResult | null;
   /** True while the stream buffers more than it should; the caller awaits drain() before pushing more. */
   readonly needsDrain: boolean;
   drain(): Promise<void>;

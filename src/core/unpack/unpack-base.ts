@@ -7,8 +7,9 @@
  *   - at most one of onLimit / onCorrupt is called, once, before the open sink is
  *     ended; afterwards nothing more is emitted and further input is ignored;
  *   - entries (including encrypted and skipped ones) count against budget.entries.
- * And to the session: after write(chunk), compressedIn(chunk) lists the ranges of that
- * chunk the unpacker handed to a decompressor (see Unpacker.compressedIn).
+ * And to the session: after write(chunk), unpackedIn(chunk) lists the ranges of that
+ * chunk whose content reaches the members — handed to a decompressor, or passed on as
+ * stored data (see Unpacker.unpackedIn).
  */
 import type { ByteSink, LimitName } from '../types.js';
 import { OutputGuard, type RatioScope } from './ratio-guard.js';
@@ -25,6 +26,8 @@ export abstract class UnpackerBase implements Unpacker {
   /** Ranges [start, end, …] of `rangesOf` (the last chunk driven) that went into a decompressor. */
   private readonly ranges: number[] = [];
   private rangesOf: Uint8Array | null = null;
+  /** The chunk being driven: stored data handed on from it is recorded too. */
+  private input: Uint8Array | null = null;
 
   constructor(
     protected readonly handler: UnpackHandler,
@@ -38,7 +41,7 @@ export abstract class UnpackerBase implements Unpacker {
     this.drive(chunk);
   }
 
-  compressedIn(chunk: Uint8Array): readonly number[] {
+  unpackedIn(chunk: Uint8Array): readonly number[] {
     return chunk === this.rangesOf ? this.ranges : NONE;
   }
 
@@ -66,12 +69,13 @@ export abstract class UnpackerBase implements Unpacker {
 
   /**
    * Run the state machine over chunk, re-reading decompressor tails first (a stack, no recursion).
-   * Steps over `chunk` itself (not tails) in a compressing state are recorded (compressedIn).
+   * Steps over `chunk` itself (not tails) in a compressing state are recorded (unpackedIn).
    */
   protected drive(chunk: Uint8Array): void {
     const input = chunk;
     this.rangesOf = chunk;
     this.ranges.length = 0;
+    this.input = chunk;
     const saved: Array<[Uint8Array, number]> = [];
     let buf = chunk;
     let off = 0;
@@ -80,7 +84,7 @@ export abstract class UnpackerBase implements Unpacker {
       if (this.stopped) return;
       if (tail) {
         // The tail's bytes were taken by the last step but lie after the stream: not compressed.
-        if (buf === input) this.unmarkCompressed(tail.length, off);
+        if (buf === input) this.unmarkUnpacked(tail.length, off);
         if (off < buf.length) saved.push([buf, off]);
         buf = tail;
         off = 0;
@@ -96,12 +100,12 @@ export abstract class UnpackerBase implements Unpacker {
       const from = off;
       off = this.step(buf, off);
       // A step that stopped the unpacker (damage, a limit) may not have decoded its input: unmarked.
-      if (mark && off > from && !this.stopped) this.markCompressed(from, off);
+      if (mark && off > from && !this.stopped) this.markUnpacked(from, off);
     }
   }
 
   /** Take back the last `n` bytes before `end` (as far as they were recorded in this chunk). */
-  private unmarkCompressed(n: number, end: number): void {
+  private unmarkUnpacked(n: number, end: number): void {
     const c = this.ranges;
     if (c.length === 0 || c[c.length - 1] !== end) return;
     const start = c[c.length - 2]!;
@@ -109,10 +113,11 @@ export abstract class UnpackerBase implements Unpacker {
     else c.length -= 2;
   }
 
-  private markCompressed(from: number, to: number): void {
+  private markUnpacked(from: number, to: number): void {
     const c = this.ranges;
     if (c.length > 0 && c[c.length - 1] === from) c[c.length - 1] = to;
-    else c.push(from, to);
+    else if (c.length === 0 || c[c.length - 1]! < from) c.push(from, to);
+    // (an overlapping or earlier range cannot happen in one forward pass; ignored if it did)
   }
   /** Input ended: flush, validate completeness, close. */
   protected abstract finish(): void;
@@ -161,7 +166,14 @@ export abstract class UnpackerBase implements Unpacker {
 
   /** Bytes stored as-is (tar, zip stored/raw): not expansion, so not counted as unpacked. */
   protected emitStored(data: Uint8Array): void {
-    if (!this.stopped && this.sink && data.length) this.sink.write(data);
+    if (this.stopped || !this.sink || !data.length) return;
+    this.sink.write(data);
+    // A member reads these exact bytes: the session need not match them in the archive too.
+    const inp = this.input;
+    if (inp !== null && data.buffer === inp.buffer) {
+      const from = data.byteOffset - inp.byteOffset;
+      if (from >= 0 && from + data.length <= inp.length) this.markUnpacked(from, from + data.length);
+    }
   }
 
   protected closeEntry(): void {

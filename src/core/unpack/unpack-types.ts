@@ -56,12 +56,12 @@ export interface UnpackHandler {
 
 export interface Unpacker extends ByteSink {
   /**
-   * After write(chunk): ranges [start, end, start, end, …] of that chunk which the
-   * unpacker handed to a decompressor and decoded: deflate data of a strict (sniffed)
-   * archive, exactly — except bytes after a stream's end that shared its last 8 KiB input
-   * slice and came in an earlier chunk. A step that stopped the unpacker is not included.
-   * Their content reaches the members decompressed, so the session need not body-match
+   * After write(chunk): ranges [start, end, start, end, …] of that chunk whose content
+   * reaches the members: deflate data of a strict (sniffed) archive that the unpacker
+   * decoded (exactly — except bytes after a stream's end that shared its last 8 KiB input
+   * slice and came in an earlier chunk; a step that stopped the unpacker is not included),
+   * and stored data handed to a member sink as it is. The session need not body-match
    * them in the archive too. Empty for any other chunk, or when unknown.
    */
-  compressedIn?(chunk: Uint8Array): readonly number[];
+  unpackedIn?(chunk: Uint8Array): readonly number[];
 }

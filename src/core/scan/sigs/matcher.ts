@@ -45,7 +45,7 @@ import type { BodySig, FormCheck, PatternForm } from './ndb-parse.js';
 export interface Matcher {
   write(chunk: Uint8Array): string | null;
   /** Bytes of an archive that went into its decompressor (see signature-db.ts DbMatcher). */
-  writeCompressed?(chunk: Uint8Array): string | null;
+  writeUnpacked?(chunk: Uint8Array): string | null;
   end(): string | null;
 }
 

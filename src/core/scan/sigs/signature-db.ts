@@ -60,7 +60,7 @@ export class SignatureDb {
 
   private constructor(
     private readonly patterns: PatternSet,
-    /** The offset-anchored body signatures again: over an unpacked archive they also read its compressed bytes. */
+    /** The offset-anchored body signatures again: over an unpacked archive they also read the bytes its members carry. */
     private readonly anchored: PatternSet | null,
     private readonly eofSigs: readonly BodySig[],
     private readonly hashes: HashSet,
@@ -146,7 +146,7 @@ export class SignatureDb {
 
   /**
    * A matcher for one file. `unpacked`: the file is an archive the core unpacks, and the
-   * bytes it hands to a decompressor come through writeCompressed() (see DbMatcher).
+   * bytes it hands to a decompressor come through writeUnpacked() (see DbMatcher).
    */
   createMatcher(opts: { unpacked?: boolean } = {}): Matcher {
     return new DbMatcher(
@@ -178,10 +178,10 @@ function forEachLine(text: string, fn: (line: string, lineNo: number) => void): 
 /**
  * One file's matcher: body stream + optional hashes + optional EOF tail.
  *
- * An archive's compressed bytes (writeCompressed) are hashed and kept for EOF-anchored
- * signatures like any others, but floating body signatures do not read them: their
- * content is matched decompressed, in the archive's members, and deflate data holds no
- * virus bytes of its own. Signatures anchored at an offset describe the archive's own
+ * The bytes of an archive that its members carry (writeUnpacked: deflate data, stored
+ * data) are hashed and kept for EOF-anchored signatures like any others, but floating
+ * body signatures do not read them: their content is matched in the members (deflate
+ * data decompressed, stored data as it is), and deflate data holds no virus bytes of its own. Signatures anchored at an offset describe the archive's own
  * layout, so they (the `anchored` matcher, until they are out of reach) read every byte.
  */
 class DbMatcher implements Matcher {
@@ -209,17 +209,17 @@ class DbMatcher implements Matcher {
     return this.take(chunk, false);
   }
 
-  writeCompressed(chunk: Uint8Array): string | null {
+  writeUnpacked(chunk: Uint8Array): string | null {
     return this.take(chunk, true);
   }
 
-  private take(chunk: Uint8Array, compressed: boolean): string | null {
+  private take(chunk: Uint8Array, unpacked: boolean): string | null {
     if (this.result !== null || this.ended) return this.result;
     this.hasher?.update(chunk);
     this.tail?.push(chunk);
     if (this.heldHit !== null) return null;
     let hit: string | null;
-    if (compressed) this.body.skip(chunk.length);
+    if (unpacked) this.body.skip(chunk.length);
     else if ((hit = this.body.write(chunk)) !== null) return this.hold(hit);
     if (this.anchored !== null && (hit = this.anchored.write(chunk)) !== null) return this.hold(hit);
     return null;
