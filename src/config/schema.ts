@@ -564,7 +564,7 @@ export const CLAMD: SectionSchema<ClamdConfig> = {
   cacheEntries: int('cache_entries', 10_000, 'results cache: clamd verdicts remembered by content hash + signature version; 0 = off', 0, 10_000_000),
   rawMessage: oneOf('raw_message', 'anomaly', ['anomaly', 'always', 'off'] as const, 'per-file mode: also stream the raw message to clamd; scanned when the message shows an anomaly, always, or off'),
   rawMaxConcurrent: int('raw_max_concurrent', 32, 'raw-message streams open at once; keep max_concurrent + this below clamd MaxQueue (100)', 1, 1024),
-  keepaliveMs: dur('keepalive', 10 * SECOND, 'reuse clamd connections (IDSESSION) idle up to this long; "0s" = a new connection per scan', 0, 10 * MINUTE),
+  keepaliveMs: dur('keepalive', 10 * SECOND, 'reuse TCP clamd connections (IDSESSION) idle up to this long; "0s" = a new connection per scan (unix sockets always are)', 0, 10 * MINUTE),
   healthFall: int('health_fall', 3, 'consecutive failed scans or checks that eject an endpoint (a refused connect ejects at once)', 1, 100),
   healthRise: int('health_rise', 2, 'consecutive good checks (PING + VERSION) that readmit an ejected endpoint', 1, 100),
 };

@@ -175,6 +175,32 @@ describe('StreamMaxLength (clamd 1M)', () => {
   });
 });
 
+describe('connection reuse (IDSESSION)', () => {
+  test('over TCP one session carries many scans, each with its own correct result; unix connects per scan', async () => {
+    const tcp = client(clamd.tcp, { keepaliveMs: 5000 });
+    const kinds: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = await scan(tcp, i % 4 === 3 ? EICAR : Buffer.from(`clean payload ${i}`));
+      kinds.push(r.kind === 'infected' ? `infected:${r.name}` : r.kind);
+    }
+    kinds.forEach((k, i) => assert.equal(k, i % 4 === 3 ? `infected:${EICAR_NAME}` : 'clean', `scan ${i}`));
+    const st = tcp.endpointStatus()[0]!;
+    assert.equal(st.connects, 1, 'one connection for 20 sequential scans');
+    assert.equal(st.reused, 19);
+    assert.equal(st.idleConnections, 1);
+    // A size-limit reply ends clamd's session: the connection is not reused after it.
+    const over = client(clamd.tcp, { keepaliveMs: 5000, maxStreamBytes: 4 * MiB });
+    const s = over.openStream();
+    await pour(s, 2 * MiB);
+    assert.equal(errKind(await s.end()), 'scanner-size-limit');
+    assert.equal(over.endpointStatus()[0]!.idleConnections, 0);
+    assert.deepEqual(await scan(over, EICAR), { kind: 'infected', name: EICAR_NAME });
+    const unix = client(clamd.unix, { keepaliveMs: 5000 });
+    for (let i = 0; i < 3; i++) assert.deepEqual(await scan(unix, Buffer.from('x')), { kind: 'clean' });
+    assert.equal(unix.endpointStatus()[0]!.connects, 3);
+  });
+});
+
 describe('concurrency and failover', () => {
   test('12 parallel streams with maxConcurrent 3 all get their own correct result', async () => {
     const c = client(clamd.unix, { maxConcurrent: 3 });

@@ -14,9 +14,12 @@
  * selection, waiting, health checks), clamd-stream.ts (one INSTREAM).
  * Limits: maxConcurrent streams in flight per endpoint; maxStreamBytes per stream (our
  * cap = clamd's StreamMaxLength); deadlines connect / idle / total / command. Connection
- * reuse: keepaliveMs > 0 keeps up to maxConcurrent idle IDSESSION connections per
+ * reuse: keepaliveMs > 0 keeps up to maxConcurrent idle IDSESSION connections per TCP
  * endpoint for that long (clamd counts them against MaxQueue); 0 = one connection per
- * scan (the default here; the config default turns reuse on).
+ * scan (the default here; the config default turns reuse on). Measured (clamd 1.4.6, 2000
+ * 4 KB scans, 4 at once): over TCP reuse cuts our CPU per scan by 60% (0.43 → 0.17 ms)
+ * and costs clamd 4–14% more; over a unix socket clamd spent 2.3x the CPU inside
+ * IDSESSION and throughput halved, so unix endpoints always connect per scan.
  * Raw-message streams (openRawStream, for `raw_message`): the raw message streamed beside
  * the per-file scans. They take a slot of their own pool (maxRawStreams), not one of an
  * endpoint's maxConcurrent scan slots: clamd reads an INSTREAM upload in its receiving

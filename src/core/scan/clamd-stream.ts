@@ -15,8 +15,8 @@
  * (the upload runs at the client's pace); the wait for a slot is bounded by total too.
  * Failover: a connect failure ejects the endpoint and the stream tries the next best one
  * (each endpoint once); once bytes went out a stream is not retried (we do not keep them).
- * Reuse: after a complete clean/infected reply inside a session the connection goes back
- * to the endpoint's idle list; every other ending destroys it.
+ * Reuse (TCP endpoints only): after a complete clean/infected reply inside a session the
+ * connection goes back to the endpoint's idle list; every other ending destroys it.
  * Node internals: see clamd-conn.ts (auto-destroy off, onread). Measured: without them,
  * 9–18 of 40 early size-limit replies over TCP were lost as EPIPE; with them, 0 of 40.
  */
@@ -273,7 +273,9 @@ export class InstreamScan implements ClamdStream, ConnOwner {
         this.lease = lease;
         const ep = (this.assigned = lease.endpoint);
         this.wakeAssigned(ep);
-        const session = this.opts.keepaliveMs > 0 && !this.raw;
+        // Reuse only over TCP: over a unix socket a connect is nearly free and clamd spends
+        // 2.3x the CPU per scan inside IDSESSION (measured, see clamd-client.ts).
+        const session = this.opts.keepaliveMs > 0 && !this.raw && ep.address.kind === 'tcp';
         let conn = session ? ep.takeIdle() : null;
         if (conn) this.stats.reused = true;
         else {
