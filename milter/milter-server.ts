@@ -70,7 +70,7 @@ interface MilterSettings {
 }
 
 /** One MTA connection: socket bytes into a MilterSession, in order, with backpressure. */
-function serveConnection(sock: net.Socket, s: MilterSettings, connId: string, peer: string): { closed: Promise<void>; drain(): void; destroy(): void } {
+function serveConnection(sock: net.Socket, s: MilterSettings, connId: string): { closed: Promise<void>; drain(): void; destroy(): void } {
   const log = s.logger;
   let draining = false;
   const session = new MilterSession({
@@ -93,11 +93,9 @@ function serveConnection(sock: net.Socket, s: MilterSettings, connId: string, pe
       setTimeout(() => sock.destroy(), 1000).unref();
     }
   };
-  log.debug('milter-connect', { front: 'milter', conn: connId, peer });
   const closed = new Promise<void>((resolve) => {
     sock.once('close', () => {
       session.destroy();
-      log.debug('milter-disconnect', { front: 'milter', conn: connId });
       resolve();
     });
   });
@@ -131,7 +129,7 @@ function serveConnection(sock: net.Socket, s: MilterSettings, connId: string, pe
 export const MILTER_FRONT: FrontSpec<MilterSettings> = {
   front: 'milter',
   addressStyle: 'sendmail',
-  connect: (sock, s, info) => serveConnection(sock, s, info.id, info.peer),
+  connect: (sock, s, info) => serveConnection(sock, s, info.id),
 };
 
 function settingsOf(o: MilterReloadOptions, logger: Logger): MilterSettings {

@@ -25,7 +25,7 @@ elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock
 fi
 
 # --- Debian packages ---------------------------------------------------------------
-PKGS="postfix clamav-daemon clamav-testfiles miltertest m4 libwrap0 procps python3 ripmime mpack zip unzip libarchive-tools redis-server dovecot-pop3d fetchmail openssl ${MIDSTREAM_EXTRA_PKGS:-}"
+PKGS="postfix clamav-daemon clamav-testfiles miltertest m4 libwrap0 procps systemd logrotate prometheus python3 ripmime mpack zip unzip libarchive-tools redis-server dovecot-pop3d fetchmail openssl ${MIDSTREAM_EXTRA_PKGS:-}"
 PKGS="$PKGS docker.io docker-compose debootstrap chromium"  # the lab test
 missing=""
 for p in $PKGS; do

@@ -1,39 +1,41 @@
 #!/usr/bin/env node
 /**
- * cli.ts — `midstream <command>`: scan, proxy, milter, pop3, check-config.
+ * cli.ts — `midstream <command>`: scan, proxy, milter, pop3, check-config (see cli/args.ts for
+ * each command's flags; `midstream COMMAND --help` lists them with their defaults).
  *
- * Exit codes: scan 0/1/2 (clean/rejected/error); 2 for usage and config errors,
- * which name the file, key and reason; servers run until SIGTERM/SIGINT.
+ * Exit codes: scan 0/1/2 (clean/rejected/error); check-config 0/1/2 (valid / a --probe
+ * target did not answer / invalid); 2 for usage and config errors, which name the file,
+ * key and reason; servers run until SIGTERM/SIGINT and exit 0.
  */
-import { parseCommon, UsageError } from './cli/args.js';
+import { COMMANDS, helpFor, parseCommon, usage, UsageError } from './cli/args.js';
 import { runScan } from './cli/scan-command.js';
 import { buildSettings, ConfigError } from './cli/settings.js';
-import { createEngine } from './core/index.js';
-
-const USAGE = `usage:
-  midstream scan [--config FILE] [--signatures PATH]... [--clamd ADDR] [--json] FILE...
-  midstream proxy [--config FILE] [--listen HOST:PORT|unix:PATH] [--forward HOST:PORT|unix:PATH]
-                  [--signatures PATH]... [--clamd ADDR]
-  midstream milter [--config FILE] [--listen inet:PORT@HOST|unix:PATH] [--signatures PATH]... [--clamd ADDR]
-  midstream pop3 [--config FILE] [--listen HOST:PORT|unix:PATH] [--upstream HOST:PORT|unix:PATH]
-                 [--signatures PATH]... [--clamd ADDR]
-  midstream check-config [FILE]
-ADDR: tcp:HOST:PORT or unix:/path (repeat --clamd for failover). "-" as FILE reads stdin.`;
+import { createEngine, MidstreamError } from './core/index.js';
+import { VERSION } from './version.js';
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === '--version' || cmd === '-V' || cmd === 'version') {
+    process.stdout.write(`midstream ${VERSION}\n`);
+    return 0;
+  }
   if (!cmd || cmd === '-h' || cmd === '--help' || cmd === 'help') {
-    process.stdout.write(USAGE + '\n');
+    const topic = cmd === 'help' ? rest[0] : undefined;
+    process.stdout.write((topic && COMMANDS[topic] ? helpFor(topic) : usage()) + '\n');
     return cmd ? 0 : 2;
   }
-  const flags = parseCommon(rest);
+  if (!COMMANDS[cmd]) throw new UsageError(`unknown command: ${cmd}`);
+  const flags = parseCommon(rest, cmd);
   if (flags.help) {
-    process.stdout.write(USAGE + '\n');
+    process.stdout.write(helpFor(cmd) + '\n');
+    return 0;
+  }
+  if (flags.version) {
+    process.stdout.write(`midstream ${VERSION}\n`);
     return 0;
   }
   switch (cmd) {
     case 'scan': {
-      if (flags.positionals.length === 0) throw new UsageError('scan needs at least one FILE (or - for stdin)');
       const settings = buildSettings(flags);
       const engine = await createEngine(settings.engine);
       try {
@@ -69,9 +71,12 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof UsageError) {
-      process.stderr.write(`midstream: ${err.message}\n${USAGE}\n`);
+      const help = err.command ? `midstream ${err.command} --help lists its options.` : usage();
+      process.stderr.write(`midstream: ${err.message}\n${help}\n`);
     } else if (err instanceof ConfigError) {
       process.stderr.write(`midstream: ${err.message}\n`);
+    } else if (err instanceof MidstreamError) {
+      process.stderr.write(`midstream: ${err.code}: ${err.message}\n`);
     } else {
       const e = err as Error & { code?: string };
       process.stderr.write(`midstream: ${e.code ? e.code + ': ' : ''}${e.message ?? String(err)}\n`);

@@ -25,7 +25,7 @@
  * Errors: start-up failures (bad config, unreadable log file, busy socket) reject with a
  * MidstreamError; the CLI prints it and exits 2.
  */
-import { failOpenWarnings, loadConfig, ruleFor, type FrozenConfig } from '../config/load-config.js';
+import { configWarnings, failOpenWarnings, loadConfig, ruleFor, type FrozenConfig } from '../config/load-config.js';
 import { SECTIONS, type Field } from '../config/schema.js';
 import { createEngine, errorFields, type BeginOptions, type Engine, type EngineOptions, type Envelope, type Session } from '../core/index.js';
 import { engineEvents } from './engine-events.js';
@@ -175,10 +175,15 @@ export async function runServer<H extends RunningFront>(flags: CommonFlags, def:
   prepareLog(config.log.file)?.();
   logger.info('starting', { front: def.front, version: VERSION, node: process.versions.node, pid: process.pid, config: flags.config ?? '(defaults)' });
   for (const w of failOpenWarnings(config)) logger.warn('fail-open', { key: w.key, reason: w.reason });
+  // Rules on SMTP AUTH never match through the proxy: say so where it matters.
+  if (def.front === 'proxy') for (const w of configWarnings(config)) logger.warn('config-warning', { key: w.key, reason: w.reason });
 
   const metrics = config.metrics.listen ? createMetrics({ version: VERSION }) : null;
+  /** While the start-up/reload probe runs, its own line (clamd-unreachable) says it. */
+  let probing = false;
   const onHealth = (c: { endpoint: string; up: boolean; why: string }) => {
     metrics?.clamdHealth(c.endpoint, c.up);
+    if (probing) return;
     if (c.up) logger.warn('clamd-up', { endpoint: c.endpoint, note: 'endpoint answers again' });
     else logger.warn('clamd-down', { endpoint: c.endpoint, error: c.why });
   };
@@ -214,7 +219,9 @@ export async function runServer<H extends RunningFront>(flags: CommonFlags, def:
   /** Start-up and post-reload check: every clamd endpoint answers PING, or a warning says which does not. */
   const probeClamd = async (e: Engine) => {
     if (!e.clamd) return;
-    for (const st of await e.clamd.checkAll()) {
+    probing = true;
+    const statuses = await e.clamd.checkAll().finally(() => (probing = false));
+    for (const st of statuses) {
       metrics?.clamdHealth(st.endpoint, st.up);
       if (!st.up) logger.warn('clamd-unreachable', { endpoint: st.endpoint, error: st.lastError, note: 'messages needing clamd get actions.error until it answers' });
     }

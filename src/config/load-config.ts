@@ -121,6 +121,14 @@ function crossChecks(c: Config, source: string): void {
   if (c.clamd.connectTimeoutMs > c.clamd.totalTimeoutMs) {
     throw new ConfigError(source, 'clamd.connect_timeout', 'must not exceed clamd.total_timeout');
   }
+  // The MTAs' own timeouts: past them the MTA has already given its client a 451 (Postfix
+  // proxy) or dropped the milter, and a late verdict only wastes work or duplicates mail.
+  if (c.proxy.replyBudgetMs >= c.proxy.smtpdProxyTimeoutMs) {
+    throw new ConfigError(source, 'proxy.reply_budget', `must stay below Postfix's smtpd_proxy_timeout (proxy.smtpd_proxy_timeout = ${c.proxy.smtpdProxyTimeoutMs / 1000}s): Postfix would answer the client 451 first and the client would send the message again`);
+  }
+  if (c.milter.progressIntervalMs >= c.milter.mtaTimeoutMs) {
+    throw new ConfigError(source, 'milter.progress_interval', `must stay below the MTA's milter timeout (milter.mta_timeout = ${c.milter.mtaTimeoutMs / 1000}s, Sendmail's T=R default 10s): the MTA would give up between PROGRESS packets`);
+  }
   if (c.proxy.listen === c.proxy.forward) {
     throw new ConfigError(source, 'proxy.forward', 'is the same address as proxy.listen (mail would loop)');
   }
@@ -210,3 +218,18 @@ export function failOpenWarnings(c: FrozenConfig): { key: string; reason: string
   c.rules.forEach((r, i) => check(`rules[${i}].`, r.actions ?? {}, r.encrypted));
   return w;
 }
+
+/** Warnings that are not fail-open choices but still change what the admin gets. */
+export function configWarnings(c: FrozenConfig): { key: string; reason: string }[] {
+  const w: { key: string; reason: string }[] = [];
+  c.rules.forEach((r, i) => {
+    if (r.match.authenticated !== undefined) {
+      w.push({
+        key: `rules[${i}].match.authenticated`,
+        reason: 'applies to the milter only: Postfix passes no SMTP AUTH facts to a before-queue proxy (XFORWARD has no AUTH attribute), so through the proxy no client counts as authenticated',
+      });
+    }
+  });
+  return w;
+}
+

@@ -41,6 +41,8 @@ export interface ProxyConfig {
   trustedXforward: readonly string[];
   /** Time from the client's final "." to our reply, scan included (Postfix smtpd_proxy_timeout must be larger). */
   replyBudgetMs: number;
+  /** Postfix's smtpd_proxy_timeout as configured there; replyBudgetMs must stay below it. */
+  smtpdProxyTimeoutMs: number;
   maxConnections: number;
   /** Name in our own greeting/replies; "" = os.hostname(). */
   hostname: string;
@@ -91,6 +93,8 @@ export interface MilterConfig {
   addHeaders: boolean;
   /** How often to send SMFIR_PROGRESS while a scan is running after end-of-message. */
   progressIntervalMs: number;
+  /** The MTA's per-reply milter timeout (Sendmail T=R, Postfix milter_content_timeout); progress_interval must stay below it. */
+  mtaTimeoutMs: number;
   /** On SIGTERM: how long messages in flight may take to finish before connections are dropped. */
   shutdownGraceMs: number;
 }
@@ -499,7 +503,8 @@ export const PROXY: SectionSchema<ProxyConfig> = {
   listen: restart(str('listen', '127.0.0.1:10025', 'where Postfix smtpd_proxy_filter connects (host:port or unix:/path)', checkAddress('listen'))),
   forward: str('forward', '127.0.0.1:10026', 'after-filter smtpd that receives accepted mail (host:port or unix:/path)', checkAddress('connect')),
   trustedXforward: strList('trusted_xforward', ['127.0.0.0/8', '::1/128'], 'CIDRs whose XFORWARD client facts we believe', checkCidr),
-  replyBudgetMs: dur('reply_budget', 90 * SECOND, 'max time from the final "." to our reply; keep below Postfix smtpd_proxy_timeout', SECOND, 10 * MINUTE),
+  replyBudgetMs: dur('reply_budget', 90 * SECOND, 'max time from the final "." to our reply; must stay below smtpd_proxy_timeout', SECOND, 10 * MINUTE),
+  smtpdProxyTimeoutMs: dur('smtpd_proxy_timeout', 100 * SECOND, "Postfix's smtpd_proxy_timeout (its default 100s); set it here too if you change it there", SECOND, HOUR),
   maxConnections: int('max_connections', 200, 'concurrent SMTP sessions; more get 421', 1, 100_000),
   hostname: str('hostname', '', 'name in our greeting; "" = system hostname', (s) => {
     if (s !== '' && !isHostname(s)) throw new RangeError('not a hostname');
@@ -519,7 +524,8 @@ export const MILTER: SectionSchema<MilterConfig> = {
   socketGroup: restart(str('socket_group', '', 'group of the unix socket (e.g. "postfix", "smmsp"); "" = our own group', checkAccount)),
   maxConnections: int('max_connections', 1000, 'concurrent MTA connections; more are closed (the MTA applies its milter default action)', 1, 100_000),
   addHeaders: bool('add_headers', false, 'add X-Virus-Scanned/X-Virus-Status headers to accepted mail'),
-  progressIntervalMs: dur('progress_interval', 5 * SECOND, 'send SMFIR_PROGRESS this often while scanning after end of message', SECOND, 5 * MINUTE),
+  progressIntervalMs: dur('progress_interval', 5 * SECOND, 'send SMFIR_PROGRESS this often while scanning after end of message; must stay below mta_timeout', SECOND, 5 * MINUTE),
+  mtaTimeoutMs: dur('mta_timeout', 10 * SECOND, "the MTA's milter reply timeout: Sendmail T=R (10s default), Postfix milter_content_timeout (300s)", SECOND, HOUR),
   shutdownGraceMs: dur('shutdown_grace', MINUTE, 'on SIGTERM, time for messages in flight to finish; then connections are dropped', 0, HOUR),
 };
 

@@ -141,6 +141,18 @@ export interface Engine {
   close(): Promise<void>;
 }
 
+/** Signatures the built-in engine could not use, by reason; whole files of a type it does not read count as "file-<type>". */
+function skippedByReason(db: SignatureDb | null): Readonly<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(db?.skipped ?? {})) if (v) out[k] = v;
+  for (const f of db?.skippedFiles ?? []) {
+    if (f.reason !== 'unsupported-type') continue; // "superseded": a newer copy of the same database was loaded
+    const ext = /\.([a-z0-9]+)$/i.exec(f.file)?.[1]?.toLowerCase() ?? 'unknown';
+    out[`file-${ext}`] = (out[`file-${ext}`] ?? 0) + 1;
+  }
+  return Object.freeze(out);
+}
+
 export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   const policy: MessagePolicy = Object.freeze({
     limits: Object.freeze({ ...DEFAULT_LIMITS, ...opts.limits }),
@@ -217,7 +229,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
     engines: frozen.map((s) => s.name),
     signatureCount: db?.count ?? 0,
     signatureVersion: db?.version ?? '',
-    signaturesSkipped: Object.freeze({ ...(db?.skipped ?? {}) }) as Readonly<Record<string, number>>,
+    signaturesSkipped: skippedByReason(db),
     policy,
     clamd,
     cache: cached,

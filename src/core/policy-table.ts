@@ -56,34 +56,40 @@ export function sanitize(s: string, max = 120): string {
   return s.length > max ? out + '...' : out;
 }
 
+/** Why, in the client's words, without the "rejected"/"deferred" verb; null for error (generic text). */
+function reason(v: Exclude<Verdict, { kind: 'clean' }>): string | null {
+  switch (v.kind) {
+    case 'infected':
+      return `virus found: ${sanitize(v.name)}`;
+    case 'banned':
+      return sanitize(v.reason);
+    case 'limit':
+      return `exceeds the ${v.which} limit`;
+    case 'anomaly':
+      return `ambiguous message structure (${sanitize(v.which, 40)})`;
+    case 'unparseable':
+      return `${sanitize(v.reason, 60)} cannot be read`;
+    case 'error':
+      return null;
+  }
+}
+
+/**
+ * The reply for a verdict under per-kind actions. Each action has words that fit it:
+ * reject says "rejected" and why; tempfail says "deferred" and why (a policy decision
+ * such as a banned file under a tempfail rule is not a scanning failure), except for
+ * `error`, whose tempfail is the generic "could not be scanned" (the detail goes to the
+ * log only); accept is 250.
+ */
 export function replyFor(v: Verdict, actions: Actions = DEFAULT_ACTIONS): Reply {
   if (v.kind === 'clean') return { action: 'accept', code: 250, enhanced: '2.0.0', text: 'Ok' };
   const action = actions[v.kind];
   if (action === 'accept') return { action, code: 250, enhanced: '2.0.0', text: 'Ok' };
+  const why = reason(v);
   if (action === 'tempfail') {
-    // Strangers get generic text; the detail goes to the log only.
-    return { action, code: 451, enhanced: '4.7.1', text: 'Message could not be scanned, try again later' };
+    const text = why === null ? 'Message could not be scanned, try again later' : `Message deferred: ${why}, try again later`;
+    return { action, code: 451, enhanced: '4.7.1', text: text.slice(0, MAX_TEXT) };
   }
-  let text: string;
-  switch (v.kind) {
-    case 'infected':
-      text = `Message rejected: virus found: ${sanitize(v.name)}`;
-      break;
-    case 'banned':
-      text = `Message rejected: ${sanitize(v.reason)}`;
-      break;
-    case 'limit':
-      text = `Message rejected: exceeds the ${v.which} limit`;
-      break;
-    case 'anomaly':
-      text = `Message rejected: ambiguous message structure (${sanitize(v.which, 40)})`;
-      break;
-    case 'unparseable':
-      text = `Message rejected: ${sanitize(v.reason, 60)} cannot be read`;
-      break;
-    case 'error':
-      text = 'Message rejected: could not be scanned';
-      break;
-  }
+  const text = why === null ? 'Message rejected: could not be scanned' : `Message rejected: ${why}`;
   return { action, code: 550, enhanced: '5.7.1', text: text.slice(0, MAX_TEXT) };
 }

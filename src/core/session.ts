@@ -8,7 +8,10 @@
  *
  * The verdict latch: an outcome whose action is `reject` (by default infected,
  * banned, limit) is final at once — onFinal fires, scanners are aborted, and all
- * later input is only counted, never processed, so nothing can weaken it. Other
+ * later input is only counted, never processed, so nothing can weaken it. A banned
+ * name or type is offered only when that file has been scanned to its end (its own
+ * scanners' results included): a file that is both banned and infected is reported as
+ * the virus it is (EICAR named eicar.com is infected, not banned). Other
  * outcomes (errors, or kinds the admin set to tempfail/accept) are kept and the
  * worst one (reject > tempfail > accept, then infected > banned > limit > error)
  * decides at end(). A thrown exception is a bug in a state machine: the session
@@ -638,20 +641,23 @@ class MessageParser implements ByteSink, MimeHandler, Holding {
       return;
     }
     const where = part.filename ? `${path}/${part.filename}` : path;
+    // A banned name is settled when the file has been scanned to its end: if it also
+    // carries a virus, the virus is what gets reported (and blocked with its name).
+    let banned: Verdict | null = null;
     if (part.filename && !s.policy.skipBanned) {
       const reason = bannedNameReason(part.filename, s.policy.bannedExtensions);
-      if (reason) {
-        s.offer({ kind: 'banned', reason, where });
-        if (s.done) return;
-      }
+      if (reason) banned = { kind: 'banned', reason, where };
     }
     this.decoder = createDecoder(part.transferEncoding);
     this.map = new OffsetMap(this.splitter.offset, DECODER_SLACK[part.transferEncoding] ?? 0);
     if (part.role === 'leaf' && part.contentType === 'message/rfc822') {
       if (this.depth + part.depth + 1 >= s.policy.limits.mimeDepth) {
         s.limit('mime-depth', path);
-        this.sink = new FileNode(s, { where, contentType: part.contentType, archiveDepth: 0 });
+        this.sink = new FileNode(s, { where, contentType: part.contentType, archiveDepth: 0 }, banned);
       } else {
+        // An attached message named like a program: nothing of its own to scan to the end.
+        if (banned) s.offer(banned);
+        if (s.done) return;
         const base = this.rawBase !== null && isIdentity(part.transferEncoding) ? this.rawBase + this.splitter.offset : null;
         this.sink = new MessageParser(s, path, this.depth + part.depth + 1, base, [...this.outer, ...this.splitter.delimiters]);
       }
@@ -659,7 +665,7 @@ class MessageParser implements ByteSink, MimeHandler, Holding {
     }
     const info: FileInfo = { where, archiveDepth: 0, contentType: part.contentType };
     if (part.filename) info.name = part.filename;
-    const file = new FileNode(s, info);
+    const file = new FileNode(s, info, banned);
     const textual = part.contentType === '' || part.contentType.startsWith('text/');
     this.sink = textual ? new TeeSink(file, (hold) => new UuExtractor((name) => hold(uuFile(s, where, name)))) : file;
   }
@@ -694,11 +700,8 @@ class MessageParser implements ByteSink, MimeHandler, Holding {
 /** A file found uuencoded inside a text part: named, so banned-name policy applies. */
 function uuFile(s: MessageSession, where: string, name: string): FileNode {
   const w = `${where}/${name}`;
-  if (!s.policy.skipBanned) {
-    const reason = bannedNameReason(name, s.policy.bannedExtensions);
-    if (reason) s.offer({ kind: 'banned', reason, where: w });
-  }
-  return new FileNode(s, { where: w, name, archiveDepth: 0 });
+  const reason = s.policy.skipBanned ? null : bannedNameReason(name, s.policy.bannedExtensions);
+  return new FileNode(s, { where: w, name, archiveDepth: 0 }, reason ? { kind: 'banned', reason, where: w } : null);
 }
 
 /**
@@ -778,6 +781,8 @@ class FileNode implements ByteSink, Holding {
   private reach = 0;
   private ended = false;
   private pendingResults = 0;
+  /** end() has issued everything of this file (its scanners ended, its unpackers ended). */
+  private issued = false;
   private writeStart = 0;
   private readonly sources: MemberSource[] = [];
   /** A zip may sit anywhere in a file (self-extractor stubs, junk in front, polyglots): read for it. */
@@ -793,7 +798,15 @@ class FileNode implements ByteSink, Holding {
   private stopped: (() => void) | null = null;
   private ending = false;
 
-  constructor(private readonly s: MessageSession, private readonly info: FileInfo) {
+  /**
+   * `banned`: this file's name is banned. It is offered only after the file was scanned to
+   * its end (its own scanners' results included), so a virus in it wins over the name.
+   */
+  constructor(
+    private readonly s: MessageSession,
+    private readonly info: FileInfo,
+    private banned: Verdict | null = null,
+  ) {
     s.stats.files++;
   }
 
@@ -824,7 +837,10 @@ class FileNode implements ByteSink, Holding {
     if (this.s.done) return;
     for (const { stream, engine } of this.streams) {
       this.pendingResults++;
-      this.s.track(stream, stream.end(), this.info.where, engine, () => this.pendingResults--);
+      this.s.track(stream, stream.end(), this.info.where, engine, () => {
+        this.pendingResults--;
+        this.offerBanned();
+      });
     }
     this.streams = [];
     // The scanners have read everything: a stop seen while writing counts now, and what the
@@ -835,6 +851,21 @@ class FileNode implements ByteSink, Holding {
     this.unpacker?.end();
     this.zipSearch?.end();
     if (this.eocd && opensAsZip(this.eocd.candidate())) this.s.limit('archive-depth', this.info.where);
+    this.issued = true;
+    this.offerBanned();
+  }
+
+  /**
+   * A banned name or type counts once this file was scanned to its end and its own
+   * scanners answered (all of it issued, no result pending): a virus found in it wins.
+   * Synchronous with the last result, so the release gate never sees the file settled
+   * before its banned verdict is offered.
+   */
+  private offerBanned(): void {
+    if (!this.issued || this.pendingResults > 0 || !this.banned) return;
+    const v = this.banned;
+    this.banned = null;
+    if (!this.s.done) this.s.offer(v);
   }
 
 
@@ -858,12 +889,10 @@ class FileNode implements ByteSink, Holding {
     const { info } = this;
     this.head = null;
     const inArchive = info.archiveDepth > 0;
-    if (!s.policy.skipBanned && (!inArchive || s.policy.checkBannedInArchives)) {
+    if (!s.policy.skipBanned && (!inArchive || s.policy.checkBannedInArchives) && !this.banned) {
       const reason = bannedTypeReason(sniffType(first), s.policy.bannedTypes);
-      if (reason) {
-        s.offer({ kind: 'banned', reason, where: info.where });
-        if (s.done) return;
-      }
+      // Settled at the end of this file, like a banned name (see the constructor).
+      if (reason) this.banned = { kind: 'banned', reason, where: info.where };
     }
     const format = sniffArchive(first);
     const atDepthLimit = info.archiveDepth >= s.policy.limits.archiveDepth;
@@ -953,6 +982,15 @@ class FileNode implements ByteSink, Holding {
     const parent = this.info;
     const at = (member: string | undefined): string => (member === undefined ? parent.where : `${parent.where}!${member || '(data)'}`);
     /** Every name a client may give the member goes through the banned-name check. False once the verdict is final. */
+    /** The first banned reason among a member's names, as a verdict for its FileNode to settle at its end. */
+    const bannedAmong = (where: string, names: readonly string[]): Verdict | null => {
+      if (s.policy.skipBanned || !s.policy.checkBannedInArchives) return null;
+      for (const n of names) {
+        const reason = n ? bannedNameReason(n, s.policy.bannedExtensions) : null;
+        if (reason) return { kind: 'banned', reason, where };
+      }
+      return null;
+    };
     const namesPass = (where: string, names: readonly string[]): boolean => {
       if (s.policy.skipBanned || !s.policy.checkBannedInArchives) return true;
       for (const n of names) {
@@ -967,8 +1005,8 @@ class FileNode implements ByteSink, Holding {
         if (s.done) return null;
         const name = meta.name || '(data)';
         const where = at(meta.name);
-        if (!namesPass(where, [meta.name, ...(meta.altNames ?? [])])) return null;
-        const node = new FileNode(s, { where, name, archiveDepth: parent.archiveDepth + 1 });
+        // Settled when the member was scanned to its end: a virus in it wins over its name.
+        const node = new FileNode(s, { where, name, archiveDepth: parent.archiveDepth + 1 }, bannedAmong(where, [meta.name, ...(meta.altNames ?? [])]));
         // Its data follows a header that ended inside the current write: nothing of it
         // lies below where this write began.
         src.member = node;

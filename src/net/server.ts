@@ -20,7 +20,7 @@
  *             sees a lost connection and retries; nothing was accepted, nothing is lost).
  *             Then the unix socket file is removed and `closed` is logged.
  * Logs (event names are the lifecycle's, `front` says whose): listening, too-many-connections,
- * shutdown-deadline, closed; listener errors as listen-error.
+ * shutdown-deadline, closed; listener errors as listen-error; connect/disconnect at debug.
  * Errors: serve() rejects with MidstreamError LISTEN_* for bind trouble; front.connect()
  * throwing is a bug: that socket is destroyed and logged, the server keeps serving.
  */
@@ -125,10 +125,16 @@ export async function serve<S>(front: FrontSpec<S>, initial: S, opts: ServeOptio
     let peer = socket.remoteAddress ?? '';
     if (peer.startsWith('::ffff:') && isIPv4(peer.slice(7))) peer = peer.slice(7);
     const info: ConnInfo = { id: nextConnId(), peer: peer === '' ? 'unix' : peer, ...(socket.remotePort ? { peerPort: socket.remotePort } : {}) };
+    log.debug('connect', { front: front.front, conn: info.id, peer: info.peer, ...(info.peerPort ? { port: info.peerPort } : {}) });
     try {
       const c = front.connect(socket, settings, info);
       conns.set(socket, c);
-      c.closed.finally(() => conns.delete(socket)).catch(() => {});
+      c.closed
+        .finally(() => {
+          conns.delete(socket);
+          log.debug('disconnect', { front: front.front, conn: info.id });
+        })
+        .catch(() => {});
     } catch (e) {
       log.error('bug', { front: front.front, conn: info.id, stage: 'connect', ...errorFields(e) });
       socket.destroy();

@@ -53,6 +53,8 @@ export interface StartClamdOptions {
   /** Extra clamd.conf lines. */
   extraConfig?: string[];
   startTimeoutMs?: number;
+  /** A fixed TCP port (e.g. to bring clamd back where it was); default: a free one. */
+  port?: number;
 }
 
 export async function freePort(): Promise<number> {
@@ -108,7 +110,7 @@ export async function startClamd(opts: StartClamdOptions = {}): Promise<RealClam
     const logFile = join(dir, 'clamd.log');
     // A free port can be taken between our check and clamd's bind: retry a few times.
     for (let attempt = 1; ; attempt++) {
-      const port = await freePort();
+      const port = opts.port ?? (await freePort());
       const conf = [
         `DatabaseDirectory ${join(dir, 'db')}`,
         'Foreground yes',

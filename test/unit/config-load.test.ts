@@ -138,6 +138,29 @@ test('the sample midstream.toml loads to exactly the defaults and lists every ke
   assert.match(text, /^# \[\[rules\]\]/m, 'rules documented');
 });
 
+test('[restart] keys: the sample config marks exactly them, and a reload reports exactly the changed ones', async () => {
+  const { restartKeysChanged } = await import('../../src/cli/server-runtime.js');
+  const text = readFileSync(join(ROOT, 'midstream.toml'), 'utf8');
+  const base = loadConfig(undefined);
+  const restartKeys: string[] = [];
+  for (const [section, schema] of Object.entries(SECTIONS)) {
+    const block = text.split(`[${section}]\n`)[1]?.split('\n[')[0] ?? '';
+    for (const f of Object.values(schema) as Field<unknown>[]) {
+      const line = block.split('\n').find((l) => l.startsWith(`${f.toml} = `))!;
+      assert.equal(line.endsWith('[restart]'), f.restart === true, `${section}.${f.toml}: marked in the sample iff it needs a restart`);
+      if (f.restart) restartKeys.push(`${section}.${f.toml}`);
+    }
+  }
+  assert.deepEqual(restartKeys.sort(), [
+    'metrics.listen', 'milter.listen', 'milter.socket_group', 'milter.socket_mode', 'milter.socket_owner',
+    'proxy.listen', 'proxy.socket_group', 'proxy.socket_mode', 'proxy.socket_owner',
+  ]);
+  const changed = parseConfigText('[proxy]\nlisten = "127.0.0.1:2525"\nadd_header = "X-A: b"\n[metrics]\nlisten = ":9999"\n[log]\nlevel = "debug"\n', '/x.toml');
+  assert.deepEqual(restartKeysChanged(base, changed, ['proxy', 'metrics']), ['proxy.listen', 'metrics.listen']);
+  assert.deepEqual(restartKeysChanged(base, changed, ['milter', 'metrics']), ['metrics.listen'], "the proxy's listen is not the milter's business");
+  assert.deepEqual(restartKeysChanged(base, parseConfigText('[limits]\nscan_time = "30s"\n', '/x.toml'), ['proxy', 'metrics']), []);
+});
+
 test('renderConfig round-trips, rules included', () => {
   const f = write(
     'rt.toml',

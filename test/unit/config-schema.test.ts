@@ -26,7 +26,9 @@ const ROWS: Record<string, Row> = {
   'proxy.listen': ['"unix:/run/midstream/proxy.sock"', 'unix:/run/midstream/proxy.sock', '"127.0.0.1"'],
   'proxy.forward': ['"after-filter:10026"', 'after-filter:10026', '"unix:relative.sock"'],
   'proxy.trusted_xforward': ['["10.0.0.0/8", "2001:db8::/32"]', ['10.0.0.0/8', '2001:db8::/32'], '["10.0.0.0/40"]'],
-  'proxy.reply_budget': ['"2m"', 120_000, '"90"'],
+  'proxy.reply_budget': ['"50s"', 50_000, '"90"'],
+  'proxy.smtpd_proxy_timeout': ['"5m"', 300_000, '"2h"'],
+  'milter.mta_timeout': ['"1m"', 60_000, '"0.5s"'],
   'proxy.max_connections': ['50', 50, '0'],
   'proxy.hostname': ['"mx.example.org"', 'mx.example.org', '"bad host"'],
   'proxy.add_header': ['"X-Virus-Scanned: midstream"', 'X-Virus-Scanned: midstream', '"no colon here"'],
@@ -35,7 +37,7 @@ const ROWS: Record<string, Row> = {
   'milter.socket_mode': ['"0600"', 0o600, '660'],
   'proxy.socket_mode': ['"0640"', 0o640, '"0999"'],
   'milter.add_headers': ['true', true, '"yes"'],
-  'milter.progress_interval': ['"10s"', 10_000, '"0.1s"'],
+  'milter.progress_interval': ['"8s"', 8_000, '"0.1s"'],
   'milter.shutdown_grace': ['0', 0, '"soon"'],
   'milter.max_connections': ['50', 50, '0'],
   'milter.socket_owner': ['"midstream"', 'midstream', '"two words"'],
@@ -171,6 +173,20 @@ test('cross-field checks: POP3 TLS needs a certificate and key, and the relay mu
     () => parseConfigText('[pop3]\nlisten = "127.0.0.1:110"\n', FILE),
     (e: unknown) => e instanceof ConfigError && e.key === 'pop3.upstream' && /loop/.test(e.reason),
   );
+});
+
+test("range checks know the MTAs' timeouts: reply_budget below Postfix's smtpd_proxy_timeout, PROGRESS below the milter timeout", () => {
+  assert.throws(
+    () => parseConfigText('[proxy]\nreply_budget = "100s"\n', FILE),
+    (e: unknown) => e instanceof ConfigError && e.key === 'proxy.reply_budget' && /smtpd_proxy_timeout/.test(e.reason) && /100s/.test(e.reason),
+  );
+  // Raised in Postfix and said so here: accepted.
+  assert.equal(parseConfigText('[proxy]\nreply_budget = "150s"\nsmtpd_proxy_timeout = "200s"\n', FILE).proxy.replyBudgetMs, 150_000);
+  assert.throws(
+    () => parseConfigText('[milter]\nprogress_interval = "10s"\n', FILE),
+    (e: unknown) => e instanceof ConfigError && e.key === 'milter.progress_interval' && /T=R/.test(e.reason),
+  );
+  assert.equal(parseConfigText('[milter]\nprogress_interval = "20s"\nmta_timeout = "5m"\n', FILE).milter.progressIntervalMs, 20_000);
 });
 
 test('cross-field checks: header line over header block, proxy forwarding to itself', () => {

@@ -284,7 +284,10 @@ test('systemd units: unprivileged, hardened, reload by HUP, graceful stop', () =
     const text = readFileSync(join(ROOT, 'deploy/systemd', unit), 'utf8');
     const has = (line: string) => assert.ok(text.split('\n').includes(line), `${unit}: ${line}`);
     has('User=midstream');
-    has(`ExecStart=/usr/local/bin/midstream ${cmd} --config /etc/midstream/midstream.toml`);
+    // One config per unit: they cannot share listen, log or metrics addresses.
+    has(`ExecStart=/usr/local/bin/midstream ${cmd} --config /etc/midstream/${cmd}.toml`);
+    has(`ExecStartPre=/usr/local/bin/midstream check-config --quiet --config /etc/midstream/${cmd}.toml`);
+    has('RuntimeDirectoryPreserve=yes');
     has('ExecReload=/bin/kill -HUP $MAINPID');
     has('NoNewPrivileges=yes');
     has('ProtectSystem=strict');
