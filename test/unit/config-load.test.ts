@@ -153,6 +153,7 @@ test('[restart] keys: the sample config marks exactly them, and a reload reports
   }
   assert.deepEqual(restartKeys.sort(), [
     'metrics.listen', 'milter.listen', 'milter.socket_group', 'milter.socket_mode', 'milter.socket_owner',
+    'pop3.listen', 'pop3.socket_group', 'pop3.socket_mode', 'pop3.socket_owner',
     'proxy.listen', 'proxy.socket_group', 'proxy.socket_mode', 'proxy.socket_owner',
   ]);
   const changed = parseConfigText('[proxy]\nlisten = "127.0.0.1:2525"\nadd_header = "X-A: b"\n[metrics]\nlisten = ":9999"\n[log]\nlevel = "debug"\n', '/x.toml');
