@@ -106,9 +106,22 @@ export function checksums(h: Uint8Array): { python: boolean; gnu: boolean } {
   return { python: p === u || p === s, gnu: g === u || g === s };
 }
 
+/** Bytes a checksum field can hold for either reader: digits, blanks, NUL, sign, "o", "_". */
+const CHKSUM_BYTES = new Uint8Array(256);
+for (const c of [0, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x2b, 0x2d, 0x4f, 0x5f, 0x6f, 0x80, 0xff]) CHKSUM_BYTES[c] = 1;
+for (let c = 0x30; c <= 0x37; c++) CHKSUM_BYTES[c] = 2;
+
 /** A block some client takes for a tar header (v7, ustar, GNU, pax): not zeros, checksum right, a size. */
 export function isTarHeader(h: Uint8Array): boolean {
-  if (h.length < BLOCK || isZeroBlock(h.subarray(0, BLOCK))) return false;
+  if (h.length < BLOCK) return false;
+  // Sniffing runs on every file: reject on the checksum field's bytes before summing 512.
+  let digits = 0;
+  for (let i = F.CHKSUM[0]; i < F.CHKSUM[0] + F.CHKSUM[1]; i++) {
+    const k = CHKSUM_BYTES[h[i]!]!;
+    if (k === 0) return false;
+    if (k === 2) digits++;
+  }
+  if (digits === 0 || isZeroBlock(h.subarray(0, BLOCK))) return false;
   const c = checksums(h);
   return (c.python || c.gnu) && readNumber(h.subarray(F.SIZE[0], F.SIZE[0] + F.SIZE[1])).value !== null;
 }

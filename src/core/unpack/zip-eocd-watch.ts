@@ -16,12 +16,16 @@
  * Errors: none (a bad record is reported as what it says; callers judge plausibility).
  */
 const SIG = Buffer.from([0x50, 0x4b, 0x05, 0x06]);
+const PK = Buffer.from([0x50, 0x4b]);
+/** Buffer's native search, called on plain Uint8Arrays too (no Buffer view per chunk). */
+const indexOf = Buffer.prototype.indexOf as (this: Uint8Array, value: Uint8Array, byteOffset: number) => number;
 const REC = 22;
 const PRE = 76; // ZIP64 end record (56) + locator (20) before the record
 const HIST = PRE + 3;
 /** Enough to hold every record that can start in the last 22 bytes, plus the one before. */
 const KEEP = 8;
 const WINDOW = 65536 + REC;
+const NO_HIST = new Uint8Array(0);
 
 interface Occurrence {
   pos: number;
@@ -42,39 +46,47 @@ export interface EocdCandidate {
 
 export class EocdWatch {
   private total = 0;
-  private readonly hist = new Uint8Array(HIST);
+  private hist: Uint8Array = NO_HIST; // allocated at the first write
   private histLen = 0;
   private occ: Occurrence[] = [];
 
-  write(chunk: Uint8Array): void {
+  /** `localSigs`, if given, gets the offsets in `chunk` of every "PK\3\4" wholly inside it. */
+  write(chunk: Uint8Array, localSigs?: number[]): void {
     if (chunk.length === 0) return;
+    if (this.hist === NO_HIST) this.hist = new Uint8Array(HIST);
     // Fill records still collecting their 22 bytes.
-    for (const o of this.occ) {
+    for (let i = 0; i < this.occ.length; i++) {
+      const o = this.occ[i]!;
       if (o.have === REC) continue;
       const from = o.pos + o.have - this.total; // index in chunk
       const n = Math.min(REC - o.have, chunk.length - from);
-      if (n > 0) {
-        o.rec.set(chunk.subarray(from, from + n), o.have);
-        o.have += n;
+      for (let k = 0; k < n; k++) o.rec[o.have + k] = chunk[from + k]!;
+      if (n > 0) o.have += n;
+    }
+    // A signature straddling the previous chunk and this one (its start is in the history's last 3 bytes).
+    const lastByte = this.histLen ? this.hist[this.histLen - 1] : -1;
+    if (lastByte === 0x50 || lastByte === 0x4b || lastByte === 0x05)
+      for (let k = Math.min(3, this.histLen); k >= 1; k--) {
+        if (4 - k > chunk.length) continue;
+        let ok = true;
+        for (let q = 0; q < 4 && ok; q++) ok = (q < k ? this.hist[this.histLen - k + q] : chunk[q - k]) === SIG[q];
+        if (ok) this.found(this.total - k, chunk);
       }
+    // One pass for "PK": end records here, local headers for the caller's search (cheaper than two searches).
+    for (let j = indexOf.call(chunk, PK, 0); j >= 0 && j + 3 < chunk.length; j = indexOf.call(chunk, PK, j + 2)) {
+      const c2 = chunk[j + 2];
+      if (c2 === 5 && chunk[j + 3] === 6) this.found(this.total + j, chunk);
+      else if (c2 === 3 && chunk[j + 3] === 4) localSigs?.push(j);
     }
-    // A signature straddling the previous chunk and this one.
-    for (let k = Math.min(3, this.histLen); k >= 1; k--) {
-      if (4 - k > chunk.length) continue;
-      let ok = true;
-      for (let q = 0; q < 4 && ok; q++) ok = (q < k ? this.hist[this.histLen - k + q] : chunk[q - k]) === SIG[q];
-      if (ok) this.found(this.total - k, chunk);
-    }
-    const b = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
-    for (let j = b.indexOf(SIG); j >= 0; j = b.indexOf(SIG, j + 4)) this.found(this.total + j, chunk);
-    // Keep the last HIST bytes.
+    // Keep the last HIST bytes (a byte loop: no view objects on this per-chunk path).
+    const h = this.hist;
     if (chunk.length >= HIST) {
-      this.hist.set(chunk.subarray(chunk.length - HIST));
+      for (let i = 0, f = chunk.length - HIST; i < HIST; i++) h[i] = chunk[f + i]!;
       this.histLen = HIST;
     } else {
       const keep = Math.min(this.histLen, HIST - chunk.length);
-      this.hist.copyWithin(0, this.histLen - keep, this.histLen);
-      this.hist.set(chunk, keep);
+      h.copyWithin(0, this.histLen - keep, this.histLen);
+      for (let i = 0; i < chunk.length; i++) h[keep + i] = chunk[i]!;
       this.histLen = keep + chunk.length;
     }
     this.total += chunk.length;
@@ -102,6 +114,7 @@ export class EocdWatch {
 
   /** The record a central-directory client would use, once all input is written. */
   candidate(): EocdCandidate | null {
+    if (this.occ.length === 0) return null;
     const end = this.total;
     let c = this.occ.find((o) => o.pos === end - REC && o.have === REC && o.rec[20] === 0 && o.rec[21] === 0);
     if (!c) {

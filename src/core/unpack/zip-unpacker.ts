@@ -74,6 +74,11 @@ const METHOD = { STORED: 0, DEFLATE: 8, BZIP2: 12, AES: 99 } as const;
 /** Methods APPNOTE assigns: a speculative header with another method is not a header. */
 const KNOWN_METHODS = new Set([0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 12, 14, 16, 18, 19, 20, 93, 94, 95, 96, 97, 98, 99]);
 const U32_MAX = 0xffffffff;
+const EMPTY = new Uint8Array(0);
+/** A placeholder scope, replaced per deflate entry (never counted against). */
+const ZERO_SCOPE: RatioScope = Object.freeze({ inBytes: 0, outBytes: 0 }) as RatioScope;
+/** Header buffer: the largest fixed record part (a CD record's 46 bytes). */
+const MIN_HDR = 46;
 /** Names longer than this are compared by SHA-256 (bounded index memory). */
 const KEY_BYTES = 64;
 
@@ -154,7 +159,7 @@ export interface ZipOptions {
 
 export class ZipUnpacker extends UnpackerBase {
   private state: S;
-  private hdr = new Uint8Array(46);
+  private hdr: Uint8Array = EMPTY; // allocated at the first record (most searched files have none)
   private have = 0;
   private need = 4;
   private e: Entry | null = null;
@@ -165,9 +170,9 @@ export class ZipUnpacker extends UnpackerBase {
   private outSize = 0;
   private inSize = 0; // compressed bytes of the current entry
   private inflate: InflateStream | null = null;
-  private entryScope: RatioScope = newScope();
-  private readonly zipScope = newScope();
-  private carry: Uint8Array = new Uint8Array(0); // Scan look-behind
+  private entryScope: RatioScope = ZERO_SCOPE;
+  private zipScope: RatioScope | null = null;
+  private carry: Uint8Array = EMPTY; // Scan look-behind
   /** Scan: pass the bytes on (stored, raw) and check CRC and size (stored only). */
   private scanEmit = false;
   private scanDecoded = false;
@@ -186,6 +191,10 @@ export class ZipUnpacker extends UnpackerBase {
   private searchHave = 0;
   private lastValidEnd = -1;
   private readonly watch = new EocdWatch();
+  /** Offsets of "PK\3\4" in the chunk being written (found by the watch's pass over it). */
+  private readonly sigs: number[] = [];
+  private sigIx = 0;
+  private sigsOf: Uint8Array | null = null;
 
   constructor(handler: UnpackHandler, budget: UnpackBudget, opts: ZipOptions = {}) {
     super(handler, budget);
@@ -196,8 +205,19 @@ export class ZipUnpacker extends UnpackerBase {
 
   override write(chunk: Uint8Array): void {
     if (this.stopped || this.ended || chunk.length === 0) return;
-    this.watch.write(chunk);
+    this.sigs.length = 0;
+    this.sigIx = 0;
+    this.watch.write(chunk, this.sigs);
+    if (this.state === S.Search && this.searchHave === 0 && this.sigs.length === 0 && this.replay === null) {
+      // Nothing to find in this chunk (the common case for files that are no zip): keep only
+      // where we are and a signature's start at its end.
+      this.abs += chunk.length;
+      this.searchHave = partialSig(chunk, chunk.length);
+      return;
+    }
+    this.sigsOf = chunk;
     this.drive(chunk);
+    this.sigsOf = null;
   }
 
   protected step(buf: Uint8Array, i: number): number {
@@ -333,20 +353,18 @@ export class ZipUnpacker extends UnpackerBase {
       }
       this.searchHave = 0; // "PK\3\4" cannot overlap itself: search afresh from i
     }
-    const b = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
-    const j = b.indexOf(LOCAL_SIG, i);
+    let j: number;
+    if (buf === this.sigsOf) {
+      // The watch already found this chunk's "PK\3\4"s (in order; the search only moves forward).
+      while (this.sigIx < this.sigs.length && this.sigs[this.sigIx]! < i) this.sigIx++;
+      j = this.sigIx < this.sigs.length ? this.sigs[this.sigIx]! : -1;
+    } else j = (Buffer.prototype.indexOf as (this: Uint8Array, v: Uint8Array, o: number) => number).call(buf, LOCAL_SIG, i);
     if (j >= 0) {
       this.abs += j + 4 - i;
       this.foundLocal(this.abs - 4);
       return j + 4;
     }
-    let k = Math.min(3, buf.length - i);
-    for (; k > 0; k--) {
-      let ok = true;
-      for (let q = 0; q < k && ok; q++) ok = buf[buf.length - k + q] === LOCAL_SIG[q];
-      if (ok) break;
-    }
-    this.searchHave = k;
+    this.searchHave = partialSig(buf.subarray(i), buf.length - i);
     this.abs += buf.length - i;
     return buf.length;
   }
@@ -425,8 +443,8 @@ export class ZipUnpacker extends UnpackerBase {
     }
   }
 
-  private centralFixed: Uint8Array = new Uint8Array(42);
-  private fixed: Uint8Array = new Uint8Array(26);
+  private centralFixed: Uint8Array = EMPTY;
+  private fixed: Uint8Array = EMPTY;
 
   /** The 26 fixed bytes of a local header. */
   private localFixed(): void {
@@ -477,16 +495,17 @@ export class ZipUnpacker extends UnpackerBase {
     if (e.method === METHOD.DEFLATE) {
       if (!open()) return;
       this.entryScope = newScope();
+      const zipScope = (this.zipScope ??= newScope());
       this.inflate = new InflateStream(
         (out) => {
           this.crc = crc32(out, this.crc);
           this.outSize += out.length;
-          return this.emitExpanded(out, [this.entryScope, this.zipScope]);
+          return this.emitExpanded(out, [this.entryScope, zipScope]);
         },
         (n) => {
           this.inSize += n;
           this.entryScope.inBytes += n;
-          this.zipScope.inBytes += n;
+          zipScope.inBytes += n;
         },
       );
       this.remaining = descriptor ? 0 : e.csize;
@@ -511,7 +530,7 @@ export class ZipUnpacker extends UnpackerBase {
   }
 
   private startScan(emit: boolean, decoded: boolean): void {
-    this.carry = new Uint8Array(0);
+    this.carry = EMPTY;
     this.scanEmit = emit;
     this.scanDecoded = decoded;
     this.dataAt = this.abs;
@@ -657,7 +676,7 @@ export class ZipUnpacker extends UnpackerBase {
       const usize = e.zip64 ? u64(data, f + 12) : u32(data, f + 8);
       const n = e.zip64 ? this.inSize : this.inSize % 0x100000000;
       if (csize !== n || (this.scanDecoded && (crc !== this.crc || usize !== n))) continue;
-      this.carry = new Uint8Array(0);
+      this.carry = EMPTY;
       this.closeEntry();
       const r = this.rec!;
       r.csize = this.inSize;
@@ -829,7 +848,7 @@ export class ZipUnpacker extends UnpackerBase {
     this.have = 0;
     this.need = n;
     this.pieceAt = this.abs;
-    if (n > this.hdr.length) this.grow(n);
+    if (n > this.hdr.length) this.grow(Math.max(n, MIN_HDR));
   }
 
   private grow(n: number): void {
@@ -840,7 +859,7 @@ export class ZipUnpacker extends UnpackerBase {
 
   /** Don't keep a 192 KiB header buffer after a long record. */
   private shrink(): void {
-    if (this.hdr.length > 4096) this.hdr = new Uint8Array(46);
+    if (this.hdr.length > 4096) this.hdr = new Uint8Array(MIN_HDR);
   }
 
   protected finish(): void {
@@ -883,6 +902,16 @@ export class ZipUnpacker extends UnpackerBase {
     // A central-directory client would open the archive at an end record we did not validate.
     if (opensAsZip(c) && c!.pos !== this.lastValidEnd) this.handler.onAnomaly('zip-hidden-archive', true);
   }
+}
+
+/** How many of "PK\3\4"'s first bytes end `b` (0–3): a signature that may finish in the next chunk. */
+function partialSig(b: Uint8Array, len: number): number {
+  for (let k = Math.min(3, len); k > 0; k--) {
+    let ok = true;
+    for (let q = 0; q < k && ok; q++) ok = b[len - k + q] === LOCAL_SIG[q];
+    if (ok) return k;
+  }
+  return 0;
 }
 
 /** Reject "PK\3\4" by chance in other data: a version a writer uses, a known method, a name. */
