@@ -158,6 +158,34 @@ const cases: Case[] = [
     want: 'pass',
     clientsExtract: true,
   },
+  {
+    label: 'an APK signing block between the entries and the directory',
+    bytes: (() => {
+      const w = new ZipWriter();
+      w.entry({ name: 'AndroidManifest.xml', data: text.subarray(0, 5000) });
+      w.entry({ name: 'classes.dex', data: rnd, method: 0 });
+      const block = Buffer.concat([Buffer.alloc(8, 0x40), pseudoRandom(600, 12).map((x) => (x === 0x50 ? 0x51 : x)), Buffer.alloc(8, 0x40), b('APK Sig Block 42')]);
+      w.raw(block);
+      return w.finish();
+    })(),
+    want: 'pass',
+    notes: ['zip-data-between-records'],
+    clientsExtract: true,
+  },
+  {
+    label: 'a local header in data between records, listed in the directory',
+    bytes: (() => {
+      const w = new ZipWriter();
+      w.entry({ name: 'a.txt', data: text.subarray(0, 3000) });
+      w.raw(b('padding '));
+      w.entry({ name: 'between.exe', data: small });
+      return w.finish();
+    })(),
+    want: 'pass',
+    notes: ['zip-data-between-records'],
+    names: ['between.exe'],
+    clientsExtract: true,
+  },
   { label: 'ZIP64 end records', bytes: zipOf([{ name: 'a.txt', data: text }, { name: 'z.bin', data: rnd, zip64: true }], { zip64: true }), want: 'pass', clientsExtract: true },
   { label: 'comment', bytes: zipOf([{ name: 'a.txt', data: text }], { comment: b('a plain comment') }), want: 'pass', clientsExtract: true },
   { label: 'junk in front, offsets not adjusted (self-extractor)', bytes: zipOf([{ name: 'sfx.exe', data: small }, { name: 'b.txt', data: text }], {}, b('#!/bin/sh\necho not a zip\nexit 0\n'.repeat(40))), want: 'pass', notes: ['zip-embedded-archive'], clientsExtract: true },

@@ -23,6 +23,9 @@
  * on from a position that does not depend on chunking. At the end, EocdWatch tells
  * which EOCD a CD client would use; unless it is one we validated, that client would
  * extract something we did not check: anomaly `zip-hidden-archive` with a verdict.
+ * Bytes between records of a known archive (an APK signing block before the CD) are
+ * skipped to the next record signature (`zip-data-between-records`, recorded): CD
+ * clients skip them too, and the CD check vouches for whatever they would extract.
  *
  * Methods: 0 stored and 8 deflate are unpacked; any other method with a known size is
  * emitted raw (its compressed bytes: bzip2 is then sniffed and unpacked one level
@@ -84,6 +87,7 @@ const KEY_BYTES = 64;
 
 const enum S {
   Search, // looking for "PK\3\4" (embedded mode, after an end record)
+  Resync, // inside an archive, after bytes that are no record: looking for the next record
   Sig,
   Local, // 26 fixed bytes after the signature
   LocalVar, // name + extra
@@ -178,6 +182,8 @@ export class ZipUnpacker extends UnpackerBase {
   private scanDecoded = false;
   /** Bytes already taken that must be parsed again (a look-behind that held the next record's start). */
   private replay: Uint8Array | null = null;
+  /** Resync: the last bytes seen (a signature may start in them). */
+  private resyncCarry: Uint8Array = EMPTY;
   private lens: [number, number, number] = [0, 0, 0];
 
   private readonly embedded: boolean;
@@ -224,6 +230,8 @@ export class ZipUnpacker extends UnpackerBase {
     switch (this.state) {
       case S.Search:
         return this.search(buf, i);
+      case S.Resync:
+        return this.resync(buf, i);
       case S.Sig:
       case S.Local:
       case S.LocalVar:
@@ -369,6 +377,29 @@ export class ZipUnpacker extends UnpackerBase {
     return buf.length;
   }
 
+  /** Find the next record signature (local, central, end, ZIP64 end or locator) after data between records. */
+  private resync(buf: Uint8Array, i: number): number {
+    const carryLen = this.resyncCarry.length;
+    const data = carryLen ? Buffer.concat([this.resyncCarry, buf.subarray(i)]) : buf.subarray(i);
+    for (let k = data.indexOf(0x50); k >= 0 && k + 4 <= data.length; k = data.indexOf(0x50, k + 1)) {
+      if (data[k + 1] !== 0x4b) continue;
+      const sig = u32(data, k);
+      if (sig !== ZIP_SIG.LOCAL && sig !== ZIP_SIG.CENTRAL && sig !== ZIP_SIG.END && sig !== ZIP_SIG.END64 && sig !== ZIP_SIG.END64_LOCATOR) continue;
+      const used = k + 4 - carryLen; // bytes of buf up to the signature's end (≥ 1: it was not whole before)
+      this.resyncCarry = EMPTY;
+      this.abs += used;
+      this.expect(S.Sig, 4);
+      this.pieceAt = this.abs - 4;
+      this.hdr.set(data.subarray(k, k + 4));
+      this.have = 4;
+      this.collected();
+      return i + used;
+    }
+    this.resyncCarry = copy(data.subarray(Math.max(0, data.length - 3)));
+    this.abs += buf.length - i;
+    return buf.length;
+  }
+
   private foundLocal(at: number): void {
     this.seg = new Segment(false);
     this.recordAt = at;
@@ -392,6 +423,15 @@ export class ZipUnpacker extends UnpackerBase {
         if (sig === ZIP_SIG.END64_LOCATOR) return this.expect(S.Locator, 16);
         if (sig === ZIP_SIG.DIGITAL_SIG) return this.expect(S.SigSize, 2);
         if (sig === ZIP_SIG.ARCHIVE_EXTRA) return this.expect(S.ExtraSize, 4);
+        // Data between records (an APK signing block before the directory, padding): central-
+        // directory readers skip it, so do we — the directory check still vouches for every
+        // entry they would extract. Only inside an archive we know (after its first record).
+        if (this.seg?.strict && (this.seg.index.size > 0 || this.seg.cdStart >= 0)) {
+          this.handler.onAnomaly('zip-data-between-records', false);
+          this.resyncCarry = copy(h.subarray(1, 4));
+          this.state = S.Resync;
+          return;
+        }
         return this.fail('zip: bad record signature');
       }
       case S.Local:
