@@ -9,8 +9,9 @@
  * this file is the milter's FrontSpec. Addresses use the one grammar (src/core/address.ts)
  * in Sendmail's notation; Postfix's `inet:HOST:PORT` gets an error showing the right form.
  * Sockets: Nagle off (one write per reply batch; see FACTS.md on delayed ACKs);
- * reading pauses while a command is being handled, so a slow scan pushes back
- * on the MTA instead of buffering. Unix sockets: a stale socket file is removed
+ * a read is handled synchronously; reading pauses only while the session waits (core
+ * backpressure, the end-of-message verdict), so a slow scan pushes back on the MTA
+ * instead of buffering. Unix sockets: a stale socket file is removed
  * (a live one is an error: another milter is running), the socket gets `socketMode`
  * (default 0660), `socketOwner`/`socketGroup`, and is unlinked on close.
  * close() is graceful: the listener stops at once; a connection between messages is
@@ -100,8 +101,11 @@ function serveConnection(sock: net.Socket, s: MilterSettings, connId: string): {
     });
   });
   sock.on('data', (chunk: Buffer) => {
+    // Handled synchronously unless the session must wait: then (and only then) stop reading.
+    const w = session.receive(chunk);
+    if (w === undefined) return closeIfIdle();
     sock.pause();
-    session.receive(chunk).then(
+    w.then(
       () => {
         closeIfIdle();
         if (!sock.destroyed && !session.isClosed) sock.resume();

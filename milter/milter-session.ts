@@ -2,8 +2,10 @@
  * milter-session.ts — one MTA connection's milter state machine (protocol v6).
  *
  * Input: raw socket bytes via `receive(chunk)` (decoded by milter-wire.ts, handled
- * strictly in order, one command at a time). Output: reply batches via the
- * `write` callback (one call per batch) and `close()` on QUIT or a peer fault.
+ * strictly in order, one command at a time, synchronously unless the core pushes back or
+ * the end-of-message verdict is pending: `receive` then returns the one promise to wait
+ * for, else undefined). Output: the replies of one read in one `write` call, and
+ * `close()` on QUIT or a peer fault.
  * Each message becomes one core session: headers are rebuilt as `Name: value\r\n`
  * (MTAs strip one leading space and join folded lines with bare LF; we add ": "
  * and turn bare LF into CRLF), then `\r\n`, then the body chunks as they arrive —
@@ -28,7 +30,7 @@
  * default 10 s) fails that message, since PROGRESS cannot be sent for BODY.
  */
 import { Buffer } from 'node:buffer';
-import { DEFAULT_ACTIONS, replyFor, sanitize, type Actions, type Engine, type Envelope, type Session, type Verdict } from '../src/core/index.js';
+import { DEFAULT_ACTIONS, PUSHED, replyFor, sanitize, type Actions, type Engine, type Envelope, type Session, type Verdict } from '../src/core/index.js';
 import type { Logger } from '../src/log/logger.js';
 import { bareAddress, logMessage, verdictColumns, type VerdictColumns } from '../src/log/message-log.js';
 import { MILTER_MAX_PACKET, MILTER_VERSION, SMFIC, SMFIF, SMFIP, SMFIR, commandName, flagNames, SMFIP_NAME, SMFIF_NAME } from './milter-codes.js';
@@ -43,6 +45,7 @@ import {
   splitNulStrings,
   type ConnectInfo,
   type Packet,
+  type WireError,
 } from './milter-wire.js';
 
 export interface MilterSessionOptions {
@@ -131,7 +134,10 @@ export class MilterSession {
   private readonly log: Logger;
   private readonly connId: string;
   private readonly progressMs: number;
-  private chain: Promise<void> = Promise.resolve();
+  /** The receive() in progress, if it had to wait; later chunks queue behind it. */
+  private busy: Promise<void> | null = null;
+  /** Replies of the current read, written in one piece (fewer syscalls, no Nagle stalls). */
+  private outbox: Packet[] = [];
   private closed = false;
 
   /** Negotiated protocol/actions; before OPTNEG we behave as if nothing was negotiated (reply to all). */
@@ -179,41 +185,78 @@ export class MilterSession {
     return undefined;
   }
 
-  /** Feed socket bytes. Calls are serialised; the promise resolves when these bytes are handled. */
-  receive(chunk: Uint8Array): Promise<void> {
-    this.chain = this.chain.then(() => this.process(chunk));
-    return this.chain;
+  /**
+   * Feed socket bytes. Handled at once when nothing waits: returns undefined. Otherwise
+   * returns a promise that resolves when these bytes are handled (later calls queue behind
+   * it: the caller should stop reading meanwhile).
+   */
+  receive(chunk: Uint8Array): Promise<void> | undefined {
+    if (this.busy) return this.queue(this.busy.then(() => this.process(chunk)));
+    const w = this.process(chunk);
+    return w === undefined ? undefined : this.queue(w);
+  }
+
+  private queue(w: Promise<void>): Promise<void> {
+    const p: Promise<void> = w.finally(() => {
+      if (this.busy === p) this.busy = null;
+    });
+    this.busy = p;
+    return p;
   }
 
   /** The peer went away (socket closed/errored): cancel whatever is in flight. */
   destroy(): void {
     if (this.closed) return;
     this.closed = true;
+    this.outbox = [];
     this.abortMessage('disconnect');
   }
 
-  private async process(chunk: Uint8Array): Promise<void> {
-    if (this.closed) return;
+  private process(chunk: Uint8Array): Promise<void> | undefined {
+    if (this.closed) return undefined;
     const { packets, error } = this.decoder.push(chunk);
-    for (const p of packets) {
-      if (this.closed) return;
+    return this.run(packets, 0, error);
+  }
+
+  /** Handle packets[from…]; synchronous until a handler has to wait. */
+  private run(packets: readonly Packet[], from: number, error: WireError | undefined): Promise<void> | undefined {
+    for (let k = from; k < packets.length; k++) {
+      if (this.closed) return undefined;
+      const p = packets[k]!;
+      let w: Promise<void> | undefined;
       try {
-        await this.handle(p);
+        w = this.handle(p);
       } catch (e) {
-        // A broken invariant in our own code: fail this connection, not the process.
-        this.log.error('bug', { front: 'milter', conn: this.connId, cmd: commandName(p.cmd), error: String((e as Error)?.stack ?? e) });
-        this.shutdown();
-        return;
+        this.failed(p, e);
+        return undefined;
+      }
+      if (w !== undefined) {
+        // Whatever is answered so far goes out before we wait (the MTA may be waiting for it).
+        this.flush();
+        return w.then(
+          () => this.run(packets, k + 1, error),
+          (e: unknown) => this.failed(p, e),
+        );
       }
     }
     if (error && !this.closed) {
       this.log.warn('peer-fault', { front: 'milter', conn: this.connId, code: error.code, length: error.length });
       this.shutdown();
     }
+    this.flush();
+    return undefined;
+  }
+
+  /** A broken invariant in our own code: fail this connection, not the process. */
+  private failed(p: Packet, e: unknown): void {
+    this.macros.delete(TEMP_STAGE);
+    this.log.error('bug', { front: 'milter', conn: this.connId, cmd: commandName(p.cmd), error: String((e as Error)?.stack ?? e) });
+    this.shutdown();
   }
 
   private shutdown(): void {
     if (this.closed) return;
+    this.flush();
     this.closed = true;
     this.abortMessage('close');
     this.opts.close();
@@ -221,14 +264,21 @@ export class MilterSession {
 
   private send(...packets: Packet[]): void {
     if (this.closed || packets.length === 0) return;
-    this.opts.write(encodeBatch(packets));
+    for (const p of packets) this.outbox.push(p);
+  }
+
+  private flush(): void {
+    if (this.closed || this.outbox.length === 0) return;
+    const out = this.outbox;
+    this.outbox = [];
+    this.opts.write(encodeBatch(out));
   }
 
   /** Reply to `cmd` unless we promised (NR_*) never to. */
-  private reply(cmd: string, p: Packet): void {
+  private reply(cmd: string, p: Packet): undefined {
     const bit = NO_REPLY_BIT[cmd];
-    if (bit !== undefined && (this.protocol & bit) !== 0) return;
-    this.send(p);
+    if (bit === undefined || (this.protocol & bit) === 0) this.send(p);
+    return undefined;
   }
 
   private mayReply(cmd: string): boolean {
@@ -241,19 +291,22 @@ export class MilterSession {
     for (let i = k + 1; i < STAGES.length; i++) this.macros.delete(STAGES[i]!);
   }
 
-  private async handle(p: Packet): Promise<void> {
+  private handle(p: Packet): Promise<void> | undefined {
     const { cmd, data } = p;
     this.log.debug('milter-cmd', { front: 'milter', conn: this.connId, cmd: commandName(cmd), len: data.length });
     if (cmd === SMFIC.MACRO) {
       this.storeMacros(data);
-      return;
+      return undefined;
     }
-    try {
-      await this.dispatch(cmd, data);
-    } finally {
-      // Macros for L/B/U/A… belong to that one command only.
+    const w = this.dispatch(cmd, data);
+    // Macros for L/B/U/A… belong to that one command only.
+    if (w === undefined) {
       this.macros.delete(TEMP_STAGE);
+      return undefined;
     }
+    return w.then(() => {
+      this.macros.delete(TEMP_STAGE);
+    });
   }
 
   private storeMacros(data: Buffer): void {
@@ -267,10 +320,12 @@ export class MilterSession {
     this.macros.set(stage, m);
   }
 
-  private async dispatch(cmd: string, data: Buffer): Promise<void> {
+  /** Returns a promise only when the command must wait (core backpressure, end of message). */
+  private dispatch(cmd: string, data: Buffer): Promise<void> | undefined {
     switch (cmd) {
       case SMFIC.OPTNEG:
-        return this.onOptneg(data);
+        this.onOptneg(data);
+        return undefined;
       case SMFIC.CONNECT: {
         this.abortMessage('connect');
         this.clearStagesAbove(SMFIC.CONNECT);
@@ -401,31 +456,42 @@ export class MilterSession {
     return m;
   }
 
-  /** Push bytes into the core; returns when they are accepted or a verdict latched, whichever is first. */
-  private async pushContent(m: Message, bytes: Uint8Array): Promise<void> {
+  /**
+   * Push bytes into the core. Undefined when done at once (the usual case: the core
+   * returned PUSHED, or a verdict latched during the push); else a promise that settles
+   * when the bytes are accepted or a verdict latched, whichever is first.
+   */
+  private pushContent(m: Message, bytes: Uint8Array): Promise<void> | undefined {
     const core = m.core!;
-    if (m.verdict || bytes.length === 0) return;
-    // The waiter goes in first: the core may latch synchronously inside push().
-    const final = new Promise<boolean>((res) => {
-      m.finalWaiter = () => res(true);
-    });
-    const pushed = core.push(bytes).then(
+    if (m.verdict || bytes.length === 0) return undefined;
+    let pushed: Promise<void>;
+    try {
+      pushed = core.push(bytes);
+    } catch (e) {
+      this.coreFailed(m, 'push', e);
+      return undefined;
+    }
+    if (pushed === PUSHED) return undefined;
+    const settled = pushed.then(
       () => true,
       (e: unknown) => {
         this.coreFailed(m, 'push', e);
         return false;
       },
     );
-    try {
-      // No PROGRESS here: Sendmail 8.17 takes 'p' in reply to BODY as a bogus response
-      // (tempfail); it accepts PROGRESS only while waiting for the end-of-message reply.
-      await Promise.race([pushed, final]);
+    // The core may have latched synchronously inside push(); a rejecting verdict needs no wait.
+    if (m.verdict && this.replyFor(m.verdict, m).action !== 'accept') return undefined;
+    const final = new Promise<boolean>((res) => {
+      m.finalWaiter = () => res(true);
+    });
+    // No PROGRESS here: Sendmail 8.17 takes 'p' in reply to BODY as a bogus response
+    // (tempfail); it accepts PROGRESS only while waiting for the end-of-message reply.
+    return Promise.race([settled, final]).then(async () => {
       // If the latched verdict lets the message through, the core must not get a second
       // push while this one is still running.
-      if (m.verdict && this.replyFor(m.verdict, m).action === 'accept') await pushed;
-    } finally {
+      if (m.verdict && this.replyFor(m.verdict, m).action === 'accept') await settled;
       m.finalWaiter = null;
-    }
+    });
   }
 
   private coreFailed(m: Message, where: string, e: unknown): void {
@@ -451,7 +517,13 @@ export class MilterSession {
     return true;
   }
 
-  private async onHeader(data: Buffer): Promise<void> {
+  /** Run `next` after `w` (if any): the synchronous path stays synchronous. */
+  private then(w: Promise<void> | undefined, next: () => Promise<void> | undefined | void): Promise<void> | undefined {
+    if (w === undefined) return next() ?? undefined;
+    return w.then(() => next() ?? undefined);
+  }
+
+  private onHeader(data: Buffer): Promise<void> | undefined {
     const cmd = SMFIC.HEADER;
     const cont: Packet = { cmd: SMFIR.CONTINUE, data: Buffer.alloc(0) };
     if (this.phaseNow === 'decided') return this.reply(cmd, cont);
@@ -461,39 +533,43 @@ export class MilterSession {
       return this.reply(cmd, cont);
     }
     const [name = Buffer.alloc(0), value = Buffer.alloc(0)] = splitNul(data);
-    await this.pushContent(m, Buffer.concat([name, COLON_SP, lfToCrlf(value), CRLF]));
-    if (this.answerEarly(m, cmd)) return;
-    this.reply(cmd, cont);
+    return this.then(this.pushContent(m, Buffer.concat([name, COLON_SP, lfToCrlf(value), CRLF])), () => {
+      if (this.answerEarly(m, cmd)) return;
+      this.reply(cmd, cont);
+    });
   }
 
-  private async onEoh(): Promise<void> {
+  private onEoh(): Promise<void> | undefined {
     const cmd = SMFIC.EOH;
     const cont: Packet = { cmd: SMFIR.CONTINUE, data: Buffer.alloc(0) };
     if (this.phaseNow === 'decided') return this.reply(cmd, cont);
     const m = this.ensureCore();
-    await this.toBody(m);
-    if (this.answerEarly(m, cmd)) return;
-    this.reply(cmd, cont);
+    return this.then(this.toBody(m), () => {
+      if (this.answerEarly(m, cmd)) return;
+      this.reply(cmd, cont);
+    });
   }
 
   /** Push the header/body separator once (EOH may be missing: NOEOH, or BODY straight after RCPT). */
-  private async toBody(m: Message): Promise<void> {
-    if (this.phaseNow !== 'headers') return;
+  private toBody(m: Message): Promise<void> | undefined {
+    if (this.phaseNow !== 'headers') return undefined;
     this.phaseNow = 'body';
-    await this.pushContent(m, CRLF);
+    return this.pushContent(m, CRLF);
   }
 
-  private async onBody(data: Buffer): Promise<void> {
+  private onBody(data: Buffer): Promise<void> | undefined {
     const cmd = SMFIC.BODY;
     if (this.phaseNow === 'decided') {
       const skip = (this.protocol & SMFIP.SKIP) !== 0;
       return this.reply(cmd, { cmd: skip ? SMFIR.SKIP : SMFIR.CONTINUE, data: Buffer.alloc(0) });
     }
     const m = this.ensureCore();
-    await this.toBody(m);
-    await this.pushContent(m, data);
-    if (this.answerEarly(m, cmd)) return;
-    this.reply(cmd, { cmd: SMFIR.CONTINUE, data: Buffer.alloc(0) });
+    return this.then(this.toBody(m), () =>
+      this.then(this.pushContent(m, data), () => {
+        if (this.answerEarly(m, cmd)) return;
+        this.reply(cmd, { cmd: SMFIR.CONTINUE, data: Buffer.alloc(0) });
+      }),
+    );
   }
 
   private async onEob(data: Buffer): Promise<void> {
@@ -510,6 +586,8 @@ export class MilterSession {
       await this.toBody(m);
       // Old MTAs may carry a last body chunk in EOB.
       if (data.length > 0) await this.pushContent(m, data);
+      // The verdict is due now: everything said before goes out first.
+      this.flush();
       if (m.verdict) {
         verdict = m.verdict;
         m.core!.abort();
@@ -527,6 +605,7 @@ export class MilterSession {
     this.msg = null;
     this.phaseNow = 'idle';
     this.send(...out);
+    this.flush();
   }
 
   /** The message line for a verdict (early: answered before EOB). */
@@ -599,7 +678,10 @@ export class MilterSession {
   private async withProgress<T>(p: Promise<T>): Promise<T> {
     const timer = setInterval(() => {
       if (this.closed) clearInterval(timer);
-      else this.send({ cmd: SMFIR.PROGRESS, data: Buffer.alloc(0) });
+      else {
+        this.send({ cmd: SMFIR.PROGRESS, data: Buffer.alloc(0) });
+        this.flush();
+      }
     }, this.progressMs);
     try {
       return await p;

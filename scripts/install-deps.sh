@@ -5,7 +5,8 @@
 #     python3, ripmime, mpack (the differential harness's oracles), zip, unzip,
 #     libarchive-tools (archive oracles and a real zip writer in the unpack tests),
 #     redis-server (a real shared verdict cache for the scale-out tests; never run as a service),
-#     dovecot-pop3d, fetchmail, openssl (the POP3 front's real server, client and test certificate)
+#     dovecot-pop3d, fetchmail, openssl (the POP3 front's real server, client and test certificate),
+#     python3-dkim (signs and verifies mail in the fidelity test)
 #   - for the lab test (test/integration/lab.test.ts): docker.io, docker-compose, debootstrap, chromium
 #   - Sendmail 8.17 unpacked (not installed: it conflicts with postfix) into $MIDSTREAM_CACHE/sendmail
 #   - $MIDSTREAM_EXTRA_PKGS: more Debian packages (the peer benchmark's filters), no recommends
@@ -25,7 +26,7 @@ elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock
 fi
 
 # --- Debian packages ---------------------------------------------------------------
-PKGS="postfix clamav-daemon clamav-testfiles miltertest m4 libwrap0 procps systemd logrotate prometheus python3 ripmime mpack zip unzip libarchive-tools redis-server dovecot-pop3d fetchmail openssl ${MIDSTREAM_EXTRA_PKGS:-}"
+PKGS="postfix clamav-daemon clamav-testfiles miltertest m4 libwrap0 procps systemd logrotate prometheus python3 ripmime mpack zip unzip libarchive-tools redis-server dovecot-pop3d fetchmail openssl python3-dkim ${MIDSTREAM_EXTRA_PKGS:-}"
 PKGS="$PKGS docker.io docker-compose debootstrap chromium"  # the lab test
 missing=""
 for p in $PKGS; do

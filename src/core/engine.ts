@@ -103,7 +103,11 @@ export interface BeginOptions {
 }
 
 export interface Session {
-  /** `chunk` is borrowed until push() returns (not until its promise settles): the core copies what it keeps. */
+  /**
+   * `chunk` is borrowed until push() returns (not until its promise settles): the core copies
+   * what it keeps. Returns exactly `PUSHED` when nothing needs awaiting (no clamd stream
+   * over its high-water mark), so a front can stay synchronous on that path.
+   */
   push(chunk: Uint8Array): Promise<void>;
   end(): Promise<Verdict>;
   abort(): void;

@@ -17,6 +17,7 @@ export type { Reply, Action, Actions } from './policy-table.js';
 export { replyFor, sanitize, DEFAULT_ACTIONS } from './policy-table.js';
 export type { EngineOptions, Engine, Session, SessionStats, BeginOptions, PolicyChoice, VerdictEvent, MessagePolicy, EngineEvents, CacheOptions } from './engine.js';
 export { createEngine } from './engine.js';
+export { PUSHED } from './session.js';
 export { ERROR_CODES, MidstreamError, errorFields, osErrno, type ErrorCode } from './errors.js';
 export { AddressError, parseAddress, formatAddress, isHostname, isIPv4, isIPv6, type SocketAddress, type AddressUse } from './address.js';
 export type { ReleaseGate, StructureEvent } from './release-gate.js';

@@ -7,7 +7,7 @@
  * the client's lines on unchanged.
  *
  * Input: an Endpoint (tcp or unix); commands as raw lines (Buffer or string, no CRLF);
- * DATA content as CRLF-normalised message bytes (from SmtpReader), which we dot-stuff.
+ * DATA content as received: dot-stuffed CRLF lines (SmtpReader's `wire`), written as is.
  * Output: parsed SmtpReply objects (multi-line kept verbatim for relaying).
  * The final "." is sent only by `endData()`; `destroy()` drops the connection so the
  * after-filter smtpd discards the unfinished transaction (nothing is delivered).
@@ -38,50 +38,7 @@ export class DownstreamError extends MidstreamError {
 }
 
 const CRLF = Buffer.from('\r\n');
-const DOT = 0x2e;
-const LF = 0x0a;
-
-/**
- * Dot-stuffing for content that is already CRLF-normalised: a "." at a line start gets a
- * second ".". State: whether the next byte starts a line, and the last two bytes (so the
- * terminator can add a CRLF if the content did not end with one).
- */
-export class DotStuffer {
-  private atLineStart = true;
-  private last2 = 0x0d0a; // "empty content ends with CRLF" for our purposes
-  private any = false;
-
-  stuff(chunk: Uint8Array): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    const n = chunk.length;
-    if (n === 0) return out;
-    let runStart = 0;
-    let i = 0;
-    if (this.atLineStart && chunk[0] === DOT) {
-      out.push(DOT_BUF);
-    }
-    for (;;) {
-      const lf = chunk.indexOf(LF, i);
-      if (lf < 0 || lf + 1 >= n) break;
-      i = lf + 1;
-      if (chunk[i] === DOT) {
-        out.push(chunk.subarray(runStart, i), DOT_BUF);
-        runStart = i;
-      }
-    }
-    out.push(runStart === 0 ? chunk : chunk.subarray(runStart));
-    this.atLineStart = chunk[n - 1] === LF;
-    this.last2 = n >= 2 ? (chunk[n - 2] << 8) | chunk[n - 1] : ((this.last2 & 0xff) << 8) | chunk[n - 1];
-    this.any = true;
-    return out;
-  }
-
-  /** The withheld terminator: ". CRLF", preceded by CRLF if content ended mid-line. */
-  terminator(): Buffer {
-    return !this.any || this.last2 === 0x0d0a ? Buffer.from('.\r\n') : Buffer.from('\r\n.\r\n');
-  }
-}
-const DOT_BUF = Buffer.from('.');
+const TERMINATOR = Buffer.from('.\r\n');
 
 export interface DownstreamOptions {
   /** Bound on connecting and on every reply wait (ms). */
@@ -94,10 +51,9 @@ export class DownstreamClient {
   private waiter: { resolve: (r: SmtpReply) => void; reject: (e: Error) => void } | null = null;
   private failure: DownstreamError | null = null;
   private readonly closeCbs: ((e: DownstreamError) => void)[] = [];
-  private readonly stuffer = new DotStuffer();
   private inData = false;
   greeting: SmtpReply | null = null;
-  /** Bytes written as DATA content (after stuffing). */
+  /** Bytes written as DATA content (dot-stuffed, as on the wire). */
   dataBytes = 0;
 
   private constructor(
@@ -231,15 +187,33 @@ export class DownstreamClient {
   }
 
   /**
-   * Write message content (dot-stuffed here). Returns false when the socket's buffer is
-   * full: the caller awaits drain() before writing more.
+   * Write DATA content that is already dot-stuffed and CRLF-terminated line by line, as
+   * SmtpReader's `wire` pieces are. The socket keeps each piece until it is written: pass
+   * only bytes nobody overwrites (socket chunks, constants). Returns false when the
+   * socket's buffer is full: the caller awaits drain() before writing more.
    */
-  writeData(chunk: Uint8Array): boolean {
-    if (this.failure || !this.inData) return true;
-    const parts = this.stuffer.stuff(chunk);
-    const buf = parts.length === 1 ? parts[0] : Buffer.concat(parts);
-    this.dataBytes += buf.length;
-    return this.socket.write(buf);
+  writeData(pieces: readonly Uint8Array[]): boolean {
+    if (this.failure || !this.inData || pieces.length === 0) return true;
+    const s = this.socket;
+    if (pieces.length === 1) {
+      this.dataBytes += pieces[0]!.length;
+      return s.write(pieces[0]!);
+    }
+    if (pieces.length > 4) {
+      // A client sending bare LFs gets two pieces per line: one copy, one write.
+      const b = Buffer.concat(pieces);
+      this.dataBytes += b.length;
+      return s.write(b);
+    }
+    // A few pieces (a doubled dot, a CRLF for a bare LF): one writev.
+    s.cork();
+    let ok = true;
+    for (const p of pieces) {
+      this.dataBytes += p.length;
+      ok = s.write(p) && ok;
+    }
+    s.uncork();
+    return ok;
   }
 
   /** Resolves when the write buffer drained or the connection is gone, or after timeoutMs (then fails it). */
@@ -266,7 +240,8 @@ export class DownstreamClient {
     if (this.failure) return Promise.reject(this.failure);
     if (!this.inData) return Promise.reject(new DownstreamError('EPROTO', 'endData() outside DATA'));
     this.inData = false;
-    this.socket.write(this.stuffer.terminator());
+    // SmtpReader's wire always ends a line before the terminator it withheld.
+    this.socket.write(TERMINATOR);
     return this.readReply(timeoutMs);
   }
 

@@ -102,7 +102,8 @@ function buildHeader(h: string | undefined): Buffer | null {
   if (h === undefined || h === '') return null;
   // One header field: "Name: value", printable, no CR/LF (folding is not needed for ours).
   if (!/^[!-9;-~]+:[ -~]*$/.test(h)) throw configError(`addHeader: not a single "Name: value" header line: ${JSON.stringify(h)}`);
-  return Buffer.from(h + '\r\n', 'latin1');
+  // As it goes on the wire: a line-start dot is stuffed.
+  return Buffer.from((h.startsWith('.') ? '.' : '') + h + '\r\n', 'latin1');
 }
 
 function buildContext(opts: ProxyReloadOptions, logger: Logger): ProxyContext {

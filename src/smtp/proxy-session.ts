@@ -8,9 +8,13 @@
  *
  * Flow: the downstream (after-filter smtpd) is opened at MAIL; EHLO, XFORWARD, MAIL and
  * RCPT go on with their parameters unchanged and every downstream reply is relayed
- * verbatim. DATA content is pushed into the core session and streamed downstream at the
- * same time; the inbound socket stays paused until both have taken a chunk
- * (session.push resolved, downstream buffer drained). The final "." is withheld until
+ * verbatim. DATA content is forwarded downstream as received (SmtpReader's `wire`: the
+ * client's dot-stuffed bytes, no copy) and its unstuffed `view` is pushed into the core
+ * session, synchronously, in the socket's 'data' handler: the inbound socket is paused
+ * and a promise awaited only when a side really pushes back (session.push returned
+ * something other than PUSHED: a clamd stream is over its high-water mark; or the
+ * downstream socket's buffer is full) — at most one promise hop per socket read. The
+ * final "." is withheld until
  * the verdict: accept → send it and relay the downstream's final reply (queue id);
  * reject → destroy the downstream, answer from replyFor(); tempfail → 451 4.7.1. An
  * early verdict (onFinal) destroys the downstream at once; the rest of DATA is read and
@@ -27,7 +31,7 @@
 import type { BlockList, Socket } from 'node:net';
 import { isIPv4 } from 'node:net';
 import type { Engine, Session, SocketAddress, Verdict } from '../core/index.js';
-import { errorFields, formatAddress, replyFor } from '../core/index.js';
+import { PUSHED, errorFields, formatAddress, replyFor } from '../core/index.js';
 import type { Logger } from '../log/logger.js';
 import { logMessage, verdictColumns, type VerdictColumns } from '../log/message-log.js';
 import type { ConnInfo } from '../net/server.js';
@@ -45,7 +49,7 @@ export interface ProxyContext {
   readonly forward: SocketAddress;
   readonly hostname: string;
   readonly trusted: BlockList;
-  /** Header block (CRLF-terminated lines) prepended downstream, or null. */
+  /** Header block prepended downstream, as it goes on the wire (CRLF lines, dot-stuffed), or null. */
   readonly addHeader: Buffer | null;
   readonly replyBudgetMs: number;
   readonly idleTimeoutMs: number;
@@ -81,6 +85,25 @@ export const REPLIES = {
 } as const;
 
 const MAX_ERRORS = 20;
+/** A chunk's view in more pieces than this is pushed as one copy (joinView). */
+const MAX_VIEW_PIECES = 4;
+/**
+ * One scratch buffer for joinView, shared by every connection: session.push() borrows a
+ * chunk only until it returns (src/core/chunk-ownership.ts), so it is free again at once.
+ */
+let viewScratch = Buffer.allocUnsafe(65536);
+
+function joinView(pieces: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of pieces) n += p.length;
+  if (n > viewScratch.length) viewScratch = Buffer.allocUnsafe(Math.max(n, viewScratch.length * 2));
+  let o = 0;
+  for (const p of pieces) {
+    viewScratch.set(p, o);
+    o += p.length;
+  }
+  return viewScratch.subarray(0, n);
+}
 const XFORWARD_ATTRS = ['NAME', 'ADDR', 'PORT', 'PROTO', 'HELO', 'IDENT', 'SOURCE'] as const;
 /** XFORWARD_README: a command stays under 512 bytes. */
 const XFORWARD_MAX_LINE = 500;
@@ -180,9 +203,8 @@ export class ProxySession {
       this.shutdown(REPLIES.timeout);
     });
     s.on('data', (chunk: Buffer) => {
-      s.pause();
       this.reader.push(chunk);
-      void this.pump();
+      this.pump();
     });
     s.on('end', () => this.onClientGone('client closed the connection'));
     s.on('error', (e) => this.onClientGone(`client socket error: ${e.message}`));
@@ -224,25 +246,51 @@ export class ProxySession {
     if (this.socket.writable) this.socket.write(text, 'latin1');
   }
 
-  private async pump(): Promise<void> {
+  /**
+   * Handle every event of the chunk in hand. Synchronous as long as no handler returns a
+   * promise; the first one that does pauses the socket, and the pump goes on when it
+   * settles (commands wait for the downstream; DATA only for real backpressure).
+   */
+  private pump(): void {
     if (this.pumping) return;
     this.pumping = true;
+    let waiting = false;
     try {
       for (;;) {
         if (this.closed) return;
         const ev = this.reader.next();
         if (ev === null) break;
-        await this.handle(ev);
+        const p = this.handle(ev);
+        if (p !== undefined) {
+          waiting = true;
+          this.socket.pause();
+          p.then(
+            () => {
+              this.pumping = false;
+              if (this.draining && this.tx === null && !this.closed) return this.shutdown(REPLIES.draining);
+              this.pump();
+            },
+            (e) => {
+              this.pumping = false;
+              this.onBug(e);
+            },
+          );
+          return;
+        }
         if (this.draining && this.tx === null) return this.shutdown(REPLIES.draining);
       }
-      if (!this.closed) this.socket.resume();
+      if (!this.closed && this.socket.isPaused()) this.socket.resume();
     } catch (e) {
-      // A broken invariant in our own code: fail this connection only.
-      this.ctx.logger.error('bug', { front: 'proxy', conn: this.id, ...errorFields(e), stack: String((e as Error)?.stack ?? '') });
-      this.shutdown(REPLIES.internal);
+      this.onBug(e);
     } finally {
-      this.pumping = false;
+      if (!waiting) this.pumping = false;
     }
+  }
+
+  /** A broken invariant in our own code: fail this connection only. */
+  private onBug(e: unknown): void {
+    this.ctx.logger.error('bug', { front: 'proxy', conn: this.id, ...errorFields(e), stack: String((e as Error)?.stack ?? '') });
+    this.shutdown(REPLIES.internal);
   }
 
   private onClientGone(why: string): void {
@@ -269,14 +317,16 @@ export class ProxySession {
     if (++this.errors >= MAX_ERRORS) this.shutdown(REPLIES.tooManyErrors);
   }
 
-  private async handle(ev: ReaderEvent): Promise<void> {
+  /** Returns a promise only when the pump must wait for it. */
+  private handle(ev: ReaderEvent): Promise<void> | undefined {
     switch (ev.type) {
       case 'data':
-        return this.onData(ev.chunk);
+        return this.onData(ev.view, ev.wire);
       case 'data-end':
         return this.onDataEnd();
       case 'command-too-long':
-        return this.error(REPLIES.tooLong);
+        this.error(REPLIES.tooLong);
+        return undefined;
       case 'command':
         return this.onCommand(ev.line);
     }
@@ -494,24 +544,50 @@ export class ProxySession {
       if (!tx.early) tx.stopped = true;
     });
     this.reader.startData();
-    if (this.ctx.addHeader) ds.writeData(this.ctx.addHeader);
+    if (this.ctx.addHeader) ds.writeData([this.ctx.addHeader]);
     this.write(REPLIES.startData);
   }
 
-  private async onData(chunk: Uint8Array): Promise<void> {
+  /**
+   * One socket chunk of DATA: forward `wire` as received, scan `view`. Synchronous unless
+   * the core or the downstream pushes back; the returned promise settles when both have.
+   */
+  private onData(view: readonly Uint8Array[], wire: readonly Uint8Array[]): Promise<void> | undefined {
     const tx = this.tx;
-    if (!tx || tx.stopped || !tx.session) return; // discard: verdict latched or transaction dead
+    if (!tx || tx.stopped || !tx.session) return undefined; // discard: verdict latched or transaction dead
     const ds = tx.downstream as DownstreamClient;
-    const full = !ds.writeData(chunk);
+    const session = tx.session;
+    const full = !ds.writeData(wire);
+    let waits: Promise<void>[] | null = null;
     try {
-      // Both sides take the chunk before we read the next one: end-to-end backpressure.
-      await Promise.all([tx.session.push(chunk), full ? ds.drain(this.ctx.replyBudgetMs) : undefined]);
+      if (view.length <= MAX_VIEW_PIECES) {
+        for (let k = 0; k < view.length && !tx.stopped; k++) {
+          const p = session.push(view[k]!);
+          if (p !== PUSHED) (waits ??= []).push(p);
+        }
+      } else {
+        // Many stuffing dots (one piece per line): one copy beats hundreds of pushes.
+        const p = session.push(joinView(view));
+        if (p !== PUSHED) waits = [p];
+      }
     } catch (e) {
-      tx.internalError = String((e as Error)?.message ?? e);
-      this.ctx.logger.error('bug', { front: 'proxy', conn: this.id, stage: 'push', ...errorFields(e) });
-      tx.stopped = true;
-      ds.destroy('internal error');
+      this.pushFailed(tx, e);
+      return undefined;
     }
+    if (full && !tx.stopped) (waits ??= []).push(ds.drain(this.ctx.replyBudgetMs));
+    if (waits === null) return undefined;
+    // Both sides take the chunk before we read the next one: end-to-end backpressure.
+    return (waits.length === 1 ? waits[0]! : Promise.all(waits)).then(
+      () => undefined,
+      (e: unknown) => this.pushFailed(tx, e),
+    );
+  }
+
+  private pushFailed(tx: Transaction, e: unknown): void {
+    tx.internalError = String((e as Error)?.message ?? e);
+    this.ctx.logger.error('bug', { front: 'proxy', conn: this.id, stage: 'push', ...errorFields(e) });
+    tx.stopped = true;
+    tx.downstream?.destroy('internal error');
   }
 
   private async onDataEnd(): Promise<void> {

@@ -27,6 +27,7 @@ import { DataDecoder, SmtpReader, type ReaderEvent } from '../../src/smtp/smtp-r
 import { ProxySession, type ProxyContext } from '../../src/smtp/proxy-session.js';
 import { nullLogger, type Logger } from '../../src/log/logger.js';
 import { fixture } from './paths.js';
+import { postfixReadData } from './postfix-read.js';
 import { traceChunks } from './mime-trace.js';
 import { buildTar, buildZip, cutAt, paxMember, tarHeader, ZipWriter } from './unpack-harness.js';
 import { fakeEngine } from './milter-fake-engine.js';
@@ -578,6 +579,12 @@ export function milterSessionProperty() {
 // ---------------------------------------------------------------- SMTP
 
 /** Bare CR or LF anywhere (every CR must start a CRLF, every LF end one)? */
+/** An LF not preceded by CR? (Bare CRs are content: forwarded as received.) */
+function hasBareLf(buf: Uint8Array): boolean {
+  for (let i = 0; i < buf.length; i++) if (buf[i] === 0x0a && (i === 0 || buf[i - 1] !== 0x0d)) return true;
+  return false;
+}
+
 function hasBareCrLf(buf: Uint8Array): boolean {
   for (let i = 0; i < buf.length; i++) {
     if (buf[i] === 0x0d && buf[i + 1] !== 0x0a) return true;
@@ -599,18 +606,26 @@ function readAll(chunks: readonly Uint8Array[], maxLine: number): string[] {
   const r = new SmtpReader({ maxLineBytes: maxLine });
   const ev: string[] = [];
   let data: Buffer[] = [];
+  let wire: Buffer[] = [];
   const onEvent = (e: ReaderEvent) => {
     if (e.type === 'command') {
       assert.ok(e.line.length <= maxLine, `command of ${e.line.length} bytes`);
       ev.push(`cmd ${e.line.toString('hex')}`);
       if (e.line.toString('latin1').toUpperCase() === 'DATA') r.startData();
     } else if (e.type === 'data') {
-      data.push(Buffer.from(e.chunk));
+      for (const v of e.view) data.push(Buffer.from(v));
+      for (const w of e.wire) wire.push(Buffer.from(w));
     } else if (e.type === 'data-end') {
       const all = Buffer.concat(data);
-      assert.ok(!hasBareCrLf(all), 'bare CR/LF in DATA output');
-      ev.push(`data ${all.toString('hex')}`);
+      const w = Buffer.concat(wire);
+      assert.ok(!hasBareLf(all) && !hasBareLf(w), 'bare LF in DATA output');
+      // What the after-filter smtpd makes of the wire is exactly what we scanned.
+      const pf = postfixReadData(Buffer.concat([w, Buffer.from('.\r\n')]));
+      assert.equal(pf.consumed, w.length + 3, 'the downstream would end DATA elsewhere');
+      assert.ok(pf.content.equals(all), 'the downstream reads the wire differently from the view');
+      ev.push(`data ${all.toString('hex')} wire ${w.toString('hex')}`);
       data = [];
+      wire = [];
     } else ev.push(e.type);
   };
   for (const c of chunks) {
@@ -618,12 +633,12 @@ function readAll(chunks: readonly Uint8Array[], maxLine: number): string[] {
     for (let e = r.next(); e; e = r.next()) onEvent(e);
   }
   const rest = Buffer.concat(data);
-  assert.ok(!hasBareCrLf(rest), 'bare CR/LF in unfinished DATA output');
+  assert.ok(!hasBareLf(rest), 'bare LF in unfinished DATA output');
   if (rest.length) ev.push(`partial ${rest.toString('hex')}`);
   return ev;
 }
 
-/** SmtpReader: random command/DATA streams → no throw, chunk-invariant events, no bare CR/LF in DATA. */
+/** SmtpReader: random command/DATA streams → no throw, chunk-invariant events, wire and view agree. */
 export function smtpReaderProperty() {
   return fc.property(smtpStream, mutations, cuts, fc.constantFrom(16, 64, 4096), (stream, ms, cs, maxLine) => {
     count('smtp-reader');
@@ -632,30 +647,38 @@ export function smtpReaderProperty() {
   });
 }
 
-/** DataDecoder: arbitrary bytes → CRLF-only output, and dot-stuffed CRLF content round-trips. */
+/**
+ * DataDecoder: arbitrary bytes → no bare LF out, Postfix reads the wire as the view; and a
+ * dot-stuffed message of CRLF lines goes on the wire byte for byte.
+ */
 export function smtpDataProperty() {
   const content = fc.array(fc.oneof(fc.constantFrom('.', '..', '\r', '\n', '\r\n', '.\r\n', 'a', ' '), fc.string({ maxLength: 8 })), { maxLength: 60 }).map((a) => a.join(''));
   return fc.property(content, cuts, (text, cs) => {
     count('smtp-data');
     const raw = b(text);
     const d1 = new DataDecoder();
-    const out: Uint8Array[] = [];
+    const view: Buffer[] = [];
+    const wire: Buffer[] = [];
     for (const c of cutAt(raw, cs)) {
       const r = d1.decode(c);
-      out.push(...r.out);
+      for (const v of r.view) view.push(Buffer.from(v));
+      for (const w of r.wire) wire.push(Buffer.from(w));
       if (r.done) break;
     }
-    assert.ok(!hasBareCrLf(Buffer.concat(out)));
-    // a CRLF-normalised message, dot-stuffed and terminated, comes back unchanged
-    const norm = text.replace(/\r\n|\r|\n/g, '\r\n');
-    const msg = norm === '' || norm.endsWith('\r\n') ? norm : norm + '\r\n';
-    const stuffed = b(msg.replace(/^\./gm, '..') + '.\r\n');
+    assert.ok(!hasBareLf(Buffer.concat(view)) && !hasBareLf(Buffer.concat(wire)));
+    // a message of CRLF lines (bare CRs inside lines kept), dot-stuffed and terminated, is forwarded unchanged
+    const lines = text.split('\n').map((l) => l.replace(/\r+$/, ''));
+    if (lines.at(-1) === '') lines.pop();
+    const msg = lines.map((l) => l + '\r\n').join('');
+    const stuffed = msg.replace(/(^|\n)\./g, '$1..');
     const d2 = new DataDecoder();
-    const back: Uint8Array[] = [];
+    const back: Buffer[] = [];
+    const fwd: Buffer[] = [];
     let done = false;
-    for (const c of cutAt(stuffed, cs)) {
+    for (const c of cutAt(b(stuffed + '.\r\n'), cs)) {
       const r = d2.decode(c);
-      back.push(...r.out);
+      for (const v of r.view) back.push(Buffer.from(v));
+      for (const w of r.wire) fwd.push(Buffer.from(w));
       if (r.done) {
         done = true;
         break;
@@ -663,6 +686,7 @@ export function smtpDataProperty() {
     }
     assert.ok(done, 'terminator not seen');
     assert.equal(Buffer.concat(back).toString('latin1'), msg);
+    assert.equal(Buffer.concat(fwd).toString('latin1'), stuffed);
   });
 }
 
@@ -735,7 +759,7 @@ async function converse(port: number, pieces: readonly Uint8Array[]): Promise<Bu
 
 const SMTP_REPLY_LINE = /^[2-5]\d\d[ -][\x20-\x7e]*$/;
 
-/** ProxySession: random command/DATA sessions → well-formed replies only, no bug logs, no bare CR/LF delivered. */
+/** ProxySession: random command/DATA sessions → well-formed replies only, no bug logs, no bare LF delivered. */
 export function proxyProperty(rig: ProxyRig) {
   const prefix = fc.constantFrom('', 'EHLO fuzz\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n', 'HELO x\r\nMAIL FROM:<>\r\nRCPT TO:<c@d>\r\nDATA\r\n');
   return fc.asyncProperty(prefix, smtpStream, mutations, cuts, async (pre, stream, ms, cs) => {
@@ -749,7 +773,7 @@ export function proxyProperty(rig: ProxyRig) {
     assert.ok(!hasBareCrLf(out), 'bare CR/LF in replies');
     for (const m of rig.sink.messages.slice(before)) {
       count('smtp-proxy:delivered');
-      if (m.data) assert.ok(!hasBareCrLf(m.data), 'bare CR/LF delivered downstream');
+      if (m.data) assert.ok(!hasBareLf(m.data), 'bare LF delivered downstream');
     }
     if (text.includes('\r\n354 ')) count('smtp-proxy:data');
     assert.deepEqual(rig.bugs, []);

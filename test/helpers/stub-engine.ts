@@ -62,19 +62,19 @@ export function createStubEngine(o: StubEngineOptions = {}): ProxyEngine & { ses
           info.pushes++;
           info.size += chunk.length;
           if (o.record) info.chunks.push(Buffer.from(chunk));
-          if (o.pushDelayMs) await new Promise((r) => setTimeout(r, o.pushDelayMs));
-          if (verdict) return;
-          // Search the carry+head seam and the chunk itself; copy only a bounded carry.
-          const c = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
-          const seam = Buffer.concat([carry, c.subarray(0, maxLen)]);
-          for (const d of detect) {
-            if (seam.indexOf(d) >= 0 || c.indexOf(d) >= 0) {
-              latch({ kind: 'infected', name: 'Eicar-Test-Signature', where: '1', engine: 'stub' });
-              return;
-            }
+          // The chunk is borrowed until push() returns (src/core/chunk-ownership.ts): read it
+          // now, before any delay; the verdict latches after the delay, as a slow scan's would.
+          let found = false;
+          if (!verdict) {
+            // Search the carry+head seam and the chunk itself; copy only a bounded carry.
+            const c = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+            const seam = Buffer.concat([carry, c.subarray(0, maxLen)]);
+            found = detect.some((d) => seam.indexOf(d) >= 0 || c.indexOf(d) >= 0);
+            const tail = c.length >= maxLen ? c.subarray(c.length - maxLen + 1) : seam.subarray(Math.max(0, seam.length - maxLen + 1));
+            carry = Buffer.from(tail);
           }
-          const tail = c.length >= maxLen ? c.subarray(c.length - maxLen + 1) : seam.subarray(Math.max(0, seam.length - maxLen + 1));
-          carry = Buffer.from(tail);
+          if (o.pushDelayMs) await new Promise((r) => setTimeout(r, o.pushDelayMs));
+          if (found && !verdict) latch({ kind: 'infected', name: 'Eicar-Test-Signature', where: '1', engine: 'stub' });
         },
         async end(): Promise<Verdict> {
           info.ended = true;

@@ -1,52 +1,14 @@
 /**
- * smtp-downstream.test.ts — dot-stuffing (round trip through our own decoder, chunk
- * invariance), reply parsing (multi-line, splits, control characters, garbage),
- * queue-id extraction, endpoint parsing, path parsing and xtext decoding.
+ * smtp-downstream.test.ts — reply parsing (multi-line, splits, control characters, garbage),
+ * queue-id extraction, path parsing and xtext decoding. (What goes downstream as DATA is
+ * SmtpReader's wire, tested in smtp-reader.test.ts.)
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fc from 'fast-check';
-import { DotStuffer } from '../../src/smtp/downstream-client.js';
-import { DataDecoder } from '../../src/smtp/smtp-reader.js';
 import { ReplyParser, formatReply, queueIdOf, MAX_REPLY_LINES } from '../../src/smtp/smtp-reply.js';
 import { parsePath, xtextDecode } from '../../src/smtp/proxy-session.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
-
-function stuffAll(content: Buffer, cuts: number[]): Buffer {
-  const s = new DotStuffer();
-  const pts = [0, ...cuts.filter((x) => x > 0 && x < content.length).sort((x, y) => x - y), content.length];
-  const out: Uint8Array[] = [];
-  for (let k = 0; k + 1 < pts.length; k++) out.push(...s.stuff(content.subarray(pts[k], pts[k + 1])));
-  out.push(s.terminator());
-  return Buffer.concat(out);
-}
-
-test('DotStuffer: leading dots doubled, terminator appended', () => {
-  assert.equal(stuffAll(b('.a\r\nb.\r\n..\r\n.\r\n'), []).toString('latin1'), '..a\r\nb.\r\n...\r\n..\r\n.\r\n');
-  assert.equal(stuffAll(b(''), []).toString('latin1'), '.\r\n');
-  // Content not ending in CRLF still gets a well-formed terminator.
-  assert.equal(stuffAll(b('x'), []).toString('latin1'), 'x\r\n.\r\n');
-});
-
-const arbLines = fc
-  .array(fc.array(fc.constantFrom('.', 'a', ' ', '..', 'Z'), { maxLength: 6 }).map((a) => a.join('') + '\r\n'), { maxLength: 12 })
-  .map((a) => a.join(''));
-
-test('property: stuff → our decoder gives the content back, for any split', () => {
-  fc.assert(
-    fc.property(arbLines, fc.array(fc.nat(100), { maxLength: 6 }), (content, cuts) => {
-      const wire = stuffAll(b(content), cuts);
-      const dec = new DataDecoder();
-      const r = dec.decode(wire);
-      assert.equal(r.done, true);
-      assert.equal(r.consumed, wire.length, 'terminator exactly at the end');
-      assert.equal(Buffer.concat(r.out).toString('latin1'), content);
-      assert.deepEqual(stuffAll(b(content), []), wire, 'split-invariant');
-    }),
-    { numRuns: 1000 },
-  );
-});
 
 test('ReplyParser: multi-line reply split anywhere is one reply with verbatim lines', () => {
   const wire = b('250-mx.example\r\n250-PIPELINING\r\n250 XFORWARD NAME ADDR\r\n354 go\r\n');
