@@ -17,6 +17,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -26,7 +27,9 @@ import { freePort } from '../helpers/postfix.js';
 import { sendMessage } from '../helpers/smtp-client.js';
 import { b64lines, zip, EICAR } from '../helpers/mail-build.js';
 
-const PROJECT = 'midstream-labtest';
+// One compose project per checkout: two checkouts running the suite at once must not
+// drive (or tear down) each other's containers.
+const PROJECT = `midstream-labtest-${createHash('sha1').update(ROOT).digest('hex').slice(0, 8)}`;
 const RUN = `${process.pid}x${Date.now().toString(36)}`;
 
 interface Entry {
