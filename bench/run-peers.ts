@@ -144,6 +144,13 @@ async function main(): Promise<void> {
         .catch((e) => { log(`midstream milter failed to start: ${(e as Error).message}`); return null; });
       if (msMilter && want('pf-ms-milter')) addPf('pf-ms-milter', 'Postfix smtpd_milters → midstream milter (built-in engine)', 'midstream', msMilter, 'milter');
     }
+    if (want('pf-ms-milter-clamd')) {
+      // the configuration to set against clamav-milter: same MTA hook, clamd behind both
+      const mp = port();
+      const f = await startMidstream('ms-milter-clamd', ['milter', '--listen', `inet:${mp}@127.0.0.1`, ...cl, '--clamd-mode', 'per-file'], join(work, 'ms-milter-clamd'), mp, false)
+        .catch((e) => { log(`midstream milter (clamd) failed to start: ${(e as Error).message}`); return null; });
+      if (f) addPf('pf-ms-milter-clamd', 'Postfix smtpd_milters → midstream milter (clamd per-file)', 'midstream', f, 'milter');
+    }
   }
   let passthrough: Filter | null = null;
   const ptPort = want('pf-passthrough') ? port() : 0;

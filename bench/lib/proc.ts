@@ -12,6 +12,8 @@ export interface Tracked {
   name: string;
   pid: number;
   child: ChildProcess | null;
+  /** Spawned here as a process-group leader: signal the whole group. */
+  group?: boolean;
   /** extra cleanup (e.g. `postfix -c DIR stop`) run before the PID is signalled */
   stop?: () => void;
 }
@@ -23,9 +25,10 @@ export class ProcessRegistry {
   spawn(name: string, cmd: string, args: string[], opts: SpawnOptions & { logFile?: string } = {}): Tracked {
     const { logFile, ...rest } = opts;
     const out = logFile ? openSync(logFile, 'a') : 'ignore';
-    const child = spawn(cmd, args, { stdio: ['ignore', out, out], ...rest });
+    // Its own process group: ending it ends the children it forked too (amavisd's servers).
+    const child = spawn(cmd, args, { stdio: ['ignore', out, out], detached: true, ...rest });
     if (child.pid === undefined) throw new Error(`spawn ${name} failed`);
-    const t: Tracked = { name, pid: child.pid, child };
+    const t: Tracked = { name, pid: child.pid, child, group: true };
     child.on('error', () => { /* reported by the readiness check */ });
     this.items.push(t);
     return t;
@@ -43,23 +46,25 @@ export class ProcessRegistry {
     for (const t of items) {
       try { t.stop?.(); } catch { /* best effort */ }
     }
-    for (const t of items) {
-      if (alive(t.pid)) { try { process.kill(t.pid, 'SIGTERM'); } catch { /* gone */ } }
-    }
+    for (const t of items) signal(t, 'SIGTERM');
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline && items.some((t) => alive(t.pid))) await sleep(100);
-    for (const t of items) {
-      if (alive(t.pid)) { try { process.kill(t.pid, 'SIGKILL'); } catch { /* gone */ } }
-    }
+    for (const t of items) signal(t, 'SIGKILL');
   }
 
   endAllSync(): void {
     const items = this.items.splice(0).reverse();
     for (const t of items) {
       try { t.stop?.(); } catch { /* best effort */ }
-      if (alive(t.pid)) { try { process.kill(t.pid, 'SIGKILL'); } catch { /* gone */ } }
+      signal(t, 'SIGKILL');
     }
   }
+}
+
+/** Signal a tracked process; a group leader's whole group (children it forked, by its PID as the group id). */
+function signal(t: Tracked, sig: NodeJS.Signals): void {
+  if (t.group) { try { process.kill(-t.pid, sig); } catch { /* group gone */ } }
+  if (alive(t.pid)) { try { process.kill(t.pid, sig); } catch { /* gone */ } }
 }
 
 export function alive(pid: number): boolean {
