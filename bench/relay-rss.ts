@@ -3,8 +3,9 @@
  * 1 GiB message to a sink, each in a fresh proxy process: memory must not grow with the
  * message (target: the 1 GiB run within 16 MB of the 10 MB run), and no temp file appears.
  *
- *   npx tsx bench/relay-rss.ts [--huge-mb 1024] [--reps 2]
+ *   npx tsx bench/relay-rss.ts [--huge-mb 1024] [--reps 2] [--reject]
  *
+ * (MIDSTREAM_ROOT=DIR measures another build, e.g. an older checkout.)
  * The client streams a base64 attachment from a generator (nothing held, nothing on disk)
  * straight to the proxy (no front Postfix: this measures our process); the proxy forwards to
  * bench/lib/sink.ts. Peak = VmHWM of the proxy process, read before it is stopped; the
@@ -21,11 +22,12 @@ import { Sink } from './lib/sink.js';
 import { freePorts, sleep, waitPort } from './lib/proc.js';
 import { randomExe } from './lib/messages.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const ROOT = process.env.MIDSTREAM_ROOT ?? join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
 const opt = (f: string) => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : undefined; };
 const HUGE_MB = Number(opt('--huge-mb') ?? 1024);
 const REPS = Number(opt('--reps') ?? 2);
+const REJECT = argv.includes('--reject');
 const MB = 1 << 20;
 
 function reply(sock: Socket): Promise<string> {
@@ -76,7 +78,9 @@ async function run(bytes: number): Promise<{ hwmKb: number; idleKb: number; repl
   const sink = await Sink.start(sp!);
   const tmp = mkdtempSync(join(tmpdir(), 'relay-rss-'));
   const conf = join(tmp, 'm.toml');
-  writeFileSync(conf, '[log]\nlevel = "warn"\n');
+  // Same policy as the peer bench: scan only (the attachment is a PE). --reject keeps the
+  // default policy: the PE is banned at its first KiB and the rest is read and discarded.
+  writeFileSync(conf, '[log]\nlevel = "warn"\n' + (REJECT ? '' : '[policy]\nbanned_extensions = []\nbanned_types = []\n'));
   const child = spawn(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'proxy', '--config', conf, '--listen', `127.0.0.1:${pp}`, '--forward', `127.0.0.1:${sp}`], {
     stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, TMPDIR: join(tmp) },
   });
