@@ -1,7 +1,8 @@
 // docker/lab-wait.mjs — wait until the lab answers on the host: each SMTP port greets with
-// 220 (Sendmail greets only once its milter connection is up) and the sink's web view
+// 220 (Sendmail greets only once its milter connection is up), each POP3 port with +OK
+// (midstream pop3 greets with Dovecot's greeting: both are up), and the sink's web view
 // answers /healthz. Plain JS so lab.sh can run it before anything is built.
-//   node docker/lab-wait.mjs PORT... http:PORT...     (127.0.0.1; 3 minutes at most)
+//   node docker/lab-wait.mjs PORT... http:PORT... pop3:PORT...     (127.0.0.1; 3 minutes at most)
 // Exit 0 when all answer; 1 naming those that did not.
 import { connect } from 'node:net';
 import { get } from 'node:http';
@@ -27,6 +28,23 @@ function greets(port) {
   });
 }
 
+function pop3Greets(port) {
+  return new Promise((resolve) => {
+    const s = connect({ port, host: '127.0.0.1' });
+    let buf = '';
+    const done = (ok) => (s.destroy(), resolve(ok));
+    s.setTimeout(10_000, () => done(false));
+    s.on('error', () => done(false));
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      if (buf.includes('\n')) {
+        s.end('QUIT\r\n');
+        done(buf.startsWith('+OK'));
+      }
+    });
+  });
+}
+
 function healthy(port) {
   return new Promise((resolve) => {
     const r = get({ host: '127.0.0.1', port, path: '/healthz', timeout: 5000 }, (res) => {
@@ -40,7 +58,9 @@ function healthy(port) {
 
 let pending = process.argv.slice(2);
 while (pending.length > 0) {
-  const ok = await Promise.all(pending.map((a) => (a.startsWith('http:') ? healthy(Number(a.slice(5))) : greets(Number(a)))));
+  const ok = await Promise.all(
+    pending.map((a) => (a.startsWith('http:') ? healthy(Number(a.slice(5))) : a.startsWith('pop3:') ? pop3Greets(Number(a.slice(5))) : greets(Number(a)))),
+  );
   pending = pending.filter((_, i) => !ok[i]);
   if (pending.length === 0) break;
   if (Date.now() > until) {

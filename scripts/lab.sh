@@ -15,6 +15,7 @@
 #
 # Environment: LAB_PROJECT (compose project, default midstream-lab), LAB_PORT_POSTFIX_BQ
 #   (2525), LAB_PORT_POSTFIX_MILTER (2526), LAB_PORT_SENDMAIL (2527), LAB_PORT_SINK (8025),
+#   LAB_PORT_POP3 (2110: midstream pop3), LAB_PORT_DOVECOT (2111: Dovecot direct),
 #   LAB_PROFILES (comma list: mailpit, metrics — their images must be pullable),
 #   LAB_STORAGE_DRIVER (for a dockerd we start; default: dockerd's own choice, then vfs if
 #   containers cannot run), LAB_NPM_CA (CA bundle handed to npm ci as a build secret;
@@ -31,6 +32,7 @@ RUN_DIR="$LAB_STATE/$PROJECT"
 IMAGE="midstream-lab/lab:${LAB_TAG:-dev}"
 export LAB_PORT_POSTFIX_BQ="${LAB_PORT_POSTFIX_BQ:-2525}" LAB_PORT_POSTFIX_MILTER="${LAB_PORT_POSTFIX_MILTER:-2526}"
 export LAB_PORT_SENDMAIL="${LAB_PORT_SENDMAIL:-2527}" LAB_PORT_SINK="${LAB_PORT_SINK:-8025}"
+export LAB_PORT_POP3="${LAB_PORT_POP3:-2110}" LAB_PORT_DOVECOT="${LAB_PORT_DOVECOT:-2111}"
 T0=$(date +%s)
 say() { echo "lab: [$(($(date +%s) - T0))s] $*" >&2; }
 die() { echo "lab: $*" >&2; exit 1; }
@@ -182,7 +184,7 @@ up() {
   say "starting project $PROJECT"
   compose up -d --no-build --remove-orphans >"$LAB_STATE/up.log" 2>&1 || { cat "$LAB_STATE/up.log" >&2; die "compose up failed"; }
   wait_healthy
-  node "$ROOT/docker/lab-wait.mjs" "$LAB_PORT_POSTFIX_BQ" "$LAB_PORT_POSTFIX_MILTER" "$LAB_PORT_SENDMAIL" "http:$LAB_PORT_SINK"
+  node "$ROOT/docker/lab-wait.mjs" "$LAB_PORT_POSTFIX_BQ" "$LAB_PORT_POSTFIX_MILTER" "$LAB_PORT_SENDMAIL" "http:$LAB_PORT_SINK" "pop3:$LAB_PORT_POP3"
   say "ready"
   cat <<EOF
 midstream lab is up (project $PROJECT):
@@ -190,6 +192,7 @@ midstream lab is up (project $PROJECT):
   SMTP 127.0.0.1:$LAB_PORT_POSTFIX_MILTER   Postfix -> midstream milter
   SMTP 127.0.0.1:$LAB_PORT_SENDMAIL   Sendmail -> midstream milter
   sink http://127.0.0.1:$LAB_PORT_SINK/   (JSON: /api/messages)
+  POP3 127.0.0.1:$LAB_PORT_POP3   midstream pop3 -> Dovecot (user lab, password lab; Dovecot direct: $LAB_PORT_DOVECOT)
 EOF
   case ",${LAB_PROFILES:-}," in *,mailpit,*) echo "  mailpit http://127.0.0.1:${LAB_PORT_MAILPIT:-8026}/" ;; esac
   case ",${LAB_PROFILES:-}," in *,metrics,*) echo "  Prometheus http://127.0.0.1:${LAB_PORT_PROMETHEUS:-9090}/  Grafana http://127.0.0.1:${LAB_PORT_GRAFANA:-3000}/" ;; esac

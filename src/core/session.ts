@@ -34,8 +34,10 @@
  * Release gate (release-gate.ts): every sink below (MessageParser, FileNode, TeeSink)
  * also reports how much of its input it still holds back (`Holding`), so a front that
  * delivers the message while it is scanned (POP3) knows how far it may go. Whole-message
- * and raw-message streams make the whole message evidence: nothing is released before
- * the end.
+ * streams and 'always' raw-message streams make the whole message evidence: nothing is
+ * released before the end. An 'anomaly' raw stream is scanned only when the message
+ * shows an anomaly or a warning: from the first one on, the gate stops (what came before
+ * was read unambiguously and scanned per file).
  */
 import { setMaxListeners } from 'node:events';
 import type { ByteSink, Envelope, FileInfo, LimitName, ScanResult, Verdict } from './types.js';
@@ -177,7 +179,7 @@ export class MessageSession {
       this.open.add(stream);
       this.rawGate = stream.ready();
     } else if (rawSource) this.rawHeld = [];
-    this.wholeHeld = this.whole.length > 0 || rawSource !== null;
+    this.wholeHeld = this.whole.length > 0 || rawSource?.mode === 'always';
     const self = this;
     this.gate = {
       get releasable() {
@@ -375,6 +377,7 @@ export class MessageSession {
   }
 
   warn(code: string, where: string): void {
+    if (this.rawSource?.mode === 'anomaly' && !this.frozen) this.freezeGate();
     if (this.stats.warnings.length < MAX_WARNINGS) this.stats.warnings.push(`${code}@${where}`);
   }
 
@@ -387,6 +390,7 @@ export class MessageSession {
     const a = this.stats.anomalies;
     const item = `${code}@${where}`;
     if (a.length < MAX_ANOMALIES && !a.includes(item)) a.push(item);
+    if (this.rawSource?.mode === 'anomaly' && !this.frozen) this.freezeGate();
     if (this.hooks.anomaly) safe(this.hooks.anomaly, code);
     if (verdict) this.offer({ kind: 'anomaly', which: code, where });
   }

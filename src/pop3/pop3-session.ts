@@ -108,6 +108,7 @@ export class Pop3Session {
   private quitting = false;
   private draining = false;
   private clientPumping = false;
+  private corked = false;
   private upstreamPumping = false;
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -171,6 +172,15 @@ export class Pop3Session {
   private writeClient(b: Uint8Array | string): boolean {
     const c = this.client;
     if (this.closed || c.destroyed || !c.writable) return true;
+    // Writes of one turn (status line, pieces, dots, terminator) leave in one writev.
+    if (!this.corked) {
+      this.corked = true;
+      c.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        c.uncork();
+      });
+    }
     return typeof b === 'string' ? c.write(b, 'latin1') : c.write(b);
   }
 
@@ -262,6 +272,8 @@ export class Pop3Session {
     this.cmds.reset();
     this.writeClient('+OK Begin TLS negotiation\r\n');
     const raw = this.client;
+    // The +OK must be on the wire in the clear before TLS takes the socket over.
+    raw.uncork();
     raw.removeAllListeners('data');
     raw.removeAllListeners('end');
     raw.removeAllListeners('timeout');

@@ -10,7 +10,8 @@
  * container; with clamd stopped, resent content is answered from the results cache (250)
  * and new content gets 451; the sink's web view in headless Chromium lists the clean mails;
  * `lab.sh down` leaves no container, network or volume, and a dockerd that `up` started
- * is stopped.
+ * is stopped. POP3: the seeded mailbox read through midstream-pop3 and from Dovecot
+ * directly: the clean mail identical, EICAR, EICAR in a zip and the .exe defanged.
  * Gaps: needs root (apt, dockerd) like the rest of the suite; the first run on a fresh
  * machine builds the images (minutes), later runs reuse them.
  */
@@ -26,6 +27,8 @@ import { ROOT } from '../helpers/paths.js';
 import { freePort } from '../helpers/postfix.js';
 import { sendMessage } from '../helpers/smtp-client.js';
 import { b64lines, zip, EICAR } from '../helpers/mail-build.js';
+import { connect } from 'node:net';
+import { ResponseReader, type Expect } from '../../src/pop3/response-reader.js';
 
 // One compose project per checkout: two checkouts running the suite at once must not
 // drive (or tear down) each other's containers.
@@ -119,6 +122,8 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: num
 
 let env: NodeJS.ProcessEnv;
 let sinkPort = 0;
+let pop3Port = 0;
+let dovecotPort = 0;
 let upOut = '';
 let labIsUp = false;
 const lab = (args: string[], timeoutMs = 120_000) => run('sh', ['scripts/lab.sh', ...args], env, timeoutMs);
@@ -205,8 +210,10 @@ function withoutAddedFields(raw: Buffer): Buffer {
 const replies = new Map<string, string>();
 
 before(async () => {
-  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  env = { ...process.env, LAB_PROJECT: PROJECT, LAB_PORT_SINK: String(ports[3]) };
+  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+  pop3Port = ports[4]!;
+  dovecotPort = ports[5]!;
+  env = { ...process.env, LAB_PROJECT: PROJECT, LAB_PORT_SINK: String(ports[3]), LAB_PORT_POP3: String(pop3Port), LAB_PORT_DOVECOT: String(dovecotPort) };
   ENTRIES.forEach((e, i) => {
     e.port = ports[i]!;
     env[e.portVar] = String(e.port);
@@ -225,9 +232,68 @@ after(async () => {
   await lab(['engine-stop'], 2 * 60_000);
 });
 
-test('lab:up prints the three SMTP ports and the sink URL', () => {
+test('lab:up prints the three SMTP ports, the sink URL and the POP3 port', () => {
   for (const e of ENTRIES) assert.match(upOut, new RegExp(`^  SMTP 127\\.0\\.0\\.1:${e.port} `, 'm'), e.service);
   assert.match(upOut, new RegExp(`^  sink http://127\\.0\\.0\\.1:${sinkPort}/ `, 'm'));
+  assert.match(upOut, new RegExp(`^  POP3 127\\.0\\.0\\.1:${pop3Port} `, 'm'));
+});
+
+/** The seeded mailbox (docker/dovecot/seed.mjs) over POP3: login lab/lab, RETR 1-4, QUIT. */
+function retrieveAll(port: number): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port });
+    const r = new ResponseReader();
+    for (const e of ['single', 'single', 'single', 'multi', 'multi', 'multi', 'multi', 'single'] as Expect[]) r.expect(e);
+    const bodies: Buffer[] = [];
+    let cur: Buffer[] = [];
+    let greeted = false;
+    s.on('data', (d: Buffer) => {
+      r.push(d);
+      for (let ev = r.next(); ev; ev = r.next()) {
+        if (ev.type === 'status') {
+          if (!ev.ok) return reject(new Error(ev.line.toString('latin1')));
+          if (!greeted) {
+            greeted = true;
+            s.write('USER lab\r\nPASS lab\r\nRETR 1\r\nRETR 2\r\nRETR 3\r\nRETR 4\r\nQUIT\r\n');
+          }
+        } else if (ev.type === 'data') for (const p of ev.pieces) cur.push(Buffer.from(p.bytes));
+        else if (ev.type === 'end') {
+          bodies.push(Buffer.concat(cur));
+          cur = [];
+        } else return reject(new Error(ev.type));
+      }
+    });
+    s.on('error', reject);
+    s.on('close', () => resolve(bodies));
+  });
+}
+
+test('POP3 through midstream-pop3: the clean mail as Dovecot sends it; EICAR, EICAR in a zip and the .exe defanged', async () => {
+  const direct = await retrieveAll(dovecotPort);
+  const via = await retrieveAll(pop3Port);
+  assert.equal(direct.length, 4);
+  assert.equal(via.length, 4);
+  assert.ok(via[0]!.equals(direct[0]!), 'clean mail byte-identical');
+  const b64 = (t: string) => [...t.matchAll(/\r\n\r\n([A-Za-z0-9+/=\r\n]+?)\r\n--/g)].map((m) => Buffer.from(m[1]!, 'base64'));
+  const eicar = Buffer.from(EICAR, 'latin1');
+  for (const [i, name] of [[1, 'eicar.txt'], [2, 'docs.zip'], [3, 'invoice.pdf.exe']] as const) {
+    const d = direct[i]!.toString('latin1');
+    const v = via[i]!.toString('latin1');
+    assert.ok(d.includes(name) && (i === 3 || b64(d).some((x) => x.includes(eicar))), `${name}: the original carries it`);
+    assert.ok(v.includes('midstream removed the rest of this message'), `${name}: notice`);
+    assert.ok(!v.includes(EICAR) && !b64(v).some((x) => x.includes(eicar)), `${name}: no EICAR in what arrives`);
+    assert.ok(v.endsWith(`--lab-pop3-${i + 1}--\r\n`), `${name}: the multipart is closed`);
+  }
+  // one log line per retrieval in midstream-pop3's container
+  const r = await docker(['logs', await containerId('midstream-pop3')]);
+  const lines = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine & { command?: string });
+  const msgs = lines.filter((l) => l.event === 'message' && l.front === 'pop3').slice(-4);
+  assert.deepEqual(msgs.map((l) => [l.command, l.verdict, l.action]), [
+    ['RETR 1', 'clean', 'accept'],
+    ['RETR 2', 'infected', 'reject'],
+    ['RETR 3', 'infected', 'reject'],
+    ['RETR 4', 'banned', 'reject'],
+  ]);
 });
 
 test('each entry point: clean → 250, EICAR and EICAR in a zip → 550 virus, .exe → 550 banned', async () => {

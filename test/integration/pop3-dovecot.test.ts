@@ -304,6 +304,32 @@ test('STLS: removed from CAPA by default; with tls = "stls" and "pop3s" midstrea
   }
 });
 
+test('SIGTERM: an idle session is told and closed, a retrieval in progress runs to its end', async () => {
+  const srv = await startCli('pop3', `[pop3]\nlisten = "127.0.0.1:0"\nupstream = "127.0.0.1:${dovecot.port}"\nshutdown_grace = "60s"\n`, mkdtempSync(join(dir, 'g-')));
+  try {
+    const idle = rawSession(srv.port);
+    await idle.until((t) => t.startsWith('+OK'));
+    idle.sock.write('USER u\r\nPASS p\r\n');
+    await idle.until((t) => (t.match(/\+OK/g) ?? []).length === 3);
+    const busy = rawSession(srv.port);
+    await busy.until((t) => t.startsWith('+OK'));
+    busy.sock.write('USER d\r\nPASS p\r\nRETR 1\r\n');
+    await busy.until((t) => t.length > 1_000_000);
+    busy.sock.pause();
+    srv.proc.kill('SIGTERM');
+    await idle.closed;
+    assert.ok(idle.data().toString('latin1').endsWith('-ERR [SYS/TEMP] Server shutting down\r\n'), idle.data().toString('latin1').slice(-80));
+    busy.sock.resume();
+    await busy.closed;
+    const got = busy.data().toString('latin1');
+    assert.ok(got.includes(Buffer.from(pseudoRandom(20_000_000, 6)).toString('base64').slice(-8) + '\r\n--'), 'the whole message arrived');
+    assert.ok(got.endsWith('\r\n.\r\n-ERR [SYS/TEMP] Server shutting down\r\n'), got.slice(-80));
+    assert.equal(await srv.stop(), 0);
+  } finally {
+    await srv.stop();
+  }
+});
+
 test('one log line per retrieval, and the pop3 metrics', async () => {
   const lines = cli.logs().filter((l) => l.event === 'message' && l.front === 'pop3');
   const infected = lines.filter((l) => l.verdict === 'infected');

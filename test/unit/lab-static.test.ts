@@ -39,7 +39,7 @@ type Service = {
 const composeText = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
 const compose = parseYaml(composeText, { merge: true }) as { services: Record<string, Service> } & Record<string, unknown>;
 const services = compose.services;
-const CORE = ['clamd', 'midstream-proxy', 'midstream-milter', 'postfix-bq', 'postfix-milter', 'sendmail', 'sink'];
+const CORE = ['clamd', 'midstream-proxy', 'midstream-milter', 'midstream-pop3', 'dovecot', 'postfix-bq', 'postfix-milter', 'sendmail', 'sink'];
 const OPTIONAL = { mailpit: 'mailpit', prometheus: 'metrics', grafana: 'metrics' } as const;
 const DOCKERFILE = join(ROOT, 'docker/Dockerfile');
 
@@ -155,7 +155,7 @@ test('Sendmail: a qualified name, services by name resolved when used, logs in d
 });
 
 test('midstream runs unprivileged in the lab', () => {
-  for (const name of ['midstream-proxy', 'midstream-milter']) {
+  for (const name of ['midstream-proxy', 'midstream-milter', 'midstream-pop3']) {
     assert.equal(services[name]!.user, 'midstream', name);
     assert.equal(services[name]!.command![0], 'midstream');
   }
@@ -174,13 +174,13 @@ test('every mounted file exists and every published port binds 127.0.0.1', () =>
     }
     for (const p of s.ports ?? []) {
       assert.equal(typeof p, 'string', `${name}: ports written as strings`);
-      assert.match(p, /^127\.0\.0\.1:\$\{LAB_PORT_[A-Z_]+:-\d+\}:\d+$/, `${name}: ${p} binds loopback only`);
+      assert.match(p, /^127\.0\.0\.1:\$\{LAB_PORT_[A-Z0-9_]+:-\d+\}:\d+$/, `${name}: ${p} binds loopback only`);
       ports++;
     }
   }
-  assert.ok(mounts >= 5 && ports >= 7, `mounts ${mounts}, ports ${ports}`);
+  assert.ok(mounts >= 6 && ports >= 9, `mounts ${mounts}, ports ${ports}`);
   const published = (svc: string) => /:-(\d+)\}/.exec(services[svc]!.ports![0]!)![1];
-  assert.deepEqual(['postfix-bq', 'postfix-milter', 'sendmail', 'sink'].map(published), ['2525', '2526', '2527', '8025']);
+  assert.deepEqual(['postfix-bq', 'postfix-milter', 'sendmail', 'sink', 'midstream-pop3', 'dovecot'].map(published), ['2525', '2526', '2527', '8025', '2110', '2111']);
 });
 
 test("the lab's midstream configs are valid and match Prometheus and the MTAs", () => {
@@ -191,13 +191,18 @@ test("the lab's midstream configs are valid and match Prometheus and the MTAs", 
   assert.equal(proxy.proxy.forward.split(':').pop(), services['postfix-bq']!.environment!.REINJECT_PORT);
   assert.equal(milter.milter.listen.split(':')[1]!.split('@')[0], services.sendmail!.environment!.MILTER_PORT);
   assert.ok(services['postfix-milter']!.environment!.MILTER!.endsWith(':' + services.sendmail!.environment!.MILTER_PORT));
-  for (const c of [proxy, milter]) assert.deepEqual(c.clamd.endpoints, ['tcp:clamd:3310']);
+  const pop3 = loadConfig(join(ROOT, 'docker/midstream/pop3.toml'));
+  assert.equal(pop3.pop3.upstream, 'dovecot:110');
+  assert.match(readFileSync(join(ROOT, 'docker/dovecot/dovecot.conf'), 'utf8'), /inet_listener pop3 \{\s*port = 110\s*\}/);
+  assert.equal(pop3.pop3.listen.split(':').pop(), services['midstream-pop3']!.ports![0]!.split(':').pop());
+  for (const c of [proxy, milter, pop3]) assert.deepEqual(c.clamd.endpoints, ['tcp:clamd:3310']);
   const prom = parseYaml(readFileSync(join(ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8')) as {
     scrape_configs: { static_configs: { targets: string[] }[] }[];
   };
   const targets = prom.scrape_configs.flatMap((s) => s.static_configs.flatMap((x) => x.targets)).sort();
   const want = [
     `midstream-milter:${metricsPort(milter.metrics.listen)}`,
+    `midstream-pop3:${metricsPort(pop3.metrics.listen)}`,
     `midstream-proxy:${metricsPort(proxy.metrics.listen)}`,
   ];
   assert.deepEqual(targets, want);
@@ -249,7 +254,7 @@ test('the lab renders the same templates the tests use, and fills every placehol
 
 test('the lab scripts are executable and parse', () => {
   const scripts = [
-    'docker/lab-render.sh', 'docker/postfix/entrypoint.sh', 'docker/sendmail/entrypoint.sh', 'docker/lab-healthy.sh',
+    'docker/lab-render.sh', 'docker/postfix/entrypoint.sh', 'docker/sendmail/entrypoint.sh', 'docker/lab-healthy.sh', 'docker/dovecot/entrypoint.sh',
     'docker/base/base-images.sh', 'scripts/lab.sh',
   ];
   for (const f of scripts) {

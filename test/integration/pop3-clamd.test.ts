@@ -1,0 +1,133 @@
+/**
+ * The POP3 relay with an engine that answers only at the end of a file: a REAL clamd
+ * (per-file, the built-in engine off). Each file is then held whole until clamd's answer
+ * (the release gate's `reach` is the whole file): an infected part is never delivered in
+ * any part, the clean part before it is; a file larger than hold_bytes gets the
+ * configured action; clean mail still arrives byte for byte. In process (the relay and
+ * the core), with the response framing of the real reader; the socket side is covered by
+ * the Dovecot tests.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createEngine, DEFAULT_ACTIONS, type Engine } from '../../src/core/index.js';
+import { ResponseReader } from '../../src/pop3/response-reader.js';
+import { RetrRelay, type Outcome, type RelayOptions } from '../../src/pop3/retr-relay.js';
+import { startClamd, type RealClamd } from '../helpers/clamd.js';
+import { EICAR, multipartMessage, pseudoRandom } from '../helpers/mail-build.js';
+
+let clamd: RealClamd;
+let engine: Engine;
+
+before(async () => {
+  clamd = await startClamd();
+  engine = await createEngine({ builtin: false, clamd: { endpoints: [clamd.tcp], mode: 'per-file' } });
+});
+
+after(async () => {
+  await engine?.close();
+  await clamd?.stop();
+});
+
+async function relay(msg: Buffer, o: Partial<RelayOptions> = {}): Promise<{ out: Buffer; outcome: Outcome }> {
+  const wire = Buffer.concat([Buffer.from('+OK\r\n'), msg, Buffer.from('.\r\n')]);
+  const reader = new ResponseReader();
+  reader.expect('multi');
+  const out: Buffer[] = [];
+  const r = new RetrRelay({
+    session: engine.begin({}),
+    actions: DEFAULT_ACTIONS,
+    write: (b) => (out.push(Buffer.from(b)), true),
+    drain: async () => {},
+    holdBytes: 4 * 1024 * 1024,
+    holdExceeded: 'replace',
+    xVirusStatus: false,
+    top: false,
+    ...o,
+  });
+  let outcome: Outcome | null = null;
+  for (let i = 0; i < wire.length; i += 16_384) {
+    reader.push(wire.subarray(i, i + 16_384));
+    for (let ev = reader.next(); ev; ev = reader.next()) {
+      if (ev.type === 'data') await r.data(ev.pieces);
+      else if (ev.type === 'end') outcome = await r.end(ev.line);
+    }
+  }
+  return { out: Buffer.concat(out), outcome: outcome! };
+}
+
+const eicarB64 = Buffer.from(EICAR, 'latin1').toString('base64').slice(0, 24);
+
+test('clamd answers at the end of each file: the infected file is held whole and cut, the clean one before it delivered', async () => {
+  // the EICAR sits at the very start of its file: a streaming engine would know at once,
+  // clamd only after the file's end — the whole file must have been held
+  const infected = Buffer.concat([Buffer.from(EICAR, 'latin1'), Buffer.from(pseudoRandom(600_000, 2))]);
+  const msg = multipartMessage([
+    { filename: 'first.bin', content: pseudoRandom(500_000, 1) },
+    { filename: 'second.bin', content: infected },
+  ]);
+  const { out, outcome } = await relay(msg);
+  assert.equal(outcome.verdict.kind, 'infected');
+  assert.equal(outcome.verdict.kind === 'infected' && outcome.verdict.engine, 'clamd');
+  assert.equal(outcome.action, 'defanged');
+  const text = out.toString('latin1');
+  assert.ok(!text.includes(eicarB64), 'nothing of the infected file');
+  assert.ok(text.includes('midstream removed the rest of this message: virus found: Eicar-Test-Signature.UNOFFICIAL'));
+  const second = msg.indexOf('name="second.bin"');
+  assert.ok(outcome.cutAt! < second + 200 && outcome.cutAt! > second - 200, `cut at ${outcome.cutAt}, second part at ${second}`);
+  assert.ok(outcome.heldMax > 600_000, `the infected file was held whole (${outcome.heldMax})`);
+  assert.ok(text.includes(Buffer.from(pseudoRandom(500_000, 1)).toString('base64').slice(-10)), 'the clean file before it went out');
+});
+
+test('clean mail through clamd arrives byte for byte; a file over hold_bytes gets hold_exceeded', async () => {
+  const msg = multipartMessage([{ filename: 'a.bin', content: pseudoRandom(300_000, 3) }]);
+  const clean = await relay(msg);
+  assert.equal(clean.outcome.action, 'delivered');
+  assert.ok(clean.out.equals(Buffer.concat([msg, Buffer.from('.\r\n')])));
+  assert.ok(clean.outcome.heldMax >= 300_000 * 1.3, 'held whole until clamd answered');
+  const replaced = await relay(msg, { holdBytes: 128 * 1024 });
+  assert.equal(replaced.outcome.action, 'defanged');
+  assert.equal(replaced.outcome.cutReason, 'hold-bytes');
+  assert.equal(replaced.outcome.verdict.kind, 'clean');
+  const streamed = await relay(msg, { holdBytes: 128 * 1024, holdExceeded: 'stream' });
+  assert.equal(streamed.outcome.action, 'delivered');
+  assert.ok(streamed.out.equals(Buffer.concat([msg, Buffer.from('.\r\n')])));
+  assert.ok(streamed.outcome.heldMax <= 128 * 1024 + 16_384);
+});
+
+test('clamd raw_message: "always" holds the whole message; "anomaly" stops the gate at the first anomaly or warning', async () => {
+  const big = (dupHeader: boolean) => {
+    const m = multipartMessage([
+      { filename: 'one.bin', content: pseudoRandom(400_000, 4) },
+      { filename: 'two.bin', content: pseudoRandom(400_000, 5) },
+    ]).toString('latin1');
+    // a duplicate Content-Type in part 3 ("two.bin"): a warning, clients may read it differently
+    return Buffer.from(dupHeader ? m.replace('Content-Type: application/octet-stream; name="two.bin"', 'Content-Type: application/octet-stream; name="two.bin"\r\nContent-Type: text/plain') : m, 'latin1');
+  };
+  const pushAllButEnd = async (e: Engine, msg: Buffer) => {
+    const s = e.begin({});
+    const stop = msg.length - 1000;
+    for (let i = 0; i < stop; i += 8192) await s.push(msg.subarray(i, Math.min(stop, i + 8192)));
+    const mid = s.gate.releasable;
+    await s.push(msg.subarray(stop));
+    await s.end();
+    return { mid, end: s.gate.releasable };
+  };
+  const always = await createEngine({ clamd: { endpoints: [clamd.tcp], mode: 'per-file', rawMessage: 'always' } });
+  const anomaly = await createEngine({ clamd: { endpoints: [clamd.tcp], mode: 'per-file', rawMessage: 'anomaly' } });
+  try {
+    const plain = big(false);
+    const a = await pushAllButEnd(always, plain);
+    assert.equal(a.mid, 0, '"always": the whole message is evidence until the raw scan answers');
+    assert.equal(a.end, plain.length);
+    const b = await pushAllButEnd(anomaly, plain);
+    assert.ok(b.mid > 400_000, `"anomaly", unambiguous: streams (${b.mid})`);
+    const dup = big(true);
+    const part3 = dup.lastIndexOf('--midstream-test-boundary\r\n', dup.indexOf('name="two.bin"'));
+    const c = await pushAllButEnd(anomaly, dup);
+    assert.ok(c.mid > 0 && c.mid <= part3 + 30, `"anomaly", a warning in part 3: stops there (${c.mid}, part 3 at ${part3})`);
+    assert.equal(c.end, c.mid, 'and stays: the verdict decides what follows');
+  } finally {
+    await always.close();
+    await anomaly.close();
+  }
+});
