@@ -72,10 +72,15 @@ test('clamd answers at the end of each file: the infected file is held whole and
   const text = out.toString('latin1');
   assert.ok(!text.includes(eicarB64), 'nothing of the infected file');
   assert.ok(text.includes('midstream removed the rest of this message: virus found: Eicar-Test-Signature.UNOFFICIAL'));
-  const second = msg.indexOf('name="second.bin"');
-  assert.ok(outcome.cutAt! < second + 200 && outcome.cutAt! > second - 200, `cut at ${outcome.cutAt}, second part at ${second}`);
+  // The cut is where a part whose verdict was still pending begins: the infected one's, or
+  // the clean one's when clamd (several connections at once) had not answered for it yet.
+  // (its header block, or its body when the headers had been released with the part before).
+  const partAt = (name: string) => msg.lastIndexOf('--midstream-test-boundary\r\n', msg.indexOf(`name="${name}"`)) + 27;
+  const bodyAt = (name: string) => msg.indexOf('\r\n\r\n', msg.indexOf(`name="${name}"`)) + 4;
+  const allowed = ['first.bin', 'second.bin'].flatMap((n) => [partAt(n), bodyAt(n)]);
+  assert.ok(allowed.includes(outcome.cutAt!), `cut at ${outcome.cutAt}: one of ${allowed}`);
   assert.ok(outcome.heldMax > 600_000, `the infected file was held whole (${outcome.heldMax})`);
-  assert.ok(text.includes(Buffer.from(pseudoRandom(500_000, 1)).toString('base64').slice(-10)), 'the clean file before it went out');
+  if (outcome.cutAt! >= partAt('second.bin')) assert.ok(text.includes(Buffer.from(pseudoRandom(500_000, 1)).toString('base64').slice(-10)), 'the clean file before it went out');
 });
 
 test('clean mail through clamd arrives byte for byte; a file over hold_bytes gets hold_exceeded', async () => {
@@ -103,11 +108,20 @@ test('clamd raw_message: "always" holds the whole message; "anomaly" stops the g
     // a duplicate Content-Type in part 3 ("two.bin"): a warning, clients may read it differently
     return Buffer.from(dupHeader ? m.replace('Content-Type: application/octet-stream; name="two.bin"', 'Content-Type: application/octet-stream; name="two.bin"\r\nContent-Type: text/plain') : m, 'latin1');
   };
-  const pushAllButEnd = async (e: Engine, msg: Buffer) => {
+  const pushAllButEnd = async (e: Engine, msg: Buffer, always = false) => {
     const s = e.begin({});
     const stop = msg.length - 1000;
     for (let i = 0; i < stop; i += 8192) await s.push(msg.subarray(i, Math.min(stop, i + 8192)));
-    const mid = s.gate.releasable;
+    // clamd answers for each file some time after its end: wait for the answers that can come
+    let mid = s.gate.releasable;
+    for (let t = 0; t < 100 && mid === 0 && !always; t++) {
+      await new Promise((r) => setTimeout(r, 50));
+      mid = s.gate.releasable;
+    }
+    for (let t = 0; t < 40; t++) {
+      await new Promise((r) => setTimeout(r, 50));
+      mid = s.gate.releasable;
+    }
     await s.push(msg.subarray(stop));
     await s.end();
     return { mid, end: s.gate.releasable };
@@ -116,7 +130,7 @@ test('clamd raw_message: "always" holds the whole message; "anomaly" stops the g
   const anomaly = await createEngine({ clamd: { endpoints: [clamd.tcp], mode: 'per-file', rawMessage: 'anomaly' } });
   try {
     const plain = big(false);
-    const a = await pushAllButEnd(always, plain);
+    const a = await pushAllButEnd(always, plain, true);
     assert.equal(a.mid, 0, '"always": the whole message is evidence until the raw scan answers');
     assert.equal(a.end, plain.length);
     const b = await pushAllButEnd(anomaly, plain);
