@@ -224,6 +224,21 @@ test('pipelined commands are answered in order, as Dovecot answers them', async 
   assert.equal((via.match(/\r\n\.\r\n/g) ?? []).length, (direct.match(/\r\n\.\r\n/g) ?? []).length, 'every multi-line response terminated');
 });
 
+test('SASL AUTH passes through line for line: a continuation, an initial response, a failure', async () => {
+  const plain = Buffer.from('\0u\0p').toString('base64');
+  const wrong = Buffer.from('\0u\0nope').toString('base64');
+  const s = rawSession(cli.port);
+  await s.until((t) => t.startsWith('+OK'));
+  s.sock.write('AUTH PLAIN\r\n');
+  await s.until((t) => /\r\n\+ ?\r\n$/.test(t));
+  s.sock.write(`${wrong}\r\n`);
+  await s.until((t) => /-ERR \[AUTH\][^\n]*\n$/.test(t));
+  s.sock.write(`AUTH PLAIN ${plain}\r\nSTAT\r\nQUIT\r\n`);
+  await s.closed;
+  const t = s.data().toString('latin1');
+  assert.match(t, /\+OK Logged in\.\r\n\+OK 8 \d+\r\n\+OK Logging out\.\r\n$/, t);
+});
+
 test('a client that dies mid-RETR: the scan is aborted, the server never enters UPDATE (DELE not committed)', async () => {
   const from = cli.logs().length;
   const s = rawSession(cli.port);
