@@ -92,6 +92,8 @@ export class Pop3Session {
   /** Set once connected: commands may go. */
   private upstream: Socket | null = null;
   private upstreamSock: Socket | null = null;
+  /** The upstream socket closed; responses it sent before may still be in the reader. */
+  private upstreamClosed = false;
   private readonly cmds = new CommandReader(MAX_LINE);
   private readonly resp = new ResponseReader();
   private readonly queue: Item[] = [];
@@ -324,7 +326,12 @@ export class Pop3Session {
       if (!connected) return this.closeAll(LOCAL_REPLIES.upstreamDown, 'connect failed');
       this.upstreamGone(`upstream error: ${e.message}`);
     });
-    sock.on('close', () => this.upstreamGone('upstream closed'));
+    // The server may close right after its last response (QUIT pipelined behind RETRs):
+    // what it sent before is still being relayed, so finish that first.
+    sock.on('close', () => {
+      this.upstreamClosed = true;
+      if (!this.upstreamPumping) this.upstreamGone('upstream closed');
+    });
     this.upstreamSock = sock;
   }
 
@@ -350,6 +357,7 @@ export class Pop3Session {
     } finally {
       this.upstreamPumping = false;
     }
+    if (this.upstreamClosed) this.upstreamGone('upstream closed');
   }
 
   private async onResponse(ev: ResponseEvent): Promise<void> {

@@ -271,8 +271,12 @@ function retrieveAll(port: number): Promise<Buffer[]> {
 test('POP3 through midstream-pop3: the clean mail as Dovecot sends it; EICAR, EICAR in a zip and the .exe defanged', async () => {
   const direct = await retrieveAll(dovecotPort);
   const via = await retrieveAll(pop3Port);
+  const diag = async () => {
+    const r = await docker(['logs', '--tail', '30', await containerId('midstream-pop3')]);
+    return `${r.stdout}\n${r.stderr}`;
+  };
   assert.equal(direct.length, 4);
-  assert.equal(via.length, 4);
+  assert.equal(via.length, 4, `midstream-pop3 delivered ${via.length} of 4; its log:\n${via.length === 4 ? '' : await diag()}`);
   assert.ok(via[0]!.equals(direct[0]!), 'clean mail byte-identical');
   const b64 = (t: string) => [...t.matchAll(/\r\n\r\n([A-Za-z0-9+/=\r\n]+?)\r\n--/g)].map((m) => Buffer.from(m[1]!, 'base64'));
   const eicar = Buffer.from(EICAR, 'latin1');

@@ -5,10 +5,14 @@
  * any part, the clean part before it is; a file larger than hold_bytes gets the
  * configured action; clean mail still arrives byte for byte. In process (the relay and
  * the core), with the response framing of the real reader; the socket side is covered by
- * the Dovecot tests.
+ * the Dovecot tests — except one timing case made deterministic with a scripted upstream:
+ * a server that answers a pipelined burst and closes at once, while clamd is still scanning.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect, createServer } from 'node:net';
+import { nullLogger } from '../../src/log/logger.js';
+import { startPop3 } from '../../src/pop3/pop3-server.js';
 import { createEngine, DEFAULT_ACTIONS, type Engine } from '../../src/core/index.js';
 import { ResponseReader } from '../../src/pop3/response-reader.js';
 import { RetrRelay, type Outcome, type RelayOptions } from '../../src/pop3/retr-relay.js';
@@ -143,5 +147,43 @@ test('clamd raw_message: "always" holds the whole message; "anomaly" stops the g
   } finally {
     await always.close();
     await anomaly.close();
+  }
+});
+
+test('a server that closes right after a pipelined burst, while clamd still scans: every response reaches the client', async () => {
+  const clean = multipartMessage([{ filename: 'a.txt', contentType: 'text/plain', content: 'fine' }]);
+  const bad = multipartMessage([{ filename: 'e.txt', contentType: 'text/plain', content: EICAR }]);
+  // Everything at once, then FIN (what Dovecot does with RETR … QUIT pipelined): the close
+  // arrives while the relay waits for clamd's answer on the first message.
+  const upstream = createServer((s) => {
+    s.write('+OK scripted\r\n');
+    let buf = '';
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      if (buf.includes('QUIT\r\n')) s.end(`+OK\r\n+OK\r\n+OK\r\n${clean.toString('latin1')}.\r\n+OK\r\n${bad.toString('latin1')}.\r\n+OK bye\r\n`);
+    });
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  const relay = await startPop3({ engine, logger: nullLogger, listen: '127.0.0.1:0', upstream: `127.0.0.1:${(upstream.address() as { port: number }).port}` });
+  try {
+    for (let round = 0; round < 3; round++) {
+      const got = await new Promise<string>((resolve, reject) => {
+        const c = connect({ host: '127.0.0.1', port: Number(relay.address.split(':')[1]) });
+        let t = '';
+        c.on('data', (d: Buffer) => {
+          if (t === '') c.write('USER u\r\nPASS p\r\nRETR 1\r\nRETR 2\r\nQUIT\r\n');
+          t += d.toString('latin1');
+        });
+        c.on('error', reject);
+        c.on('close', () => resolve(t));
+      });
+      assert.ok(got.includes(`+OK\r\n${clean.toString('latin1')}.\r\n`), `round ${round}: the clean message, whole: ${JSON.stringify(got.slice(0, 300))}`);
+      assert.ok(got.includes('midstream removed the rest of this message: virus found: Eicar-Test-Signature.UNOFFICIAL'), `round ${round}: the defanged one`);
+      assert.ok(got.endsWith('+OK bye\r\n'), `round ${round}: the QUIT answer last: ${JSON.stringify(got.slice(-60))}`);
+    }
+  } finally {
+    await relay.close();
+    upstream.close();
   }
 });
