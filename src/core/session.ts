@@ -48,7 +48,7 @@ import { MimeSplitter } from './mime/mime-splitter.js';
 import { createDecoder, type Decoder } from './decode/index.js';
 import { UuExtractor } from './decode/uu-extractor.js';
 import { sniffArchive, sniffType } from './unpack/sniff.js';
-import { createEmbeddedZipUnpacker, createUnpacker, EocdWatch, opensAsZip } from './unpack/index.js';
+import { createEmbeddedZipUnpacker, createUnpacker, EocdWatch, MAX_UNDECIDED, opensAsZip } from './unpack/index.js';
 import type { EntryMeta, UnpackBudget, UnpackHandler, Unpacker } from './unpack/unpack-types.js';
 import type { RawMessageSource, RawMessageStream, Scanner, ScanStream } from './scan/scanner.js';
 import { bannedNameReason, bannedTypeReason } from './banned.js';
@@ -115,7 +115,6 @@ const RAW_HOLD_BYTES = 32 * 1024;
 const RESOLVED: Promise<void> = Promise.resolve();
 /** What push() returns when nothing needs awaiting: a front may compare and skip the await (one promise hop less per read). */
 export const PUSHED = RESOLVED;
-const NO_RANGES: readonly number[] = [];
 
 export class MessageSession {
   private final: Verdict | null = null;
@@ -803,6 +802,15 @@ class FileNode implements ByteSink, Holding {
    */
   private stopped: (() => void) | null = null;
   private ending = false;
+  /**
+   * Streams that skip what the members read (ScanStream.writeUnpacked) read an archive
+   * only as far as its unpacker has decided each byte's fate (Unpacker.decided); the rest
+   * (fewer than MAX_UNDECIDED bytes at the end of the input: a partial inflate slice) waits
+   * here, copied, until a later write decides it, or is read as it is at the file's end.
+   */
+  private deferring = false;
+  private undecided: Uint8Array | null = null;
+  private undecidedLen = 0;
 
   /**
    * `banned`: this file's name is banned. It is offered only after the file was scanned to
@@ -841,6 +849,13 @@ class FileNode implements ByteSink, Holding {
     if (this.s.done) return;
     if (this.head) this.start(this.head.subarray(0, this.headLen));
     if (this.s.done) return;
+    if (this.undecidedLen > 0) {
+      // Still undecided at the end (the last stream's final partial slice): read as it is.
+      this.readDecided(this.undecided!.subarray(0, this.undecidedLen), false);
+      this.undecidedLen = 0;
+      if (this.s.done) return;
+    }
+    this.undecided = null;
     for (const { stream, engine } of this.streams) {
       this.pendingResults++;
       this.s.track(stream, stream.end(), this.info.where, engine, () => {
@@ -880,7 +895,7 @@ class FileNode implements ByteSink, Holding {
     if (this.head !== null) return 0; // the type sniff has not run yet
     let safe: number;
     if (this.ended && this.pendingResults === 0) safe = this.fed;
-    else safe = Number.isFinite(this.reach) ? this.fed - this.reach : 0;
+    else safe = Number.isFinite(this.reach) ? this.fed - this.undecidedLen - this.reach : 0;
     for (const src of this.sources) if (src.member && src.map) safe = Math.min(safe, src.map.inputFor(src.member.safeIn()));
     return Math.max(0, safe);
   }
@@ -927,41 +942,35 @@ class FileNode implements ByteSink, Holding {
       this.streams.push({ stream: s.openStream(sc, info), engine: sc.name, keeps: sc.keepsChunks === true });
       this.reach = Math.max(this.reach, sc.reach ?? Infinity);
     }
+    this.deferring = this.unpacker?.unpackedRanges !== undefined && this.streams.some((x) => x.stream.writeUnpacked !== undefined);
     if (first.length > 0) this.feed(first);
   }
 
   /**
-   * The unpacker goes first: it tells which bytes of the chunk its members carry (deflate
-   * data, stored data), and scanners that read the members need not read those twice
-   * (ScanStream.writeUnpacked). So members are scanned before their archive's own bytes.
+   * The unpacker goes first: it tells which bytes its members carry (deflate data it
+   * inflated, stored data it passed on), and scanners that read the members need not read
+   * those twice (ScanStream.writeUnpacked). So members are scanned before their archive's
+   * own bytes, and those scanners read the archive only as far as the unpacker has decided.
    */
   private feed(chunk: Uint8Array): void {
     const s = this.s;
     this.writeStart = this.fed;
     this.fed += chunk.length;
-    let ranges: readonly number[] = NO_RANGES;
-    if (this.unpacker) {
-      this.unpacker.write(chunk);
+    const u = this.unpacker;
+    if (u) {
+      u.write(chunk);
       s.stats.unpackedBytes = s.budget.unpackedBytes;
       if (s.done) return;
-      ranges = this.unpacker.unpackedIn?.(chunk) ?? NO_RANGES;
     }
     const where = this.info.where;
     for (const { stream, engine, keeps } of this.streams) {
+      if (this.deferring && stream.writeUnpacked) continue;
       // Chunks are borrowed (decoders and inflate reuse their buffers): a keeper gets a copy.
-      const c = keeps ? new Uint8Array(chunk) : chunk;
-      if (ranges.length === 0 || !stream.writeUnpacked) s.feed(stream, c, where, engine);
-      else {
-        let at = 0;
-        for (let i = 0; i < ranges.length && !s.done; i += 2) {
-          const a = ranges[i]!;
-          const b = ranges[i + 1]!;
-          if (a > at) s.feed(stream, c.subarray(at, a), where, engine);
-          if (!s.done) s.feed(stream, c.subarray(a, b), where, engine, true);
-          at = b;
-        }
-        if (at < c.length && !s.done) s.feed(stream, c.subarray(at), where, engine);
-      }
+      s.feed(stream, keeps ? new Uint8Array(chunk) : chunk, where, engine);
+      if (s.done) return;
+    }
+    if (this.deferring) {
+      this.feedDecided(chunk, u!.decided ?? this.fed, u!.unpackedRanges!());
       if (s.done) return;
     }
     this.zipSearch?.write(chunk);
@@ -969,6 +978,56 @@ class FileNode implements ByteSink, Holding {
     s.stats.unpackedBytes = s.budget.unpackedBytes;
     // Input below fed − lag has yielded all its output: at most member.inCount bytes.
     for (const src of this.sources) if (src.member && src.map) src.map.add(this.fed - src.lag, src.member.inCount);
+  }
+
+  /**
+   * Input positions [from, to) — the bytes held undecided, then `chunk` — go to the
+   * skipping streams now: `ranges` through writeUnpacked, the rest through write(); the
+   * bytes from `to` on are held for a later write.
+   */
+  private feedDecided(chunk: Uint8Array, decided: number, ranges: readonly number[]): void {
+    const chunkAt = this.fed - chunk.length;
+    const from = chunkAt - this.undecidedLen;
+    // Never behind what was read, never past the input, never more held than an unpacker leaves undecided.
+    const to = Math.min(this.fed, Math.max(decided, from, this.fed - MAX_UNDECIDED));
+    let p = from;
+    for (let i = 0; i < ranges.length && !this.s.done; i += 2) {
+      const a = Math.max(ranges[i]!, p);
+      const b = Math.min(ranges[i + 1]!, to);
+      if (b <= a) continue;
+      if (a > p) this.readSpan(chunk, from, p, a, false);
+      if (!this.s.done) this.readSpan(chunk, from, a, b, true);
+      p = b;
+    }
+    if (p < to && !this.s.done) this.readSpan(chunk, from, p, to, false);
+    if (this.s.done) return;
+    const n = this.fed - to;
+    if (n > 0) {
+      const h = (this.undecided ??= new Uint8Array(MAX_UNDECIDED));
+      if (to >= chunkAt) h.set(chunk.subarray(to - chunkAt));
+      else {
+        // Some held bytes are still undecided: move them to the front (only when some were read), append the chunk.
+        if (to > from) h.copyWithin(0, to - from, this.undecidedLen);
+        h.set(chunk, chunkAt - to);
+      }
+    }
+    this.undecidedLen = n;
+  }
+
+  /** Input positions [a, b): from the held bytes (which begin at `from`) and/or from `chunk`. */
+  private readSpan(chunk: Uint8Array, from: number, a: number, b: number, unpacked: boolean): void {
+    const chunkAt = this.fed - chunk.length;
+    if (a < chunkAt) this.readDecided(this.undecided!.subarray(a - from, Math.min(b, chunkAt) - from), unpacked);
+    if (b > chunkAt && !this.s.done) this.readDecided(chunk.subarray(Math.max(a, chunkAt) - chunkAt, b - chunkAt), unpacked);
+  }
+
+  /** Bytes for the skipping streams (see `deferring`); `unpacked`: a member reads them. */
+  private readDecided(bytes: Uint8Array, unpacked: boolean): void {
+    for (const { stream, engine, keeps } of this.streams) {
+      if (!stream.writeUnpacked) continue;
+      this.s.feed(stream, keeps ? new Uint8Array(bytes) : bytes, this.info.where, engine, unpacked);
+      if (this.s.done) return;
+    }
   }
 
   private source(lag: number): MemberSource {

@@ -86,8 +86,28 @@ export function unpack(format: ArchiveFormat | 'zip-embedded', chunks: Iterable<
       t.events.push(`altname ${member} -> ${alt}`);
     },
   });
-  for (const c of chunks) u.write(c);
+  // What reaches the members (Unpacker.decided / unpackedRanges), merged over the writes: it
+  // must not depend on the chunking either, so it is part of the trace.
+  const marked: number[] = [];
+  let decided = 0;
+  let written = 0;
+  for (const c of chunks) {
+    u.write(c);
+    written += c.length;
+    const r = u.unpackedRanges?.() ?? [];
+    const now = u.decided ?? written;
+    if (now < decided || now > written) throw new Error(`decided ${now} outside [${decided}, ${written}]`);
+    for (let i = 0; i < r.length; i += 2) {
+      const a = r[i]!;
+      const b = r[i + 1]!;
+      if (a < decided || b > now || a >= b || (marked.length > 0 && a < marked[marked.length - 1]!)) throw new Error(`range [${a}, ${b}) outside [${decided}, ${now}) or out of order`);
+      if (marked.length > 0 && marked[marked.length - 1] === a) marked[marked.length - 1] = b;
+      else marked.push(a, b);
+    }
+    decided = now;
+  }
   u.end();
+  t.events.push(`unpacked [${marked.join(' ')}] decided ${decided}/${written}`);
   return t;
 }
 

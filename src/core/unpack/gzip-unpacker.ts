@@ -55,8 +55,8 @@ export class GzipUnpacker extends UnpackerBase {
     super(handler, budget);
   }
 
-  protected override compressing(): boolean {
-    return this.state === S.Data;
+  protected override inflating(): InflateStream | null {
+    return this.state === S.Data ? this.inflate : null;
   }
 
   protected override takeTail(): Uint8Array | null {

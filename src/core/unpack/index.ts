@@ -13,6 +13,8 @@ import { ZipUnpacker } from './zip-unpacker.js';
 export { sniffArchive, sniffType, SNIFF_HEAD_BYTES } from './sniff.js';
 export { EocdWatch, opensAsZip } from './zip-eocd-watch.js';
 export type { ArchiveFormat, EntryMeta, UnpackBudget, UnpackHandler, Unpacker } from './unpack-types.js';
+/** Unpacker.decided lags the input by less than this: one inflate slice (zip's descriptor look-behind is shorter). */
+export { SLICE_BYTES as MAX_UNDECIDED } from './inflate-stream.js';
 
 export function createUnpacker(format: ArchiveFormat, handler: UnpackHandler, budget: UnpackBudget): Unpacker {
   switch (format) {

@@ -36,6 +36,12 @@
  * zlib wants, or at flush(), which asks zlib with Z_FINISH and no input (zlib answers
  * Z_BUF_ERROR — harmless, state unchanged — when the stream is not complete).
  *
+ * What is decided (for the archive-level skip, unpack-base.ts): `settled` counts the input
+ * bytes of whole slices inflated without a stop, up to the stream's end — their output has
+ * all been handed to onData; `pending` the bytes taken but not yet inflated (staged). A
+ * slice that stopped (corrupt data, onData false) is never settled. Both are functions of
+ * the stream's own offsets, never of the caller's chunking.
+ *
  * Chunk ownership (chunk-ownership.ts): onData's piece is borrowed — a scratch buffer,
  * overwritten by the next piece.
  * Memory per stream: zlib state (~7 KiB) + its 32 KiB window, and a SLICE_BYTES staging
@@ -76,6 +82,8 @@ export class InflateStream {
   done = false;
   /** After `done`: bytes that were taken by push() but lie after the deflate stream. */
   tail: Uint8Array = EMPTY;
+  /** Input bytes inflated in whole slices without a stop (up to the stream's end): their output was all emitted. */
+  settled = 0;
   private handle: ZlibHandle | null;
   private readonly state: Uint32Array;
   private stage: Uint8Array | null = null;
@@ -98,6 +106,11 @@ export class InflateStream {
     this.handle.onerror = (message, errno) => {
       this.zError = { message, errno };
     };
+  }
+
+  /** Bytes taken by push() but not inflated yet (a partial slice waiting for the rest). */
+  get pending(): number {
+    return this.staged;
   }
 
   /** Take bytes from `input`; returns how many were taken (all, unless done/halted first). */
@@ -171,6 +184,7 @@ export class InflateStream {
         if (have > 0 && !this.emit(out.subarray(0, have))) return;
         if (room === 0) continue; // output full: more may be pending even without input
         // Output room left: zlib consumed all it could. Input left over means the final block ended.
+        this.settled += inOff;
         if (avail > 0) this.finish(slice.subarray(inOff));
         return;
       }

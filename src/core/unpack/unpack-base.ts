@@ -1,5 +1,6 @@
 /**
- * unpack-base.ts — the part every unpacker shares: member sinks, limits, stopping.
+ * unpack-base.ts — the part every unpacker shares: member sinks, limits, stopping, and
+ * which input bytes reach the members.
  *
  * Guarantees to the handler (all unpackers):
  *   - every sink returned by onEntry gets exactly one end(), also when the unpacker
@@ -7,15 +8,21 @@
  *   - at most one of onLimit / onCorrupt is called, once, before the open sink is
  *     ended; afterwards nothing more is emitted and further input is ignored;
  *   - entries (including encrypted and skipped ones) count against budget.entries.
- * And to the session: after write(chunk), unpackedIn(chunk) lists the ranges of that
- * chunk whose content reaches the members — handed to a decompressor, or passed on as
- * stored data (see Unpacker.unpackedIn).
+ * And to the session (Unpacker.decided / unpackedRanges), in input positions: a byte is
+ * marked as reaching the members only once that is certain — deflate data of a slice the
+ * member's decompressor has inflated without a stop (InflateStream.settled: never what it
+ * took past its stream's end, never the slice that hit a limit or damage), or stored data
+ * handed to an open member sink as it is. Bytes taken but not yet inflated (a partial
+ * slice) or not yet passed on (zip's descriptor look-behind) are undecided: `decided`
+ * stays below them until a later write settles them. Every decision depends only on the
+ * archive's bytes, so the marked set is the same for any chunking.
+ * Positions: `drive` knows where each buffer it steps over lies in the input (a tail or a
+ * replay taken back is always the bytes just before the current position).
  */
 import type { ByteSink, LimitName } from '../types.js';
+import type { InflateStream } from './inflate-stream.js';
 import { OutputGuard, type RatioScope } from './ratio-guard.js';
 import type { EntryMeta, UnpackBudget, UnpackHandler, Unpacker } from './unpack-types.js';
-
-const NONE: readonly number[] = [];
 
 export abstract class UnpackerBase implements Unpacker {
   protected stopped = false;
@@ -23,11 +30,19 @@ export abstract class UnpackerBase implements Unpacker {
   protected readonly guard: OutputGuard;
   private sink: ByteSink | null = null;
   private entryOpen = false;
-  /** Ranges [start, end, …] of `rangesOf` (the last chunk driven) that went into a decompressor. */
-  private readonly ranges: number[] = [];
-  private rangesOf: Uint8Array | null = null;
-  /** The chunk being driven: stored data handed on from it is recorded too. */
-  private input: Uint8Array | null = null;
+  /** Input bytes written so far (the position after the last one). */
+  private written = 0;
+  private decidedAt = 0;
+  /** Ranges [start, end, …] (input positions) marked during the last write, each ≥ `floor`. */
+  private readonly marks: number[] = [];
+  /** `decided` before the last write: nothing below it may be marked any more. */
+  private floor = 0;
+  /** The buffer step() is reading and its first byte's input position. */
+  private stepBuf: Uint8Array | null = null;
+  private stepAt = 0;
+  /** The decompressor of the member being inflated, where its data begins, and how far it is marked. */
+  private stream: InflateStream | null = null;
+  private streamAt = 0;
 
   constructor(
     protected readonly handler: UnpackHandler,
@@ -37,12 +52,21 @@ export abstract class UnpackerBase implements Unpacker {
   }
 
   write(chunk: Uint8Array): void {
-    if (this.stopped || this.ended || chunk.length === 0) return;
-    this.drive(chunk);
+    this.marks.length = 0;
+    this.floor = this.decidedAt;
+    this.written += chunk.length;
+    if (!this.stopped && !this.ended && chunk.length > 0) this.take(chunk);
+    // Once stopped, nothing more reaches the members: every byte is decided.
+    this.decidedAt = this.written - (this.stopped || this.ended ? 0 : this.undecided());
   }
 
-  unpackedIn(chunk: Uint8Array): readonly number[] {
-    return chunk === this.rangesOf ? this.ranges : NONE;
+  /** See Unpacker.decided. */
+  get decided(): number {
+    return this.decidedAt;
+  }
+
+  unpackedRanges(): readonly number[] {
+    return this.marks;
   }
 
   end(): void {
@@ -51,73 +75,104 @@ export abstract class UnpackerBase implements Unpacker {
     if (!this.stopped) this.finish();
   }
 
+  /** Read a chunk (written already counts it): the state machine over it, by default. */
+  protected take(chunk: Uint8Array): void {
+    this.drive(chunk);
+  }
+
   /** Advance the format's state machine over buf from off; returns the new offset (it may equal off only on a state change). */
   protected abstract step(buf: Uint8Array, off: number): number;
 
   /**
    * If a decompressor has just finished, move the state machine past it and return the
    * bytes it had taken beyond its end (to be parsed before the rest of the input); else null.
+   * Also any other bytes taken that must be parsed again: always the ones just before the
+   * current position.
    */
   protected takeTail(): Uint8Array | null {
     return null;
   }
 
-  /** True while step() hands its input to a decompressor (the deflate data of a member). */
-  protected compressing(): boolean {
-    return false;
+  /**
+   * The decompressor step() feeds now, if its output goes to the open member and the
+   * format may mark its input (a sniffed archive, not a speculative one); else null.
+   */
+  protected inflating(): InflateStream | null {
+    return null;
+  }
+
+  /** Whether stored data handed to the open member may be marked (false in a speculative zip segment). */
+  protected marking(): boolean {
+    return true;
+  }
+
+  /** Member data taken from the end of the input but not passed on yet (zip's descriptor look-behind). */
+  protected heldBack(): number {
+    return 0;
+  }
+
+  /** Input position of buf[i] during step(). */
+  protected posOf(i: number): number {
+    return this.stepAt + i;
   }
 
   /**
-   * Run the state machine over chunk, re-reading decompressor tails first (a stack, no recursion).
-   * Steps over `chunk` itself (not tails) in a compressing state are recorded (unpackedIn).
+   * Run the state machine over chunk, re-reading tails first (a stack, no recursion), and
+   * mark what the member's decompressor has settled after each step.
    */
   protected drive(chunk: Uint8Array): void {
-    const input = chunk;
-    this.rangesOf = chunk;
-    this.ranges.length = 0;
-    this.input = chunk;
-    const saved: Array<[Uint8Array, number]> = [];
+    const saved: Array<[Uint8Array, number, number]> = [];
     let buf = chunk;
     let off = 0;
+    let at = this.written - chunk.length;
     while (!this.stopped) {
       const tail = this.takeTail();
-      if (this.stopped) return;
+      if (this.stopped) break;
       if (tail) {
-        // The tail's bytes were taken by the last step but lie after the stream: not compressed.
-        if (buf === input) this.unmarkUnpacked(tail.length, off);
-        if (off < buf.length) saved.push([buf, off]);
+        if (off < buf.length) saved.push([buf, off, at]);
+        at += off - tail.length;
         buf = tail;
         off = 0;
         continue;
       }
       if (off >= buf.length) {
         const r = saved.pop();
-        if (!r) return;
-        [buf, off] = r;
+        if (!r) break;
+        [buf, off, at] = r;
         continue;
       }
-      const mark = buf === input && this.compressing();
-      const from = off;
+      this.stepBuf = buf;
+      this.stepAt = at;
+      const inf = this.inflating();
+      if (inf !== this.stream) {
+        // A new stream's first step starts at its first byte.
+        this.stream = inf;
+        this.streamAt = at + off;
+      }
+      // (A member that stops in this step is still the one its settled slices reached.)
+      const reads = inf !== null && this.sink !== null;
       off = this.step(buf, off);
-      // A step that stopped the unpacker (damage, a limit) may not have decoded its input: unmarked.
-      if (mark && off > from && !this.stopped) this.markUnpacked(from, off);
+      // Settled slices only: a slice that stopped the unpacker never is (so it is read as it is).
+      if (reads && inf.settled > 0) this.mark(this.streamAt, this.streamAt + inf.settled);
     }
+    this.stepBuf = null;
   }
 
-  /** Take back the last `n` bytes before `end` (as far as they were recorded in this chunk). */
-  private unmarkUnpacked(n: number, end: number): void {
-    const c = this.ranges;
-    if (c.length === 0 || c[c.length - 1] !== end) return;
-    const start = c[c.length - 2]!;
-    if (end - n > start) c[c.length - 1] = end - n;
-    else c.length -= 2;
+  /** Bytes taken from the end of the input whose fate is not known yet. */
+  private undecided(): number {
+    if (this.sink === null) return 0;
+    const inf = this.inflating();
+    return (inf !== null ? inf.pending : 0) + this.heldBack();
   }
 
-  private markUnpacked(from: number, to: number): void {
-    const c = this.ranges;
-    if (c.length > 0 && c[c.length - 1] === from) c[c.length - 1] = to;
-    else if (c.length === 0 || c[c.length - 1]! < from) c.push(from, to);
-    // (an overlapping or earlier range cannot happen in one forward pass; ignored if it did)
+  /** Record [from, to) as reaching the members (only what is above `floor`: earlier bytes were read already). */
+  private mark(from: number, to: number): void {
+    const c = this.marks;
+    if (from < this.floor) from = this.floor;
+    const n = c.length;
+    if (n > 0 && c[n - 1]! >= from) {
+      if (to > c[n - 1]!) c[n - 1] = to;
+    } else if (to > from) c.push(from, to);
   }
   /** Input ended: flush, validate completeness, close. */
   protected abstract finish(): void;
@@ -164,16 +219,23 @@ export abstract class UnpackerBase implements Unpacker {
     return true;
   }
 
-  /** Bytes stored as-is (tar, zip stored/raw): not expansion, so not counted as unpacked. */
-  protected emitStored(data: Uint8Array): void {
+  /**
+   * Bytes stored as-is (tar, zip stored/raw): not expansion, so not counted as unpacked.
+   * `at`: their input position, when they are not a view of the buffer step() reads.
+   */
+  protected emitStored(data: Uint8Array, at?: number): void {
     if (this.stopped || !this.sink || !data.length) return;
     this.sink.write(data);
+    if (!this.marking()) return;
     // A member reads these exact bytes: the session need not match them in the archive too.
-    const inp = this.input;
-    if (inp !== null && data.buffer === inp.buffer) {
-      const from = data.byteOffset - inp.byteOffset;
-      if (from >= 0 && from + data.length <= inp.length) this.markUnpacked(from, from + data.length);
+    if (at === undefined) {
+      const b = this.stepBuf;
+      if (b === null || data.buffer !== b.buffer) return;
+      const i = data.byteOffset - b.byteOffset;
+      if (i < 0 || i + data.length > b.length) return;
+      at = this.stepAt + i;
     }
+    this.mark(at, at + data.length);
   }
 
   protected closeEntry(): void {

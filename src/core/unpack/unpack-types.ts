@@ -56,12 +56,18 @@ export interface UnpackHandler {
 
 export interface Unpacker extends ByteSink {
   /**
-   * After write(chunk): ranges [start, end, start, end, …] of that chunk whose content
-   * reaches the members: deflate data of a strict (sniffed) archive that the unpacker
-   * decoded (exactly — except bytes after a stream's end that shared its last 8 KiB input
-   * slice and came in an earlier chunk; a step that stopped the unpacker is not included),
-   * and stored data handed to a member sink as it is. The session need not body-match
-   * them in the archive too. Empty for any other chunk, or when unknown.
+   * After write(): the input position (bytes since the archive's first) below which every
+   * byte's fate is known. The bytes above it — fewer than MAX_UNDECIDED (index.ts), at the end of the
+   * input — were taken but not yet inflated or passed on; a later write decides them.
    */
-  unpackedIn?(chunk: Uint8Array): readonly number[];
+  readonly decided?: number;
+  /**
+   * After write(): ranges [start, end, start, end, …] of input positions, in order, whose
+   * content reached a member — deflate data of a sniffed archive that the member's
+   * decompressor inflated (never bytes after a stream's end, never a slice that hit a
+   * limit or damage), and stored data handed to a member as it is — decided by this
+   * write: each lies within [decided before the write, decided). The session need not
+   * body-match them in the archive too. Reused by the next write.
+   */
+  unpackedRanges?(): readonly number[];
 }

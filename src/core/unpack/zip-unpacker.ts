@@ -209,8 +209,7 @@ export class ZipUnpacker extends UnpackerBase {
     this.state = this.embedded ? S.Search : S.Sig;
   }
 
-  override write(chunk: Uint8Array): void {
-    if (this.stopped || this.ended || chunk.length === 0) return;
+  protected override take(chunk: Uint8Array): void {
     this.sigs.length = 0;
     this.sigIx = 0;
     this.watch.write(chunk, this.sigs);
@@ -311,9 +310,18 @@ export class ZipUnpacker extends UnpackerBase {
     return i + took;
   }
 
-  /** Deflate data of the first (strict) segment only: a speculative segment may be no archive at all. */
-  protected override compressing(): boolean {
-    return this.state === S.Deflate && this.seg?.strict === true;
+  /** Member data of the first (strict) segment only is marked: a speculative segment may be no archive at all. */
+  protected override inflating(): InflateStream | null {
+    return this.state === S.Deflate && this.seg?.strict === true ? this.inflate : null;
+  }
+
+  protected override marking(): boolean {
+    return this.seg?.strict === true;
+  }
+
+  /** Stored data of unknown size: the descriptor look-behind is passed on (or not) later. */
+  protected override heldBack(): number {
+    return this.state === S.Scan && this.scanEmit && this.seg?.strict === true ? this.carry.length : 0;
   }
 
   protected override takeTail(): Uint8Array | null {
@@ -687,6 +695,7 @@ export class ZipUnpacker extends UnpackerBase {
     const unsignedLen = 4 + 2 * sizeBytes;
     const lookBehind = unsignedLen + 4; // longest candidate: unsigned descriptor + next signature
     const carryLen = this.carry.length;
+    const dataAt = this.posOf(off) - carryLen; // input position of data[0]
     let data: Uint8Array;
     if (carryLen === 0) data = buf.subarray(off);
     else {
@@ -709,7 +718,7 @@ export class ZipUnpacker extends UnpackerBase {
       const f = signed ? end + 4 : end;
       if (f + unsignedLen + (signed ? 0 : 4) > data.length) break; // wait for more
       if (end < pos) continue;
-      this.passScanned(data.subarray(pos, end));
+      this.passScanned(data.subarray(pos, end), dataAt + pos);
       pos = end;
       const crc = u32(data, f);
       const csize = e.zip64 ? u64(data, f + 4) : u32(data, f + 4);
@@ -733,19 +742,20 @@ export class ZipUnpacker extends UnpackerBase {
       return off;
     }
     const keepFrom = Math.max(pos, data.length - (lookBehind - 1));
-    this.passScanned(data.subarray(pos, keepFrom));
+    this.passScanned(data.subarray(pos, keepFrom), dataAt + pos);
     this.carry = copy(data.subarray(keepFrom));
     return buf.length;
   }
 
-  private passScanned(d: Uint8Array): void {
+  /** `at`: input position of d[0] (d may be a copy that joins the look-behind and the chunk). */
+  private passScanned(d: Uint8Array, at: number): void {
     if (!d.length) return;
     this.inSize += d.length;
     if (this.scanDecoded) {
       this.crc = crc32(d, this.crc);
       this.outSize += d.length;
     }
-    if (this.scanEmit) this.emitStored(d);
+    if (this.scanEmit) this.emitStored(d, at);
   }
 
   // ---- central directory ------------------------------------------------------------
