@@ -102,14 +102,16 @@ async function main(): Promise<void> {
       log(`${w.key}: ${SESSIONS} mailboxes × ${count} messages (~${(avg / 1e3).toFixed(0)} KB)`);
       const dovecot: RealDovecot = await startDovecot({ users: Object.fromEntries(users.map((u) => [u, 'p'])), mail });
       const fronts: { name: string; cli: CliServer | null; port: number }[] = [{ name: 'Dovecot direct', cli: null, port: dovecot.port }];
-      const mk = async (name: string, extra: string) => {
+      const mk = async (name: string, pop3: string, extra: string) => {
         const d = mkdtempSync(join(dir, 'm-'));
         // Same policy as the SMTP benchmark: virus scanning only (the workloads carry .exe files).
-        const cli = await startCli('pop3', `[pop3]\nlisten = "127.0.0.1:0"\nupstream = "127.0.0.1:${dovecot.port}"\nmax_connections = 1000\n[policy]\nbanned_extensions = []\nbanned_types = []\n${extra}`, d);
+        const cli = await startCli('pop3', `[pop3]\nlisten = "127.0.0.1:0"\nupstream = "127.0.0.1:${dovecot.port}"\nmax_connections = 1000\n${pop3}[policy]\nbanned_extensions = []\nbanned_types = []\n${extra}`, d);
         fronts.push({ name, cli, port: cli.port });
       };
-      await mk('midstream pop3, built-in engine', '');
-      if (clamd) await mk('midstream pop3, clamd per-file', `[clamd]\nendpoints = ["${clamd.tcp}"]\n`);
+      await mk('midstream pop3, built-in engine', '', '');
+      // clamd answers at the end of a file, so each file is held whole: hold_bytes must fit the
+      // largest attachment (zip-5m), or the rest would be replaced (hold_exceeded).
+      if (clamd) await mk('midstream pop3, clamd per-file', 'hold_bytes = "16MiB"\n', `[clamd]\nendpoints = ["${clamd.tcp}"]\n`);
       const results = new Map<string, { rate: number[]; mb: number[]; cpu: number[]; rss: number }>();
       try {
         await round(dovecot.port, users, count); // warm the maildir index and page cache
