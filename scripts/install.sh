@@ -4,10 +4,11 @@
 #      so /usr/local/bin/midstream is what the systemd units run;
 #   2. the system user and group `midstream` (and membership of group postfix, if Postfix
 #      is installed, so the milter may hand its unix socket to that group);
-#   3. /etc/midstream/proxy.toml and milter.toml — one config per unit (they cannot share
+#   3. /etc/midstream/proxy.toml, milter.toml and pop3.toml — one config per unit (they cannot share
 #      listen, log or metrics addresses), made from the sample midstream.toml; an existing
 #      file is never overwritten;
-#   4. the systemd units midstream-proxy.service and midstream-milter.service;
+#   4. the systemd units midstream-proxy.service, midstream-milter.service and
+#      midstream-pop3.service;
 #   5. /etc/logrotate.d/midstream (SIGUSR1 makes the daemon reopen its log file);
 #   6. /var/spool/postfix/midstream (owner midstream, group postfix, 0750) for a milter
 #      socket inside Postfix's chroot, if Postfix is installed.
@@ -46,7 +47,7 @@ fi
 
 # --- 3. configs, one per unit -----------------------------------------------------------
 install -d -m 0750 -o root -g midstream "$DESTDIR/etc/midstream"
-for front in proxy milter; do
+for front in proxy milter pop3; do
   conf="$DESTDIR/etc/midstream/$front.toml"
   if [ -e "$conf" ]; then
     echo "install.sh: keeping existing $conf"
@@ -54,6 +55,7 @@ for front in proxy milter; do
   fi
   port=9357
   [ "$front" = milter ] && port=9358
+  [ "$front" = pop3 ] && port=9359
   {
     echo "# /etc/midstream/$front.toml — used by midstream-$front.service; made by scripts/install.sh"
     echo "# from the sample midstream.toml (every option with its default and one-line comment)."
@@ -76,7 +78,7 @@ done
 
 # --- 4. systemd units -------------------------------------------------------------------
 install -d -m 0755 "$DESTDIR/etc/systemd/system"
-for u in deploy/systemd/midstream-proxy.service deploy/systemd/midstream-milter.service; do
+for u in deploy/systemd/midstream-proxy.service deploy/systemd/midstream-milter.service deploy/systemd/midstream-pop3.service; do
   # The units name /usr/local/bin/midstream; a different PREFIX is written into them.
   sed "s|/usr/local/bin/midstream|$PREFIX/bin/midstream|g" "$u" > "$DESTDIR/etc/systemd/system/$(basename "$u")"
   chmod 0644 "$DESTDIR/etc/systemd/system/$(basename "$u")"
@@ -92,6 +94,7 @@ if getent group postfix >/dev/null; then
 fi
 
 if [ -z "$DESTDIR" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
-echo "install.sh: done. Next: edit /etc/midstream/proxy.toml or milter.toml, then"
+echo "install.sh: done. Next: edit /etc/midstream/proxy.toml, milter.toml or pop3.toml, then"
 echo "  systemctl enable --now midstream-proxy    # Postfix before-queue (smtpd_proxy_filter)"
 echo "  systemctl enable --now midstream-milter   # Sendmail or Postfix smtpd_milters"
+echo "  systemctl enable --now midstream-pop3     # POP3 front before Dovecot (or any POP3 server)"

@@ -52,7 +52,7 @@ test('npm pack + install.sh: a working midstream command, the user, one config p
   assert.match(sh('getent', ['passwd', 'midstream']).out, /:\/usr\/sbin\/nologin$/m);
 
   // One config per unit: valid, own log file and metrics port, readable by group midstream only.
-  for (const [front, port] of [['proxy', 9357], ['milter', 9358]] as const) {
+  for (const [front, port] of [['proxy', 9357], ['milter', 9358], ['pop3', 9359]] as const) {
     const conf = join(root, 'etc/midstream', `${front}.toml`);
     const st = statSync(conf);
     assert.equal(st.mode & 0o777, 0o640, `${front}.toml mode`);
@@ -71,9 +71,9 @@ test('npm pack + install.sh: a working midstream command, the user, one config p
   assert.equal(sh('sh', ['scripts/install.sh'], { ...process.env, DESTDIR: root, MIDSTREAM_TGZ: join(dir, tgz) }).code, 0);
   assert.equal(readFileSync(join(root, 'etc/midstream/proxy.toml'), 'utf8'), '# edited\n');
 
-  for (const u of ['midstream-proxy.service', 'midstream-milter.service']) {
+  for (const u of ['midstream-proxy.service', 'midstream-milter.service', 'midstream-pop3.service']) {
     const text = readFileSync(join(root, 'etc/systemd/system', u), 'utf8');
-    const front = u.includes('proxy') ? 'proxy' : 'milter';
+    const front = /midstream-(\w+)\.service/.exec(u)![1]!;
     assert.match(text, new RegExp(`^ExecStart=/usr/local/bin/midstream ${front} --config /etc/midstream/${front}\\.toml$`, 'm'));
     assert.match(text, new RegExp(`^ExecStartPre=/usr/local/bin/midstream check-config --quiet --config /etc/midstream/${front}\\.toml$`, 'm'));
   }
@@ -86,7 +86,7 @@ test('npm pack + install.sh: a working midstream command, the user, one config p
 test('systemd-analyze verify: the installed units are clean (no warnings)', () => {
   // Debian's systemd verifies unit files without a booted systemd. The units name
   // /usr/local/bin/midstream; here it lives under the staging root, so point them there.
-  for (const u of ['midstream-proxy.service', 'midstream-milter.service']) {
+  for (const u of ['midstream-proxy.service', 'midstream-milter.service', 'midstream-pop3.service']) {
     const src = join(root, 'etc/systemd/system', u);
     assert.ok(existsSync(src), 'installed by the first test');
     const copy = join(dir, u);

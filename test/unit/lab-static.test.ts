@@ -285,7 +285,7 @@ test('the Grafana dashboard is valid JSON and shows every midstream_ metric', as
 });
 
 test('systemd units: unprivileged, hardened, reload by HUP, graceful stop', () => {
-  for (const [unit, cmd] of [['midstream-proxy.service', 'proxy'], ['midstream-milter.service', 'milter']] as const) {
+  for (const [unit, cmd] of [['midstream-proxy.service', 'proxy'], ['midstream-milter.service', 'milter'], ['midstream-pop3.service', 'pop3']] as const) {
     const text = readFileSync(join(ROOT, 'deploy/systemd', unit), 'utf8');
     const has = (line: string) => assert.ok(text.split('\n').includes(line), `${unit}: ${line}`);
     has('User=midstream');
