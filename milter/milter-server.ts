@@ -18,7 +18,7 @@
  * closed now (the MTA applies its milter_default_action / F= flags to later mail), one
  * with a message in progress answers that message's end of body first and then
  * closes; after `shutdownGraceMs` whatever is left is dropped.
- * reload(opts): new connections get the new engine, header and progress settings.
+ * reload(opts): new connections get the new engine, header, notice and progress settings.
  * Errors: a bad `listen` string or a busy address rejects the promise (MidstreamError).
  * Known gaps: `inet:PORT` without a host binds 127.0.0.1 (not all addresses as
  * libmilter would) to stay on loopback unless told otherwise.
@@ -28,6 +28,8 @@ import { parseAddress, type Engine } from '../src/core/index.js';
 import type { Logger } from '../src/log/logger.js';
 import { serve, type FrontSpec } from '../src/net/server.js';
 import { MilterSession } from './milter-session.js';
+import { DEFAULT_HEADER_SETTINGS, type HeaderSettings } from '../src/actions/message-edits.js';
+import type { Notifier } from '../src/actions/notifier.js';
 
 export interface MilterOptions {
   /** 'inet:PORT@HOST' | 'inet6:PORT@HOST' | 'unix:/path' (default 'inet:7357@127.0.0.1'). */
@@ -39,8 +41,10 @@ export interface MilterOptions {
   socketGroup?: string;
   engine: Engine;
   logger: Logger;
-  /** Add X-Virus-Scanned / X-Virus-Status to clean mail (default off). */
-  addHeaders?: boolean;
+  /** Headers we add, remove or rename (default: none added, forged X-Virus-* removed). */
+  headers?: HeaderSettings;
+  /** Notices about blocked, quarantined or tagged mail (default none). */
+  notifier?: Notifier | null;
   /** PROGRESS interval while a verdict is pending (ms, default 5000). */
   progressIntervalMs?: number;
   /** Concurrent MTA connections; more are closed at once (the MTA applies its default action). Default unlimited. */
@@ -51,7 +55,7 @@ export interface MilterOptions {
   onConnection?: (event: 'open' | 'close') => void;
 }
 
-export type MilterReloadOptions = Pick<MilterOptions, 'engine' | 'addHeaders' | 'progressIntervalMs' | 'maxConnections' | 'shutdownGraceMs'>;
+export type MilterReloadOptions = Pick<MilterOptions, 'engine' | 'headers' | 'notifier' | 'progressIntervalMs' | 'maxConnections' | 'shutdownGraceMs'>;
 
 export interface MilterServer {
   address: string;
@@ -66,7 +70,8 @@ export interface MilterServer {
 interface MilterSettings {
   readonly engine: Engine;
   readonly logger: Logger;
-  readonly addHeaders: boolean;
+  readonly headers: HeaderSettings;
+  readonly notifier: Notifier | null;
   readonly progressIntervalMs: number | undefined;
 }
 
@@ -77,7 +82,8 @@ function serveConnection(sock: net.Socket, s: MilterSettings, connId: string): {
   const session = new MilterSession({
     engine: s.engine,
     logger: log,
-    addHeaders: s.addHeaders,
+    headers: s.headers,
+    notifier: s.notifier,
     connId,
     progressIntervalMs: s.progressIntervalMs,
     write: (buf) => {
@@ -137,7 +143,7 @@ export const MILTER_FRONT: FrontSpec<MilterSettings> = {
 };
 
 function settingsOf(o: MilterReloadOptions, logger: Logger): MilterSettings {
-  return Object.freeze({ engine: o.engine, logger, addHeaders: o.addHeaders ?? false, progressIntervalMs: o.progressIntervalMs });
+  return Object.freeze({ engine: o.engine, logger, headers: o.headers ?? DEFAULT_HEADER_SETTINGS, notifier: o.notifier ?? null, progressIntervalMs: o.progressIntervalMs });
 }
 
 export async function startMilter(opts: MilterOptions): Promise<MilterServer> {

@@ -30,10 +30,13 @@
  * default 10 s) fails that message, since PROGRESS cannot be sent for BODY.
  */
 import { Buffer } from 'node:buffer';
-import { DEFAULT_ACTIONS, PUSHED, replyFor, sanitize, type Actions, type Engine, type Envelope, type Session, type Verdict } from '../src/core/index.js';
+import { DEFAULT_ACTIONS, PUSHED, refuses, replyFor, sanitize, type Action, type Actions, type Engine, type Envelope, type Session, type Verdict } from '../src/core/index.js';
+import { DEFAULT_HEADER_SETTINGS, editsFor, type HeaderSettings } from '../src/actions/message-edits.js';
+import type { Notifier } from '../src/actions/notifier.js';
 import type { Logger } from '../src/log/logger.js';
 import { bareAddress, logMessage, verdictColumns, type VerdictColumns } from '../src/log/message-log.js';
-import { MILTER_MAX_PACKET, MILTER_VERSION, SMFIC, SMFIF, SMFIP, SMFIR, commandName, flagNames, SMFIP_NAME, SMFIF_NAME } from './milter-codes.js';
+import { MILTER_MAX_PACKET, MILTER_VERSION, SMFIC, SMFIP, SMFIR, commandName, flagNames, SMFIP_NAME, SMFIF_NAME } from './milter-codes.js';
+import { EDIT_ACTIONS, HeaderLedger, actionsNeeded } from './milter-edits.js';
 import {
   MilterDecoder,
   cstrings,
@@ -51,8 +54,10 @@ import {
 export interface MilterSessionOptions {
   engine: Engine;
   logger: Logger;
-  /** Add X-Virus-Scanned / X-Virus-Status to accepted mail (only if the MTA offers SMFIF_ADDHDRS). */
-  addHeaders?: boolean;
+  /** Headers we add, remove or rename, and the tag's subject prefix (src/actions/message-edits.ts). */
+  headers?: HeaderSettings;
+  /** Notices about blocked/quarantined/tagged mail, if configured. */
+  notifier?: Notifier | null;
   /** Sends one reply batch. */
   write(buf: Buffer): void;
   /** Ends the connection (QUIT or a fatal peer fault). */
@@ -124,9 +129,13 @@ interface Message {
   logged: boolean;
   /** When EOB arrived (for eodMs). */
   eomAt: number;
+  /** Header fields the end-of-message edits refer to (incoming X-Virus-*, Subject), bounded. */
+  ledger: HeaderLedger;
 }
 
 const CRLF = Buffer.from('\r\n');
+/** Header bytes kept per message for notices (only when notices are configured). */
+const NOTICE_HEADER_BYTES = 16 * 1024;
 const COLON_SP = Buffer.from(': ');
 
 export class MilterSession {
@@ -167,11 +176,12 @@ export class MilterSession {
     return this.closed;
   }
 
-  /** The one policy table, with the engine's configured per-kind actions. */
+  /** The one policy table, with the engine's configured per-kind actions and reply templates. */
   private replyFor(v: Verdict, m: Message | null) {
     // The message's own policy first: [[rules]] may change the action per message.
-    const actions: Actions = m?.core?.policy.actions ?? this.opts.engine.policy?.actions ?? DEFAULT_ACTIONS;
-    return replyFor(v, actions);
+    const policy = m?.core?.policy ?? this.opts.engine.policy;
+    const actions: Actions = policy?.actions ?? DEFAULT_ACTIONS;
+    return replyFor(v, actions, policy?.replies);
   }
 
   /** Macro lookup: the temporary stage, then the latest stage back to CONNECT. */
@@ -404,8 +414,9 @@ export class MilterSession {
       return;
     }
     this.version = Math.min(o.version, MILTER_VERSION);
-    // Only bits the MTA offered: Postfix refuses unoffered action bits.
-    this.actions = this.opts.addHeaders ? o.actions & SMFIF.ADDHDRS : 0;
+    // Only bits the MTA offered: Postfix refuses unoffered action bits. We always ask for the
+    // header and quarantine actions: forged X-Virus-* are removed from every message.
+    this.actions = o.actions & EDIT_ACTIONS;
     this.protocol = o.protocol & WANTED_PROTOCOL;
     this.log.debug('milter-optneg', {
       front: 'milter',
@@ -420,7 +431,8 @@ export class MilterSession {
 
   private newMessage(): Message {
     this.messages++;
-    return { recipients: [], core: null, verdict: null, finalWaiter: null, started: Date.now(), earlyReply: null, logged: false, eomAt: 0 };
+    const captureBytes = this.opts.notifier?.active ? NOTICE_HEADER_BYTES : 0;
+    return { recipients: [], core: null, verdict: null, finalWaiter: null, started: Date.now(), earlyReply: null, logged: false, eomAt: 0, ledger: new HeaderLedger({ captureBytes }) };
   }
 
   private ensureMessage(): Message {
@@ -443,6 +455,9 @@ export class MilterSession {
         helo: this.helo,
         authenticated: this.macro('{auth_authen}'),
         queueId: this.macro('i'),
+        daemonName: this.macro('{daemon_name}'),
+        // Sendmail's {if_addr} (unset for loopback); Postfix calls it {daemon_addr}.
+        localAddress: this.macro('{if_addr}') ?? this.macro('{daemon_addr}'),
       };
       const core = this.opts.engine.begin(env);
       m.core = core;
@@ -480,7 +495,7 @@ export class MilterSession {
       },
     );
     // The core may have latched synchronously inside push(); a rejecting verdict needs no wait.
-    if (m.verdict && this.replyFor(m.verdict, m).action !== 'accept') return undefined;
+    if (m.verdict && refuses(this.replyFor(m.verdict, m).action)) return undefined;
     const final = new Promise<boolean>((res) => {
       m.finalWaiter = () => res(true);
     });
@@ -489,7 +504,7 @@ export class MilterSession {
     return Promise.race([settled, final]).then(async () => {
       // If the latched verdict lets the message through, the core must not get a second
       // push while this one is still running.
-      if (m.verdict && this.replyFor(m.verdict, m).action === 'accept') await settled;
+      if (m.verdict && !refuses(this.replyFor(m.verdict, m).action)) await settled;
       m.finalWaiter = null;
     });
   }
@@ -504,7 +519,8 @@ export class MilterSession {
   private answerEarly(m: Message, cmd: string): boolean {
     if (!m.verdict) return false;
     const r = this.replyFor(m.verdict, m);
-    if (r.action === 'accept') return false;
+    // Only refusals are answered early; every other action is applied at end of message.
+    if (!refuses(r.action)) return false;
     if (!this.mayReply(cmd)) return false; // promised silence (NR_*): wait for the next step
     const p: Packet = { cmd: SMFIR.REPLYCODE, data: cstrings(replyText(r.code, r.enhanced, r.text)) };
     m.earlyReply = p;
@@ -533,6 +549,7 @@ export class MilterSession {
       return this.reply(cmd, cont);
     }
     const [name = Buffer.alloc(0), value = Buffer.alloc(0)] = splitNul(data);
+    m.ledger.seen(name.toString('latin1'), value.toString('latin1'));
     return this.then(this.pushContent(m, Buffer.concat([name, COLON_SP, lfToCrlf(value), CRLF])), () => {
       if (this.answerEarly(m, cmd)) return;
       this.reply(cmd, cont);
@@ -599,7 +616,9 @@ export class MilterSession {
           verdict = m.verdict!;
         }
       }
-      out.push(...this.eobReply(verdict, m));
+      const d = this.decideEob(verdict, m);
+      out.push(...d.packets);
+      this.writeOutcome(m, verdict, d.action, d.reply, false);
     }
     this.logMessage(m, verdict, early);
     this.msg = null;
@@ -608,16 +627,40 @@ export class MilterSession {
     this.flush();
   }
 
-  /** The message line for a verdict (early: answered before EOB). */
+  /** The message line for a refusal given early (before EOB), or repeated at EOB. */
   private logMessage(m: Message, verdict: Verdict, early: boolean, at = 'EOB'): void {
     if (m.logged) return;
     const r = this.replyFor(verdict, m);
-    const reply = r.action === 'accept' ? undefined : replyText(r.code, r.enhanced, r.text).replace(/%%/g, '%');
-    this.writeLine(m, verdictColumns(verdict), r.action, reply, early, at);
+    const reply = refuses(r.action) ? replyText(r.code, r.enhanced, r.text).replace(/%%/g, '%') : undefined;
+    this.writeOutcome(m, verdict, r.action, reply, early, at);
+  }
+
+  /** The message line, then the notices (if configured) for the outcome. */
+  private writeOutcome(m: Message, verdict: Verdict, action: Action, reply: string | undefined, early: boolean, at = 'EOB'): void {
+    if (m.logged) return;
+    this.writeLine(m, verdictColumns(verdict), action, reply, early, at);
+    const n = this.opts.notifier;
+    if (n && n.wants(verdict.kind, action)) {
+      const queueId = this.macro('i');
+      const client = this.clientAddress();
+      n.notify({
+        front: 'milter',
+        conn: this.connId,
+        verdict,
+        action,
+        ...(reply ? { reply } : {}),
+        ...(queueId ? { queueId } : {}),
+        ...(m.sender !== undefined ? { sender: bareAddress(m.sender)! } : {}),
+        recipients: m.recipients.map((r) => bareAddress(r)!),
+        ...(client ? { client } : {}),
+        ...(this.helo !== undefined ? { helo: this.helo } : {}),
+        headers: m.ledger.captured(),
+      });
+    }
   }
 
   /** The one message line (src/log/message-log.ts), shared schema with the other fronts. */
-  private writeLine(m: Message, v: VerdictColumns, action: 'accept' | 'reject' | 'tempfail' | 'none', reply: string | undefined, early: boolean, at?: string): void {
+  private writeLine(m: Message, v: VerdictColumns, action: Action | 'none', reply: string | undefined, early: boolean, at?: string): void {
     m.logged = true;
     const port = this.conn?.port;
     const queueId = this.macro('i');
@@ -647,19 +690,39 @@ export class MilterSession {
     return this.conn?.address || this.macro('{client_addr}');
   }
 
-  private eobReply(v: Verdict, m: Message): Packet[] {
+  /**
+   * The end-of-message replies for a verdict: a refusal (REPLYCODE), or the edits of its
+   * action (src/actions/message-edits.ts: headers, subject, quarantine) with the removal of
+   * incoming X-Virus-* fields, then CONTINUE or DISCARD. When the MTA did not grant an action
+   * the edits need, only cosmetic ones (our headers on accepted mail) are dropped; anything
+   * else (a forged header to remove, tag, quarantine) fails closed with a tempfail.
+   */
+  private decideEob(v: Verdict, m: Message): { packets: Packet[]; action: Action; reply?: string } {
     const r = this.replyFor(v, m);
-    if (r.action !== 'accept') return [{ cmd: SMFIR.REPLYCODE, data: cstrings(replyText(r.code, r.enhanced, r.text)) }];
-    const out: Packet[] = [];
-    if (this.opts.addHeaders && (this.actions & SMFIF.ADDHDRS) !== 0) {
-      // No leading space: without HDR_LEADSPC the MTA adds one itself.
-      const lead = (this.protocol & SMFIP.HDR_LEADSPC) !== 0 ? ' ' : '';
-      const engines = this.opts.engine.engines.map((e) => sanitize(e, 40)).join(', ');
-      out.push({ cmd: SMFIR.ADDHEADER, data: cstrings('X-Virus-Scanned', `${lead}midstream (${engines})`) });
-      out.push({ cmd: SMFIR.ADDHEADER, data: cstrings('X-Virus-Status', `${lead}Clean`) });
+    if (refuses(r.action)) {
+      const text = replyText(r.code, r.enhanced, r.text);
+      return { packets: [{ cmd: SMFIR.REPLYCODE, data: cstrings(text) }], action: r.action, reply: text.replace(/%%/g, '%') };
     }
-    out.push({ cmd: SMFIR.CONTINUE, data: Buffer.alloc(0) });
-    return out;
+    const h = this.opts.headers ?? DEFAULT_HEADER_SETTINGS;
+    const edits = editsFor(v, r.action, h);
+    // No leading space: without HDR_LEADSPC the MTA adds one itself.
+    const lead = (this.protocol & SMFIP.HDR_LEADSPC) !== 0 ? ' ' : '';
+    const top = this.version >= 6; // SMFIR_INSHEADER
+    const incoming = m.ledger.incomingPackets(h.incoming, lead, top);
+    let packets = [...incoming, ...m.ledger.editPackets(edits, lead, top)];
+    const missing = actionsNeeded(packets) & ~this.actions;
+    if (missing !== 0) {
+      if (r.action === 'accept' && incoming.length === 0) {
+        this.log.debug('milter-headers-skipped', { front: 'milter', conn: this.connId, missing: flagNames(missing, SMFIF_NAME) });
+        packets = [];
+      } else {
+        this.log.error('milter-actions-missing', { front: 'milter', conn: this.connId, action: r.action, missing: flagNames(missing, SMFIF_NAME), note: 'tempfail: the MTA did not grant the actions this message needs' });
+        const text = replyText(451, '4.7.1', 'Message could not be processed, try again later');
+        return { packets: [{ cmd: SMFIR.REPLYCODE, data: cstrings(text) }], action: 'tempfail', reply: text };
+      }
+    }
+    packets.push({ cmd: edits.discard ? SMFIR.DISCARD : SMFIR.CONTINUE, data: Buffer.alloc(0) });
+    return { packets, action: r.action };
   }
 
   /** Drop the current message (ABORT, reset, disconnect). Safe to call repeatedly. */

@@ -2,9 +2,12 @@
  * check-config-command.ts — `midstream check-config [--quiet] [--probe] [FILE]` (or
  * --config FILE): validate, load the signatures, check that log.file can be opened for
  * appending, print the effective config as TOML (not with --quiet), and warn about
- * fail-open choices, signatures the built-in engine skips (by reason), and [[rules]]
+ * fail-open choices, signatures the built-in engine skips (by reason), [[rules]]
  * that match on `authenticated` (Postfix does not pass SMTP AUTH to a before-queue
- * proxy: they apply through the milter only).
+ * proxy: they apply through the milter only), rules that can never match (or only through
+ * one front), and actions the proxy cannot apply without its after-filter milter. After
+ * the config (as `#` comment lines, so the output still parses) it explains how [[rules]],
+ * the lovers' exemptions and the sender lists combine.
  *
  * --probe also connects to every clamd endpoint (PING, VERSION) and to proxy.forward
  * (the after-filter smtpd must greet with 220) and reports each on stdout:
@@ -14,13 +17,14 @@
  * "FILE: KEY: reason" when invalid. Without --probe nothing is contacted, so it works
  * while clamd is down (the systemd units run it before every start and reload).
  */
-import { configWarnings, failOpenWarnings, loadConfig, renderConfig, type FrozenConfig } from '../config/load-config.js';
+import { configWarnings, explainRules, failOpenWarnings, loadConfig, renderConfig, ruleWarnings, type FrozenConfig } from '../config/load-config.js';
 import { createEngine, errorFields, parseAddress } from '../core/index.js';
 import { ClamdClient } from '../core/scan/clamd-client.js';
 import { LogFile } from '../log/log-file.js';
 import { DownstreamClient } from '../smtp/downstream-client.js';
 import type { CommonFlags } from './args.js';
 import { engineOptions, overridesFrom } from './settings.js';
+import { afterFilterNeed } from './proxy-command.js';
 
 const warn = (key: string, reason: string) => process.stderr.write(`midstream: warning: ${key}: ${reason}\n`);
 
@@ -61,9 +65,12 @@ export async function runCheckConfig(flags: CommonFlags): Promise<number> {
   await engine.close();
   // The same open the daemon does at start and on reload (append, created 0640).
   if (config.log.file) new LogFile(config.log.file).close();
-  if (!flags.quiet) process.stdout.write(renderConfig(config));
+  if (!flags.quiet) process.stdout.write(renderConfig(config) + explainRules(config).map((l) => `# ${l}\n`).join(''));
   for (const w of failOpenWarnings(config)) warn(w.key, w.reason);
   for (const w of configWarnings(config)) warn(w.key, w.reason);
+  for (const w of ruleWarnings(config)) warn(w.key, w.reason);
+  const need = afterFilterNeed(config);
+  if (need && config.proxy.afterFilterMilter === '') warn('proxy.after_filter_milter', `${need}: \`midstream proxy\` refuses to start without it (the milter front does not need it)`);
   const skipped = Object.entries(engine.signaturesSkipped);
   if (skipped.length > 0) {
     const total = skipped.reduce((a, [, n]) => a + n, 0);

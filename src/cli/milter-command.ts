@@ -7,13 +7,15 @@ import type { FrozenConfig } from '../config/load-config.js';
 import { startMilter, type MilterReloadOptions, type MilterServer } from '../../milter/milter-server.js';
 import type { CommonFlags } from './args.js';
 import { runServer, type FrontDef, type RuntimeServices } from './server-runtime.js';
+import { headerSettings } from './actions-setup.js';
 
 /** [milter] settings that apply on reload (everything but the listen socket). */
 function reloadable(c: FrozenConfig, rt: RuntimeServices): MilterReloadOptions {
   const m = c.milter;
   return {
     engine: rt.engine,
-    addHeaders: m.addHeaders,
+    headers: headerSettings(c),
+    notifier: rt.notifier,
     progressIntervalMs: m.progressIntervalMs,
     maxConnections: m.maxConnections,
     shutdownGraceMs: m.shutdownGraceMs,

@@ -25,10 +25,12 @@
  * Errors: start-up failures (bad config, unreadable log file, busy socket) reject with a
  * MidstreamError; the CLI prints it and exits 2.
  */
-import { configWarnings, failOpenWarnings, loadConfig, ruleFor, type FrozenConfig } from '../config/load-config.js';
+import { configWarnings, failOpenWarnings, loadConfig, ruleFor, ruleWarnings, type FrozenConfig } from '../config/load-config.js';
 import { SECTIONS, type Field } from '../config/schema.js';
-import { createEngine, errorFields, type BeginOptions, type Engine, type EngineOptions, type Envelope, type Session } from '../core/index.js';
+import { GlobList, createEngine, errorFields, type BeginOptions, type Engine, type EngineOptions, type Envelope, type Session } from '../core/index.js';
 import { engineEvents } from './engine-events.js';
+import { createNotifier } from './actions-setup.js';
+import type { Notifier } from '../actions/notifier.js';
 import { createLogger, type ReconfigurableLogger } from '../log/logger.js';
 import { LogFile } from '../log/log-file.js';
 import { createMetrics, type Front, type Metrics } from '../metrics/metrics.js';
@@ -51,6 +53,8 @@ export interface RuntimeServices {
   engine: Engine;
   logger: ReconfigurableLogger;
   metrics: Metrics | null;
+  /** Notices ([notify]); replaced on a reload that changes [notify], before the front's reload(). */
+  notifier: Notifier | null;
   /** The connections gauge, for the front's onConnection option (undefined without metrics). */
   onConnection?: (event: 'open' | 'close') => void;
 }
@@ -96,23 +100,46 @@ export class SwappableEngine implements Engine {
   }
 }
 
-/** The [[rules]] as the engine's policy hook (undefined when there are no rules). */
+/** Compiled glob lists by their patterns: a rule's lists are compiled once, not per message. */
+const globCache = new Map<string, GlobList>();
+function globs(patterns: readonly string[]): GlobList {
+  const key = patterns.join('\n');
+  let g = globCache.get(key);
+  if (!g) {
+    g = new GlobList(patterns);
+    if (globCache.size < 1000) globCache.set(key, g);
+  }
+  return g;
+}
+
+/**
+ * The [[rules]], the lovers' exemptions and the sender lists as the engine's policy hook
+ * (undefined when there are none: every message gets the engine's policy).
+ */
 export function rulesPolicy(config: FrozenConfig): EngineOptions['policyFor'] {
-  if (config.rules.length === 0) return undefined;
+  const g = config.policy;
+  if (config.rules.length === 0 && !g.virusLovers.length && !g.bannedLovers.length && !g.senderAllow.length && !g.senderBlock.length) return undefined;
   return (envelope) => {
     const p = ruleFor(config, {
       ...(envelope.clientAddress ? { clientAddress: envelope.clientAddress } : {}),
       ...(envelope.authenticated ? { authenticated: envelope.authenticated } : {}),
+      ...(envelope.sender !== undefined ? { sender: envelope.sender } : {}),
       ...(envelope.recipients ? { recipients: envelope.recipients } : {}),
+      ...(envelope.localPort !== undefined ? { localPort: envelope.localPort } : {}),
+      ...(envelope.daemonName !== undefined ? { daemonName: envelope.daemonName } : {}),
+      ...(envelope.localAddress !== undefined ? { localAddress: envelope.localAddress } : {}),
     });
     return {
       policy: {
         actions: p.actions,
         bannedExtensions: new Set(p.bannedExtensions.map((e) => e.toLowerCase())),
         bannedTypes: new Set(p.bannedTypes),
+        bannedNames: globs(p.bannedNames),
+        bannedMimeTypes: globs(p.bannedMimeTypes),
         checkBannedInArchives: p.checkBannedInArchives,
         encrypted: p.encrypted,
         skipBanned: p.skipBanned,
+        ...(p.blocked ? { blocked: p.blocked } : {}),
       },
       ...(p.rules.length ? { rule: p.rules.join(',') } : {}),
     };
@@ -177,6 +204,7 @@ export async function runServer<H extends RunningFront>(flags: CommonFlags, def:
   for (const w of failOpenWarnings(config)) logger.warn('fail-open', { key: w.key, reason: w.reason });
   // Rules on SMTP AUTH never match through the proxy: say so where it matters.
   if (def.front === 'proxy') for (const w of configWarnings(config)) logger.warn('config-warning', { key: w.key, reason: w.reason });
+  for (const w of ruleWarnings(config, def.front)) logger.warn('config-warning', { key: w.key, reason: w.reason });
 
   const metrics = config.metrics.listen ? createMetrics({ version: VERSION }) : null;
   /** While the start-up/reload probe runs, its own line (clamd-unreachable) says it. */
@@ -241,7 +269,7 @@ export async function runServer<H extends RunningFront>(flags: CommonFlags, def:
     }, CLAMD_HEALTH_POLL_MS);
     healthTimer.unref();
   }
-  const services: RuntimeServices = { engine, logger, metrics, ...(metrics ? { onConnection: connectionGauge(metrics, def.front) } : {}) };
+  const services: RuntimeServices = { engine, logger, metrics, notifier: createNotifier(config, logger, metrics), ...(metrics ? { onConnection: connectionGauge(metrics, def.front) } : {}) };
   const handle = await def.start(config, services);
 
   // ---- SIGHUP: reload -------------------------------------------------------------------
@@ -257,7 +285,20 @@ export async function runServer<H extends RunningFront>(flags: CommonFlags, def:
       // Everything that can fail is tried before anything changes: the engine is built,
       // the log file opened, and the front's settings validated (reload() throws first).
       const switchLog = prepareLog(next.log.file);
-      def.reload(handle, next, services);
+      // A changed [notify] gets a new notifier; the old one is closed once the front moved on.
+      const oldNotifier = services.notifier;
+      const notifyChanged = JSON.stringify(next.notify) !== JSON.stringify(config.notify) || JSON.stringify(next.headers) !== JSON.stringify(config.headers);
+      if (notifyChanged) services.notifier = createNotifier(next, logger, metrics);
+      try {
+        def.reload(handle, next, services);
+      } catch (e) {
+        if (notifyChanged) {
+          void services.notifier?.close();
+          services.notifier = oldNotifier;
+        }
+        throw e;
+      }
+      if (notifyChanged) void oldNotifier?.close();
       switchLog?.();
       logger.setLevel(next.log.level);
       const old = engine.swap(fresh);
@@ -305,6 +346,7 @@ export async function runServer<H extends RunningFront>(flags: CommonFlags, def:
   if (healthTimer) clearInterval(healthTimer);
   await metricsServer?.close();
   await engine.close();
+  await services.notifier?.close();
   logger.info('stopped', { front: def.front });
   (logFile as LogFile | null)?.close();
   return 0;

@@ -35,7 +35,11 @@ export function engineOptions(c: FrozenConfig): EngineOptions {
     bannedTypes: [...c.policy.bannedTypes],
     checkBannedInArchives: c.policy.checkBannedInArchives,
     encrypted: c.policy.encrypted,
+    bannedNames: [...c.policy.bannedNames],
+    bannedMimeTypes: [...c.policy.bannedMimeTypes],
   };
+  const replies = Object.fromEntries(Object.entries(c.reply).filter(([, t]) => t !== ''));
+  if (Object.keys(replies).length > 0) opts.replies = replies;
   if (c.clamd.endpoints.length) {
     opts.clamd = {
       endpoints: [...c.clamd.endpoints],

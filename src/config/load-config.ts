@@ -22,10 +22,11 @@ import TOML from '@iarna/toml';
 import { ConfigError, echo } from './config-error.js';
 import { KeyedError, SECTIONS, sectionDefaults, type Config, type Field, type FrozenConfig, type ParseCtx, type SectionName } from './schema.js';
 import { parseRules, renderRules } from './rules.js';
+import { parseReplyTemplate, templateMisfit, type Action } from '../core/policy-table.js';
 
 export { ConfigError } from './config-error.js';
 export type { Config, FrozenConfig } from './schema.js';
-export { ruleFor, type EffectivePolicy, type PolicyEnvelope } from './rules.js';
+export { ruleFor, explainRules, ruleWarnings, type EffectivePolicy, type PolicyEnvelope } from './rules.js';
 
 /** Dotted snake_case key → value, e.g. { "proxy.listen": "127.0.0.1:0", "log.level": "debug" }. */
 export type ConfigOverrides = Readonly<Record<string, unknown>>;
@@ -132,6 +133,20 @@ function crossChecks(c: Config, source: string): void {
   if (c.proxy.listen === c.proxy.forward) {
     throw new ConfigError(source, 'proxy.forward', 'is the same address as proxy.listen (mail would loop)');
   }
+  // A template's code must fit every action its kind can get: [actions] and each rule.
+  for (const [kind, tpl] of Object.entries(c.reply) as [keyof Config['reply'], string][]) {
+    if (tpl === '') continue;
+    const t = parseReplyTemplate(tpl);
+    const uses: [string, Action][] = [[`actions.${kind}`, c.actions[kind]]];
+    c.rules.forEach((r, i) => {
+      const a = r.actions?.[kind];
+      if (a) uses.push([`rules[${i}].actions.${kind}`, a]);
+    });
+    for (const [where, a] of uses) {
+      const misfit = templateMisfit(t, a);
+      if (misfit) throw new ConfigError(source, `reply.${kind}`, `${misfit} (${where} = "${a}"): give the template no code, or one of class ${a === 'reject' ? 5 : 4}`);
+    }
+  }
   if (c.pop3.listen === c.pop3.upstream) {
     throw new ConfigError(source, 'pop3.upstream', 'is the same address as pop3.listen (the relay would loop)');
   }
@@ -206,9 +221,11 @@ export function renderConfig(c: FrozenConfig): string {
 export function failOpenWarnings(c: FrozenConfig): { key: string; reason: string }[] {
   const w: { key: string; reason: string }[] = [];
   const check = (prefix: string, a: { infected?: string; limit?: string; error?: string }, encrypted: string | undefined) => {
-    if (a.error === 'accept') w.push({ key: `${prefix}actions.error`, reason: 'mail that could not be scanned is accepted (fail-open)' });
-    if (a.limit === 'accept') w.push({ key: `${prefix}actions.limit`, reason: 'mail over a scan limit is accepted partly unscanned (fail-open)' });
-    if (a.infected === 'accept') w.push({ key: `${prefix}actions.infected`, reason: 'infected mail is accepted' });
+    const delivers = (x: string | undefined) => x === 'accept' || x === 'tag';
+    if (delivers(a.error)) w.push({ key: `${prefix}actions.error`, reason: `mail that could not be scanned is delivered${a.error === 'tag' ? ' (tagged)' : ''} (fail-open)` });
+    if (a.error === 'discard') w.push({ key: `${prefix}actions.error`, reason: 'mail that could not be scanned is discarded: lost without a bounce' });
+    if (delivers(a.limit)) w.push({ key: `${prefix}actions.limit`, reason: `mail over a scan limit is delivered${a.limit === 'tag' ? ' (tagged)' : ''} partly unscanned (fail-open)` });
+    if (delivers(a.infected)) w.push({ key: `${prefix}actions.infected`, reason: `infected mail is delivered${a.infected === 'tag' ? ' (tagged)' : ''}` });
     if (encrypted === 'accept') w.push({ key: `${prefix}${prefix ? '' : 'policy.'}encrypted`, reason: 'encrypted archives are accepted unscanned (fail-open)' });
   };
   check('', c.actions, c.policy.encrypted);

@@ -16,8 +16,10 @@
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { DEFAULT_LIMITS, type Limits } from '../core/limits.js';
-import { DEFAULT_ACTIONS, type Action, type Actions } from '../core/policy-table.js';
-import { DEFAULT_BANNED_EXTENSIONS, DEFAULT_BANNED_TYPES } from '../core/banned.js';
+import { ACTION_NAMES, DEFAULT_ACTIONS, parseReplyTemplate, type Action, type Actions } from '../core/policy-table.js';
+import { checkAddressItem } from './address-list.js';
+import { compileGlob } from '../core/name-glob.js';
+import { DEFAULT_BANNED_EXTENSIONS, DEFAULT_BANNED_MIME_TYPES, DEFAULT_BANNED_TYPES } from '../core/banned.js';
 import { parseCidr } from './cidr.js';
 import { formatAddress, isHostname, parseAddress, type AddressUse } from '../core/address.js';
 import { formatDuration, parseDuration } from './duration.js';
@@ -30,6 +32,8 @@ import { parseRedisUrl } from '../core/scan/redis-url.js';
 export interface ProxyConfig {
   /** "host:port" or "unix:/path" the before-queue proxy listens on (Postfix smtpd_proxy_filter points here). */
   listen: string;
+  /** More sockets served the same way (e.g. the submission smtpd's filter port). */
+  listenAlso: readonly string[];
   /** Permission bits for a unix listen socket (e.g. 0o660). */
   socketMode: number;
   /** Owner and group of a unix listen socket (name or id; "" = the process's). */
@@ -48,6 +52,8 @@ export interface ProxyConfig {
   hostname: string;
   /** A header added to clean mail, e.g. "X-Virus-Scanned: midstream"; "" = off. */
   addHeader: string;
+  /** Milter socket (Sendmail notation) the after-filter smtpd calls for verdict-dependent edits (tag, quarantine, X-Virus-Status); "" = off. */
+  afterFilterMilter: string;
   /** On SIGTERM: how long messages in flight may take to finish before connections are dropped. */
   shutdownGraceMs: number;
 }
@@ -89,8 +95,6 @@ export interface MilterConfig {
   socketGroup: string;
   /** Concurrent MTA connections. */
   maxConnections: number;
-  /** Add X-Virus-Scanned / X-Virus-Status headers to clean mail. */
-  addHeaders: boolean;
   /** How often to send SMFIR_PROGRESS while a scan is running after end-of-message. */
   progressIntervalMs: number;
   /** The MTA's per-reply milter timeout (Sendmail T=R, Postfix milter_content_timeout); progress_interval must stay below it. */
@@ -142,9 +146,54 @@ export interface CacheConfig {
 export interface PolicyConfig {
   bannedExtensions: readonly string[];
   bannedTypes: readonly string[];
+  /** File-name globs banned beside the extensions, e.g. "*.pdf.exe". */
+  bannedNames: readonly string[];
+  /** Declared MIME types (globs) that are banned, e.g. "application/x-msdownload". */
+  bannedMimeTypes: readonly string[];
   checkBannedInArchives: boolean;
   /** What to do with an encrypted archive (it cannot be scanned). */
   encrypted: Action;
+  /** Recipients (address, domain, ".domain") who get infected mail tagged instead of blocked. */
+  virusLovers: readonly string[];
+  /** Recipients who get mail with banned files tagged instead of blocked. */
+  bannedLovers: readonly string[];
+  /** Senders (address, domain, ".domain", "<>", client CIDR) whose mail skips banned checks; never virus scanning. */
+  senderAllow: readonly string[];
+  /** Senders whose mail is banned ("sender blocked"); wins over senderAllow. */
+  senderBlock: readonly string[];
+}
+
+/** [reply]: templates per verdict kind; "" = the built-in text. */
+export type ReplyConfig = Record<Exclude<keyof Actions, never>, string>;
+
+export interface HeadersConfig {
+  /** X-Virus-Scanned value template (%V version, %H host name); "" = off. */
+  scanned: string;
+  /** X-Virus-Status on accepted mail too (tagged and quarantined mail always carries it). */
+  status: boolean;
+  /** Incoming X-Virus-Status / X-Virus-Scanned: removed, or renamed to X-Upstream-Virus-*. */
+  incoming: 'remove' | 'rename';
+  /** Subject prefix for tagged mail; "" = none. */
+  subjectPrefix: string;
+  /** %H; "" = the system host name. */
+  hostname: string;
+}
+
+export interface NotifyConfig {
+  /** Relay "host:port" notices are sent through; "" = no notices. */
+  relay: string;
+  /** Header From of notices; "" = "midstream <postmaster@HOSTNAME>". */
+  from: string;
+  /** Envelope sender of notices; "" = the null sender <> (no bounce loops). */
+  envelopeFrom: string;
+  admin: readonly string[];
+  recipients: boolean;
+  sender: boolean;
+  /** Verdict kinds and actions that trigger notices. */
+  on: readonly string[];
+  maxPerMinute: number;
+  queue: number;
+  timeoutMs: number;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -167,6 +216,16 @@ export interface RuleMatch {
   authenticated?: boolean;
   /** Recipient domain is one of these (lower case); ".example.org" also matches subdomains. */
   recipientDomain?: readonly string[];
+  /** Envelope sender: address, domain, ".domain", "<>", or a CIDR (the client's address). */
+  sender?: readonly string[];
+  /** Recipient: full address, domain or ".domain". */
+  recipient?: readonly string[];
+  /** Proxy: the port of ours the connection came in on ([proxy] listen, listen_also). */
+  listenPort?: readonly number[];
+  /** Milter: the MTA's {daemon_name} (Sendmail DaemonPortOptions Name=, Postfix milter_macro_daemon_name). */
+  daemonName?: readonly string[];
+  /** Milter: the MTA's receiving address, {if_addr} (Sendmail) or {daemon_addr} (Postfix), as CIDRs. */
+  ifAddr?: readonly string[];
 }
 
 /** One [[rules]] entry. Absent properties inherit the global [policy]/[actions]. */
@@ -179,6 +238,8 @@ export interface Rule {
   actions?: Partial<Actions>;
   bannedExtensions?: readonly string[];
   bannedTypes?: readonly string[];
+  bannedNames?: readonly string[];
+  bannedMimeTypes?: readonly string[];
   encrypted?: Action;
 }
 
@@ -191,6 +252,9 @@ export interface Config {
   cache: CacheConfig;
   policy: PolicyConfig;
   actions: Actions;
+  reply: ReplyConfig;
+  headers: HeadersConfig;
+  notify: NotifyConfig;
   limits: Limits;
   log: LogConfig;
   metrics: MetricsConfig;
@@ -401,7 +465,9 @@ export function strList(
 // ---------------------------------------------------------------------------------
 // Item validators shared with rules.ts.
 
-export const ACTION_VALUES: readonly Action[] = ['reject', 'tempfail', 'accept'];
+export const ACTION_VALUES: readonly Action[] = ACTION_NAMES;
+/** An encrypted archive is banned (reject), an error (tempfail) or let through (accept). */
+export const ENCRYPTED_VALUES: readonly Action[] = ['reject', 'tempfail', 'accept'];
 /** Type names src/core/unpack/sniff.ts sniffType() can return (keep in sync with its header). */
 export const KNOWN_FILE_TYPES: readonly string[] = Object.freeze([
   'pe', 'elf', 'macho', 'java-class', 'msi', 'ole', 'rar', '7z', 'cab', 'arj', 'xz', 'lzh', 'ace', 'zstd', 'lz4',
@@ -423,6 +489,20 @@ export function checkExtension(s: string): string {
 export function checkFileType(s: string): string {
   if (!KNOWN_FILE_TYPES.includes(s)) throw new RangeError(`unknown file type (known: ${KNOWN_FILE_TYPES.join(', ')})`);
   return s;
+}
+
+/** A file-name glob (name-glob.ts syntax). */
+export function checkGlob(s: string): string {
+  compileGlob(s);
+  return s;
+}
+
+/** A MIME type glob: type/subtype, lower case, * ? [..] allowed. */
+export function checkMimeGlob(s: string): string {
+  const t = s.trim().toLowerCase();
+  if (!/^[a-z0-9*?[\]!.+-]+\/[a-z0-9*?[\]!.+-]+$/.test(t)) throw new RangeError('must be type/subtype, e.g. "application/x-msdownload" (globs allowed)');
+  compileGlob(t);
+  return t;
 }
 
 export function checkDomain(s: string): string {
@@ -501,6 +581,7 @@ function socketModeField(doc: string) {
 
 export const PROXY: SectionSchema<ProxyConfig> = {
   listen: restart(str('listen', '127.0.0.1:10025', 'where Postfix smtpd_proxy_filter connects (host:port or unix:/path)', checkAddress('listen'))),
+  listenAlso: restart(strList('listen_also', [], 'more sockets served the same way, e.g. one per Postfix smtpd; [[rules]] tell them apart by listen_port', checkAddress('listen'), { unique: true, max: 16 })),
   forward: str('forward', '127.0.0.1:10026', 'after-filter smtpd that receives accepted mail (host:port or unix:/path)', checkAddress('connect')),
   trustedXforward: strList('trusted_xforward', ['127.0.0.0/8', '::1/128'], 'CIDRs whose XFORWARD client facts we believe', checkCidr),
   replyBudgetMs: dur('reply_budget', 90 * SECOND, 'max time from the final "." to our reply; must stay below smtpd_proxy_timeout', SECOND, 10 * MINUTE),
@@ -513,7 +594,8 @@ export const PROXY: SectionSchema<ProxyConfig> = {
   socketMode: restart(socketModeField('permissions of the unix socket, if listen is unix:/path (octal string)')),
   socketOwner: restart(str('socket_owner', '', 'owner of the unix socket (user name or uid); "" = the user midstream runs as', checkAccount)),
   socketGroup: restart(str('socket_group', '', 'group of the unix socket (e.g. "postfix"); "" = our own group', checkAccount)),
-  addHeader: str('add_header', '', 'header added to accepted mail, e.g. "X-Virus-Scanned: midstream"; "" = off', checkHeader),
+  addHeader: str('add_header', '', 'an extra header line added to every message passed on, e.g. "X-Filtered-By: mx1"; "" = off', checkHeader),
+  afterFilterMilter: restart(str('after_filter_milter', '', 'milter socket the after-filter smtpd calls (smtpd_milters) for tag, quarantine and X-Virus-Status; "" = off (those need it)', (s) => (s === '' ? s : checkAddress('milter')(s)))),
   shutdownGraceMs: dur('shutdown_grace', MINUTE, 'on SIGTERM, time for messages in flight to finish; then connections are dropped', 0, HOUR),
 };
 
@@ -523,7 +605,6 @@ export const MILTER: SectionSchema<MilterConfig> = {
   socketOwner: restart(str('socket_owner', '', 'owner of the unix socket (user name or uid); "" = the user midstream runs as', checkAccount)),
   socketGroup: restart(str('socket_group', '', 'group of the unix socket (e.g. "postfix", "smmsp"); "" = our own group', checkAccount)),
   maxConnections: int('max_connections', 1000, 'concurrent MTA connections; more are closed (the MTA applies its milter default action)', 1, 100_000),
-  addHeaders: bool('add_headers', false, 'add X-Virus-Scanned/X-Virus-Status headers to accepted mail'),
   progressIntervalMs: dur('progress_interval', 5 * SECOND, 'send SMFIR_PROGRESS this often while scanning after end of message; must stay below mta_timeout', SECOND, 5 * MINUTE),
   mtaTimeoutMs: dur('mta_timeout', 10 * SECOND, "the MTA's milter reply timeout: Sendmail T=R (10s default), Postfix milter_content_timeout (300s)", SECOND, HOUR),
   shutdownGraceMs: dur('shutdown_grace', MINUTE, 'on SIGTERM, time for messages in flight to finish; then connections are dropped', 0, HOUR),
@@ -593,12 +674,80 @@ export const CACHE: SectionSchema<CacheConfig> = {
 export const POLICY: SectionSchema<PolicyConfig> = {
   bannedExtensions: strList('banned_extensions', DEFAULT_BANNED_EXTENSIONS, 'attachment name extensions that are banned (last extension counts)', checkExtension, { unique: true }),
   bannedTypes: strList('banned_types', DEFAULT_BANNED_TYPES, 'file types by magic bytes: pe elf macho java-class msi ole rar 7z cab ... (see src/core/unpack/sniff.ts)', checkFileType, { unique: true }),
+  bannedNames: strList('banned_names', [], 'file-name globs banned beside the extensions, e.g. "*.pdf.exe", "invoice*.zip" (* ? [a-z])', checkGlob, { unique: true }),
+  bannedMimeTypes: strList('banned_mime_types', DEFAULT_BANNED_MIME_TYPES, 'declared MIME types of parts that are banned (globs, e.g. "application/x-ms*")', checkMimeGlob, { unique: true }),
   checkBannedInArchives: bool('check_banned_in_archives', true, 'apply the banned lists to archive members too'),
-  encrypted: oneOf('encrypted', 'reject', ACTION_VALUES, 'encrypted archive (cannot be scanned): reject, tempfail or accept (accept = fail-open)'),
+  encrypted: oneOf('encrypted', 'reject', ENCRYPTED_VALUES, 'encrypted archive (cannot be scanned): reject, tempfail or accept (accept = fail-open)'),
+  virusLovers: strList('virus_lovers', [], 'recipients (address, domain, ".domain") who get infected mail tagged and delivered instead of blocked', (s) => checkAddressItem(s, false), { unique: true }),
+  bannedLovers: strList('banned_lovers', [], 'recipients who get mail with banned files tagged and delivered instead of blocked', (s) => checkAddressItem(s, false), { unique: true }),
+  senderAllow: strList('sender_allow', [], 'senders (address, domain, ".domain", "<>", or client CIDR) whose mail skips banned checks; virus scanning always runs', (s) => checkAddressItem(s, true), { unique: true }),
+  senderBlock: strList('sender_block', [], 'senders whose mail is refused as banned ("sender blocked"); wins over sender_allow', (s) => checkAddressItem(s, true), { unique: true }),
+};
+
+function checkTemplate(s: string): string {
+  if (s !== '') parseReplyTemplate(s);
+  return s;
+}
+
+export const REPLY: SectionSchema<ReplyConfig> = {
+  infected: str('infected', '', 'reply to infected mail, e.g. "550 5.7.1 Virus found: %v" (%v name, %r reason, %w where); "" = built-in', checkTemplate),
+  banned: str('banned', '', 'reply to banned mail, e.g. "550 5.7.1 Attachment refused: %r (%w)"; "" = built-in', checkTemplate),
+  limit: str('limit', '', 'reply when a limit was exceeded; "" = built-in', checkTemplate),
+  anomaly: str('anomaly', '', 'reply to ambiguous structure; "" = built-in', checkTemplate),
+  unparseable: str('unparseable', '', 'reply to unreadable input; "" = built-in', checkTemplate),
+  error: str('error', '', 'reply when the message could not be scanned (keep it generic); "" = built-in', checkTemplate),
+};
+
+export const HEADERS: SectionSchema<HeadersConfig> = {
+  scanned: str('scanned', 'midstream %V on %H', 'X-Virus-Scanned value on mail passed on (%V version, %H host name); "" = off', (s) => {
+    if (s !== '' && !/^[\x20-\x7e]{1,200}$/.test(s)) throw new RangeError('printable ASCII on one line, at most 200 characters');
+    if (/%[^VH%]/.test(s)) throw new RangeError('unknown placeholder (known: %V %H %%)');
+    return s;
+  }),
+  status: bool('status', false, 'X-Virus-Status: Clean on accepted mail (tagged and quarantined mail always carry X-Virus-Status)'),
+  incoming: oneOf('incoming', 'remove', ['remove', 'rename'] as const, 'X-Virus-Status/X-Virus-Scanned from outside: remove, or rename to X-Upstream-Virus-*'),
+  subjectPrefix: str('subject_prefix', '', 'prefix for the Subject of tagged mail, e.g. "***VIRUS*** "; "" = none', (s) => {
+    if (!/^[\x20-\x7e]{0,60}$/.test(s)) throw new RangeError('printable ASCII, at most 60 characters');
+    return s;
+  }),
+  hostname: str('hostname', '', 'host name for %H; "" = the system host name', (s) => {
+    if (s !== '' && !isHostname(s)) throw new RangeError('not a hostname');
+    return s;
+  }),
+};
+
+export const NOTIFY_ON_VALUES: readonly string[] = Object.freeze(['infected', 'banned', 'limit', 'anomaly', 'unparseable', 'error', ...ACTION_NAMES]);
+
+export const NOTIFY: SectionSchema<NotifyConfig> = {
+  relay: str('relay', '', 'SMTP relay "host:port" notices go through (e.g. the local MTA); "" = no notices', (s) => {
+    if (s === '') return s;
+    checkAddress('connect')(s);
+    if (s.startsWith('unix:')) throw new RangeError('must be host:port (notices go out over SMTP on TCP)');
+    return s;
+  }),
+  from: str('from', '', 'From of notices; "" = "midstream <postmaster@HOSTNAME>"', (s) => {
+    if (!/^[\x20-\x7e]{0,200}$/.test(s)) throw new RangeError('printable ASCII, at most 200 characters');
+    return s;
+  }),
+  envelopeFrom: str('envelope_from', '', 'envelope sender of notices; "" = the null sender <> (bounces of notices cannot loop)', (s) => (s === '' ? s : checkAddressItem(s, false))),
+  admin: strList('admin', [], 'admin addresses that get a notice for each message listed in `on`', (s) => {
+    const a = checkAddressItem(s, false);
+    if (!a.includes('@')) throw new RangeError('must be a full address');
+    return a;
+  }, { unique: true, max: 20 }),
+  recipients: bool('recipients', false, 'notify each envelope recipient of mail not delivered to them (rejected, discarded, quarantined)'),
+  sender: bool('sender', false, 'notify the envelope sender too (off: a forged sender turns notices into backscatter)'),
+  on: strList('on', ['infected', 'banned', 'quarantine'], 'verdict kinds and actions that trigger notices', (s) => {
+    if (!NOTIFY_ON_VALUES.includes(s)) throw new RangeError(`must be one of ${NOTIFY_ON_VALUES.join(', ')}`);
+    return s;
+  }, { unique: true }),
+  maxPerMinute: int('max_per_minute', 60, 'notices sent per minute at most (a burst of infected mail cannot flood the admin)', 1, 100_000),
+  queue: int('queue', 1000, 'notices waiting to be sent; more are dropped (logged and counted)', 1, 1_000_000),
+  timeoutMs: dur('timeout', 30 * SECOND, 'connecting to the relay and each of its replies', SECOND, 10 * MINUTE),
 };
 
 export const ACTIONS: SectionSchema<Actions> = {
-  infected: oneOf('infected', DEFAULT_ACTIONS.infected, ACTION_VALUES, 'virus found'),
+  infected: oneOf('infected', DEFAULT_ACTIONS.infected, ACTION_VALUES, 'virus found (reject, tempfail, quarantine, tag, discard or accept)'),
   banned: oneOf('banned', DEFAULT_ACTIONS.banned, ACTION_VALUES, 'banned name or type'),
   limit: oneOf('limit', DEFAULT_ACTIONS.limit, ACTION_VALUES, 'a [limits] value was exceeded (accept = fail-open)'),
   anomaly: oneOf('anomaly', DEFAULT_ACTIONS.anomaly, ACTION_VALUES, 'ambiguous structure clients may read differently (message/partial, zip directory mismatch...)'),
@@ -643,6 +792,9 @@ export const SECTIONS = {
   cache: CACHE,
   policy: POLICY,
   actions: ACTIONS,
+  reply: REPLY,
+  headers: HEADERS,
+  notify: NOTIFY,
   limits: LIMITS,
   log: LOG,
   metrics: METRICS,

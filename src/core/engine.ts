@@ -13,8 +13,9 @@
  */
 import type { Envelope, Verdict } from './types.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
-import { DEFAULT_ACTIONS, type Action, type Actions } from './policy-table.js';
-import { DEFAULT_BANNED_EXTENSIONS, DEFAULT_BANNED_TYPES } from './banned.js';
+import { DEFAULT_ACTIONS, type Action, type Actions, type ReplyTemplates } from './policy-table.js';
+import { DEFAULT_BANNED_EXTENSIONS, DEFAULT_BANNED_MIME_TYPES, DEFAULT_BANNED_TYPES } from './banned.js';
+import { GlobList } from './name-glob.js';
 import { MessageSession, type MessagePolicy, type SessionStats, type VerdictEvent } from './session.js';
 import { ERROR_CODES, MidstreamError } from './errors.js';
 import type { RawMessageSource, Scanner } from './scan/scanner.js';
@@ -81,6 +82,12 @@ export interface EngineOptions {
   bannedTypes?: readonly string[];
   checkBannedInArchives?: boolean;
   encrypted?: Action;
+  /** Banned file-name globs beside the extensions (default none). */
+  bannedNames?: readonly string[];
+  /** Banned declared MIME types, globs (default DEFAULT_BANNED_MIME_TYPES). */
+  bannedMimeTypes?: readonly string[];
+  /** Reply templates per verdict kind (src/core/policy-table.ts parseReplyTemplate). */
+  replies?: ReplyTemplates;
   /** Called once per structural anomaly seen (for a metric); must not throw. */
   onAnomaly?: (code: string) => void;
   /**
@@ -166,6 +173,9 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
     checkBannedInArchives: opts.checkBannedInArchives ?? true,
     skipBanned: false,
     encrypted: opts.encrypted ?? 'reject',
+    bannedNames: new GlobList(opts.bannedNames ?? []),
+    bannedMimeTypes: new GlobList(opts.bannedMimeTypes ?? DEFAULT_BANNED_MIME_TYPES),
+    ...(opts.replies ? { replies: Object.freeze({ ...opts.replies }) } : {}),
   });
   const scanners: Scanner[] = [];
   let db: SignatureDb | null = null;

@@ -13,8 +13,9 @@
 export type { Verdict, VerdictKind, Envelope, LimitName, ErrorKind, AnomalyName } from './types.js';
 export type { Limits } from './limits.js';
 export { DEFAULT_LIMITS } from './limits.js';
-export type { Reply, Action, Actions } from './policy-table.js';
-export { replyFor, sanitize, DEFAULT_ACTIONS } from './policy-table.js';
+export type { Reply, Action, Actions, ReplyTemplates, ReplyTemplate } from './policy-table.js';
+export { replyFor, sanitize, DEFAULT_ACTIONS, ACTION_NAMES, ACTION_RANK, stricterAction, refuses, parseReplyTemplate, templateMisfit } from './policy-table.js';
+export { GlobList, compileGlob } from './name-glob.js';
 export type { EngineOptions, Engine, Session, SessionStats, BeginOptions, PolicyChoice, VerdictEvent, MessagePolicy, EngineEvents, CacheOptions } from './engine.js';
 export { createEngine } from './engine.js';
 export { PUSHED } from './session.js';

@@ -42,7 +42,7 @@
 import { setMaxListeners } from 'node:events';
 import type { ByteSink, Envelope, FileInfo, LimitName, ScanResult, Verdict } from './types.js';
 import type { Limits } from './limits.js';
-import { SEVERITY, replyFor, type Action, type Actions, type Reply } from './policy-table.js';
+import { ACTION_RANK, SEVERITY, replyFor, type Action, type Actions, type Reply, type ReplyTemplates } from './policy-table.js';
 import type { MimeHandler, PartInfo } from './mime/mime-events.js';
 import { MimeSplitter } from './mime/mime-splitter.js';
 import { createDecoder, type Decoder } from './decode/index.js';
@@ -51,7 +51,8 @@ import { sniffArchive, sniffType } from './unpack/sniff.js';
 import { createEmbeddedZipUnpacker, createUnpacker, EocdWatch, MAX_UNDECIDED, opensAsZip } from './unpack/index.js';
 import type { EntryMeta, UnpackBudget, UnpackHandler, Unpacker } from './unpack/unpack-types.js';
 import type { RawMessageSource, RawMessageStream, Scanner, ScanStream } from './scan/scanner.js';
-import { bannedNameReason, bannedTypeReason } from './banned.js';
+import { bannedMimeReason, bannedNameReason, bannedTypeReason } from './banned.js';
+import type { GlobList } from './name-glob.js';
 import { DECODER_SLACK, OffsetMap, UNPACK_LAG, ZIP_TAIL, type Holding, type ReleaseGate, type StructureEvent } from './release-gate.js';
 
 /** The policy one message is scanned under (an immutable snapshot per message). */
@@ -63,7 +64,16 @@ export interface MessagePolicy {
   checkBannedInArchives: boolean;
   /** Trusted senders may skip banned-name/type checks; virus scanning is never skipped. */
   skipBanned: boolean;
+  /** What an encrypted archive is: reject/tempfail/accept (the others are not meaningful here). */
   encrypted: Action;
+  /** Banned file-name globs beside the extensions, e.g. `*.pdf.exe`. */
+  bannedNames: GlobList;
+  /** Banned declared MIME types (globs), e.g. `application/x-msdownload`. */
+  bannedMimeTypes: GlobList;
+  /** Reply templates per verdict kind (the admin's texts), if any. */
+  replies?: ReplyTemplates;
+  /** The envelope is refused by policy (a blocked sender): the message is `banned` with this reason. */
+  blocked?: string;
 }
 
 /** What a verdict hook is told, once per message, when its verdict is settled. */
@@ -189,6 +199,8 @@ export class MessageSession {
     // One listener per open scan stream; bounded by the file count, freed with the session.
     setMaxListeners(0, this.ac.signal);
     this.root = new MessageParser(this, '', 0, 0, []);
+    // A blocked sender is decided before any content: banned, under the banned action.
+    if (policy.blocked) this.offer({ kind: 'banned', reason: policy.blocked, where: '(envelope)' });
   }
 
   get verdict(): Verdict | null {
@@ -464,7 +476,7 @@ export class MessageSession {
     const now = performance.now();
     const e: VerdictEvent = {
       verdict: v,
-      reply: replyFor(v, this.policy.actions),
+      reply: replyFor(v, this.policy.actions, this.policy.replies),
       policy: this.policy,
       envelope: this.envelope,
       stats: this.stats,
@@ -518,10 +530,10 @@ export class MessageSession {
     if (this.final) return this.final;
     let best: Verdict = { kind: 'clean' };
     let bestRank = Infinity;
-    const actionRank: Record<Action, number> = { reject: 0, tempfail: 1, accept: 2 };
     for (const v of this.soft) {
       if (v.kind === 'clean') continue;
-      const rank = actionRank[this.policy.actions[v.kind]] * 10 + SEVERITY[v.kind];
+      // Strictest action first (ACTION_RANK: reject > tempfail > discard > quarantine > tag > accept), then the worse kind.
+      const rank = (10 - ACTION_RANK[this.policy.actions[v.kind]]) * 10 + SEVERITY[v.kind];
       if (rank < bestRank) {
         best = v;
         bestRank = rank;
@@ -646,11 +658,13 @@ class MessageParser implements ByteSink, MimeHandler, Holding {
       return;
     }
     const where = part.filename ? `${path}/${part.filename}` : path;
-    // A banned name is settled when the file has been scanned to its end: if it also
-    // carries a virus, the virus is what gets reported (and blocked with its name).
+    // A banned name (or declared type) is settled when the file has been scanned to its
+    // end: if it also carries a virus, the virus is what gets reported (and blocked with its name).
     let banned: Verdict | null = null;
-    if (part.filename && !s.policy.skipBanned) {
-      const reason = bannedNameReason(part.filename, s.policy.bannedExtensions);
+    if (!s.policy.skipBanned && (part.filename || part.role === 'leaf')) {
+      const reason =
+        (part.filename ? bannedNameReason(part.filename, s.policy.bannedExtensions, s.policy.bannedNames) : null) ??
+        (part.role === 'leaf' ? bannedMimeReason(part.contentType, s.policy.bannedMimeTypes) : null);
       if (reason) banned = { kind: 'banned', reason, where };
     }
     this.decoder = createDecoder(part.transferEncoding);
@@ -705,7 +719,7 @@ class MessageParser implements ByteSink, MimeHandler, Holding {
 /** A file found uuencoded inside a text part: named, so banned-name policy applies. */
 function uuFile(s: MessageSession, where: string, name: string): FileNode {
   const w = `${where}/${name}`;
-  const reason = s.policy.skipBanned ? null : bannedNameReason(name, s.policy.bannedExtensions);
+  const reason = s.policy.skipBanned ? null : bannedNameReason(name, s.policy.bannedExtensions, s.policy.bannedNames);
   return new FileNode(s, { where: w, name, archiveDepth: 0 }, reason ? { kind: 'banned', reason, where: w } : null);
 }
 
@@ -1051,7 +1065,7 @@ class FileNode implements ByteSink, Holding {
     const bannedAmong = (where: string, names: readonly string[]): Verdict | null => {
       if (s.policy.skipBanned || !s.policy.checkBannedInArchives) return null;
       for (const n of names) {
-        const reason = n ? bannedNameReason(n, s.policy.bannedExtensions) : null;
+        const reason = n ? bannedNameReason(n, s.policy.bannedExtensions, s.policy.bannedNames) : null;
         if (reason) return { kind: 'banned', reason, where };
       }
       return null;
@@ -1059,7 +1073,7 @@ class FileNode implements ByteSink, Holding {
     const namesPass = (where: string, names: readonly string[]): boolean => {
       if (s.policy.skipBanned || !s.policy.checkBannedInArchives) return true;
       for (const n of names) {
-        const reason = n ? bannedNameReason(n, s.policy.bannedExtensions) : null;
+        const reason = n ? bannedNameReason(n, s.policy.bannedExtensions, s.policy.bannedNames) : null;
         if (reason) s.offer({ kind: 'banned', reason, where });
         if (s.done) return false;
       }

@@ -71,6 +71,12 @@ export interface Envelope {
   helo?: string;
   authenticated?: string;
   queueId?: string;
+  /** Where the MTA received the message (policy by service): our listen port (proxy). */
+  localPort?: number;
+  /** The MTA's name for the receiving service: milter `{daemon_name}` (Sendmail "MTA"/"MSA", Postfix milter_macro_daemon_name). */
+  daemonName?: string;
+  /** The MTA's address that received the connection: milter `{if_addr}` (Sendmail) or `{daemon_addr}` (Postfix). */
+  localAddress?: string;
 }
 
 /** A synchronous push sink for bytes. `chunk` is borrowed: valid until write() returns (chunk-ownership.ts). */

@@ -4,9 +4,10 @@
  * both fronts' lines against it.
  *
  * One `event: "message"` line per message that reached the content stage (DATA /
- * first header), whatever happened to it — accepted, rejected, tempfailed, or aborted
- * when the client left. Level `info`, except `warn` for error verdicts (the message
- * could not be scanned: an admin must look). Fields absent when unknown, never null.
+ * first header), whatever happened to it — accepted, rejected, tempfailed, quarantined,
+ * tagged, discarded, or aborted when the client left. Level `info`, except `warn` for
+ * error verdicts (the message could not be scanned: an admin must look) and for discarded
+ * mail (the sender was told 250 and nothing was delivered: loud on purpose). Fields absent when unknown, never null.
  * Every other line is an event of its own kind (`listening`, `reloaded`, `clamd-down`…).
  *
  * Input: a MessageRecord. Output: one logger call. Peer-controlled strings are capped
@@ -49,7 +50,7 @@ export interface MessageRecord extends VerdictColumns {
   size: number;
   /** [[rules]] that chose the policy (names joined by ","). */
   rule?: string;
-  /** What we did: accept | reject | tempfail, or none (aborted: no reply was due). */
+  /** What we did: accept | reject | tempfail | quarantine | tag | discard, or none (aborted: no reply was due). */
   action: Action | 'none';
   /** The reply given, e.g. "550 5.7.1 Message rejected: virus found: X" (absent where the MTA answers itself). */
   reply?: string;
@@ -108,7 +109,7 @@ const ORDER: readonly (keyof MessageRecord)[] = [
   'user', 'command', 'cutAt', 'cutReason', 'heldMax',
 ];
 
-/** Write the message line. Error verdicts at warn, everything else at info. */
+/** Write the message line. Error verdicts and discarded mail at warn (an admin must look), everything else at info. */
 export function logMessage(logger: Logger, rec: MessageRecord): void {
   const out: Record<string, unknown> = {};
   for (const k of ORDER) {
@@ -117,6 +118,6 @@ export function logMessage(logger: Logger, rec: MessageRecord): void {
     if (k === 'anomalies' && (v as readonly string[]).length === 0) continue;
     out[k] = typeof v === 'number' && k !== 'clientPort' && k !== 'size' && k !== 'cutAt' && k !== 'heldMax' ? Math.round(v) : v;
   }
-  if (rec.verdict === 'error') logger.warn('message', out);
+  if (rec.verdict === 'error' || rec.action === 'discard') logger.warn('message', out);
   else logger.info('message', out);
 }

@@ -4,7 +4,9 @@
  * Series (label values are bounded: fronts and verdicts are closed sets, limits are
  * LimitName, clamd endpoints come from the config; anything else becomes "other"):
  *   midstream_messages_total{front,verdict}        counter, one per finished message
- *   midstream_actions_total{front,action}          counter, accept | reject | tempfail per message
+ *   midstream_actions_total{front,action}          counter, accept | reject | tempfail | quarantine | tag | discard per message
+ *   midstream_notices_total{target,result}         counter, notices: admin | recipient | sender × sent | failed | dropped
+ *   midstream_tickets_unclaimed_total              counter, proxy verdict edits the after-filter milter never took
  *   midstream_reloads_total{result}                counter, SIGHUP reloads: success | failure
  *   midstream_last_reload_success                  gauge, 1 if the last reload worked, 0 if not
  *   midstream_build_info{version,node}             gauge = 1
@@ -30,7 +32,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export type Front = 'proxy' | 'milter' | 'pop3';
 const FRONTS: readonly string[] = ['proxy', 'milter', 'pop3'];
-const ACTIONS: readonly string[] = ['accept', 'reject', 'tempfail'];
+const ACTIONS: readonly string[] = ['accept', 'reject', 'tempfail', 'quarantine', 'tag', 'discard'];
+const NOTICE_TARGETS: readonly string[] = ['admin', 'recipient', 'sender'];
+const NOTICE_RESULTS: readonly string[] = ['sent', 'failed', 'dropped'];
 const VERDICTS: readonly string[] = ['clean', 'infected', 'banned', 'limit', 'anomaly', 'unparseable', 'error'];
 const LIMITS: readonly string[] = [
   'header-line', 'header-bytes', 'header-fields', 'boundary-length', 'mime-depth', 'mime-parts', 'decoded-bytes',
@@ -41,7 +45,7 @@ export interface MessageDone {
   front: Front;
   /** Verdict kind: clean | infected | banned | limit | anomaly | unparseable | error. */
   verdict: string;
-  /** What the MTA was told: accept | reject | tempfail. */
+  /** The action: accept | reject | tempfail | quarantine | tag | discard. */
   action?: string;
   /** Raw message bytes received. */
   bytes: number;
@@ -69,6 +73,10 @@ export interface Metrics {
   reloaded(ok: boolean): void;
   /** One structural anomaly seen (read every way or given a verdict). */
   anomaly(code: string): void;
+  /** A notice was sent, failed, or dropped (queue full, shutdown). */
+  notice(result: string, target: string): void;
+  /** The proxy filed verdict edits the after-filter milter never claimed (misconfiguration). */
+  ticketUnclaimed(): void;
   /** Exposition text and its Content-Type. */
   render(): Promise<string>;
   readonly contentType: string;
@@ -141,7 +149,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const sigs = new Gauge({ name: 'midstream_signatures', help: 'Signatures loaded in the built-in engine.', registers });
   const reload = new Gauge({ name: 'midstream_signature_reload_seconds', help: 'Duration of the last signature load.', registers });
   const version = new Gauge({ name: 'midstream_signature_version_info', help: 'Loaded signature version (value is always 1).', labelNames: ['version'] as const, registers });
-  const actions = new Counter({ name: 'midstream_actions_total', help: 'Messages by what the MTA was told: accept, reject, tempfail.', labelNames: ['front', 'action'] as const, registers });
+  const actions = new Counter({ name: 'midstream_actions_total', help: 'Messages by action: accept, reject, tempfail, quarantine, tag, discard.', labelNames: ['front', 'action'] as const, registers });
+  const notices = new Counter({ name: 'midstream_notices_total', help: 'Notices by target (admin, recipient, sender) and result (sent, failed, dropped).', labelNames: ['target', 'result'] as const, registers });
+  const unclaimed = new Counter({ name: 'midstream_tickets_unclaimed_total', help: 'Proxy verdict edits (tag, quarantine, X-Virus-Status) the after-filter milter never claimed.', registers });
   const reloads = new Counter({ name: 'midstream_reloads_total', help: 'SIGHUP reloads, by result (success, failure).', labelNames: ['result'] as const, registers });
   const lastReload = new Gauge({ name: 'midstream_last_reload_success', help: '1 if the last reload succeeded (or none was tried), 0 if it failed.', registers });
   const build = new Gauge({ name: 'midstream_build_info', help: 'midstream version and Node version (value is always 1).', labelNames: ['version', 'node'] as const, registers });
@@ -159,6 +169,8 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     for (const a of ACTIONS) actions.inc({ front: f, action: a }, 0);
   }
   for (const l of LOOKUPS) lookups.inc({ result: l }, 0);
+  for (const t of NOTICE_TARGETS) for (const r of NOTICE_RESULTS) notices.inc({ target: t, result: r }, 0);
+  unclaimed.inc(0);
 
   return {
     registry,
@@ -200,6 +212,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     anomaly(code) {
       // Names come from our parsers (a closed set in practice); cap them anyway.
       anomalies.inc({ name: label(code).slice(0, 48) });
+    },
+    notice(result, target) {
+      notices.inc({ target: bounded(target, NOTICE_TARGETS), result: bounded(result, NOTICE_RESULTS) });
+    },
+    ticketUnclaimed() {
+      unclaimed.inc();
     },
     reloaded(ok) {
       reloads.inc({ result: ok ? 'success' : 'failure' });

@@ -29,7 +29,7 @@
  * come from the truncation and are delivered (RETR scans the whole message).
  * Errors: a throw from the core's push is a bug: it becomes an internal error (tempfail).
  */
-import type { Actions, Session, StructureEvent, Verdict } from '../core/index.js';
+import type { Action, Actions, Session, StructureEvent, Verdict } from '../core/index.js';
 import { replyFor } from '../core/index.js';
 import { Cushion } from './cushion.js';
 import { closingBytes, noticeText, verdictReason, virusStatus, type CutPoint } from './defang.js';
@@ -49,6 +49,15 @@ export interface RelayOptions {
 }
 
 export type RelayAction = 'delivered' | 'defanged' | 'drop';
+
+/**
+ * The SMTP-side actions in POP3 terms: a retrieval cannot be held or discarded by us, so
+ * quarantine and discard keep the content from the client as reject does (cut with a
+ * notice); tag delivers as accept does (X-Virus-Status is pop3.x_virus_status's part).
+ */
+function pop3Action(a: Action): 'accept' | 'reject' | 'tempfail' {
+  return a === 'quarantine' || a === 'discard' ? 'reject' : a === 'tag' ? 'accept' : a;
+}
 
 export interface Outcome {
   action: RelayAction;
@@ -143,7 +152,7 @@ export class RetrRelay {
       s.abort();
       verdict = { kind: 'error', errorKind: 'internal', where: '(message)', detail: this.internal };
     } else verdict = await s.end();
-    let action = replyFor(verdict, this.o.actions).action;
+    let action = pop3Action(replyFor(verdict, this.o.actions).action);
     if (this.o.top && verdict.kind === 'unparseable') action = 'accept';
     if (this.cut?.terminated) return this.outcome('defanged', verdict);
     if (action === 'tempfail') return this.outcome('drop', verdict);
@@ -162,7 +171,7 @@ export class RetrRelay {
 
   private rejects(v: Verdict): boolean {
     if (this.o.top && v.kind === 'unparseable') return false;
-    return replyFor(v, this.o.actions).action === 'reject';
+    return pop3Action(replyFor(v, this.o.actions).action) === 'reject';
   }
 
   private outcome(action: RelayAction, verdict: Verdict): Outcome {

@@ -29,15 +29,20 @@ import { BlockList, isIPv4, isIPv6, type Socket } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import type { Logger } from '../log/logger.js';
 import { ERROR_CODES, MidstreamError, parseAddress } from '../core/index.js';
-import { serve, type FrontSpec } from '../net/server.js';
+import { serve, type FrontSpec, type Server } from '../net/server.js';
 import { ProxySession, type ProxyContext, type ProxyEngine } from './proxy-session.js';
 import { DEFAULT_MAX_LINE_BYTES } from './smtp-reader.js';
+import { DEFAULT_HEADER_SETTINGS, INCOMING_HEADERS, renamedHeader, type HeaderSettings } from '../actions/message-edits.js';
+import type { Notifier } from '../actions/notifier.js';
+import { TICKET_HEADER, type TicketBook } from '../actions/verdict-tickets.js';
 
 export interface ProxyOptions {
   engine: ProxyEngine;
   logger: Logger;
   /** Where Postfix's smtpd_proxy_filter connects. Default 127.0.0.1:10025. */
   listen?: string;
+  /** More sockets served the same way (max_connections applies to each). */
+  listenAlso?: readonly string[];
   /** Mode of a unix listen socket (default 0o660: Postfix's group may connect, others not). */
   socketMode?: number;
   /** Owner and group of a unix listen socket (names or ids; default: ours). */
@@ -47,8 +52,16 @@ export interface ProxyOptions {
   forward?: string;
   /** Peers allowed to send XFORWARD (CIDR or address). Default ['127.0.0.0/8']. Unix-socket peers always are. */
   trustedXforward?: readonly string[];
-  /** A header line prepended to each message, e.g. 'X-Virus-Scanned: midstream'. Off by default. */
+  /** A header line prepended to each message, e.g. 'X-Filtered-By: mx1'. Off by default. */
   addHeader?: string;
+  /** Headers: X-Virus-Scanned (prepended in the stream), incoming X-Virus-* removed or renamed, what the verdict adds. */
+  headers?: HeaderSettings;
+  /** The after-filter milter's ticket book (proxy.after_filter_milter); null = tag, quarantine and X-Virus-Status are unavailable. */
+  tickets?: TicketBook | null;
+  /** Notices about blocked, quarantined or tagged mail. */
+  notifier?: Notifier | null;
+  /** Verdict edits filed but never claimed by the after-filter milter (metric). */
+  onUnclaimed?: () => void;
   /** Longest wait for the verdict and each downstream reply (ms); keep it below Postfix's smtpd_proxy_timeout (100 s). Default 90000. */
   replyBudgetMs?: number;
   /** Concurrent connections; more get 421. Default unlimited. */
@@ -64,10 +77,12 @@ export interface ProxyOptions {
 }
 
 /** What reload() may change: everything but the listen socket and the hooks. */
-export type ProxyReloadOptions = Omit<ProxyOptions, 'listen' | 'socketMode' | 'socketOwner' | 'socketGroup' | 'onConnection' | 'logger'>;
+export type ProxyReloadOptions = Omit<ProxyOptions, 'listen' | 'listenAlso' | 'socketMode' | 'socketOwner' | 'socketGroup' | 'onConnection' | 'logger'>;
 
 export interface ProxyHandle {
   address: string;
+  /** Every listening socket's address (listen, then listenAlso). */
+  addresses: readonly string[];
   /** New connections get these settings; connections in progress keep theirs. Throws on bad values. */
   reload(opts: ProxyReloadOptions): void;
   /** Graceful: stop accepting, let transactions in progress finish (up to shutdownGraceMs), then drop the rest. */
@@ -98,16 +113,24 @@ function buildTrusted(list: readonly string[]): BlockList {
   return bl;
 }
 
-function buildHeader(h: string | undefined): Buffer | null {
-  if (h === undefined || h === '') return null;
-  // One header field: "Name: value", printable, no CR/LF (folding is not needed for ours).
-  if (!/^[!-9;-~]+:[ -~]*$/.test(h)) throw configError(`addHeader: not a single "Name: value" header line: ${JSON.stringify(h)}`);
+function buildHeader(h: string | undefined, scanned: string): Buffer | null {
+  const lines: string[] = [];
+  if (scanned !== '') {
+    if (!/^[ -~]+$/.test(scanned)) throw configError(`headers.scanned: not printable ASCII on one line: ${JSON.stringify(scanned)}`);
+    lines.push(`X-Virus-Scanned: ${scanned}`);
+  }
+  if (h !== undefined && h !== '') {
+    // One header field: "Name: value", printable, no CR/LF (folding is not needed for ours).
+    if (!/^[!-9;-~]+:[ -~]*$/.test(h)) throw configError(`addHeader: not a single "Name: value" header line: ${JSON.stringify(h)}`);
+    lines.push(h);
+  }
   // As it goes on the wire: a line-start dot is stuffed.
-  return Buffer.from((h.startsWith('.') ? '.' : '') + h + '\r\n', 'latin1');
+  return lines.length ? Buffer.from(lines.map((l) => (l.startsWith('.') ? '.' : '') + l + '\r\n').join(''), 'latin1') : null;
 }
 
 function buildContext(opts: ProxyReloadOptions, logger: Logger): ProxyContext {
   const replyBudgetMs = opts.replyBudgetMs ?? 90_000;
+  const headers = opts.headers ?? DEFAULT_HEADER_SETTINGS;
   if (!(replyBudgetMs > 0)) throw configError('replyBudgetMs must be > 0');
   return Object.freeze({
     engine: opts.engine,
@@ -115,7 +138,14 @@ function buildContext(opts: ProxyReloadOptions, logger: Logger): ProxyContext {
     forward: parseAddress(opts.forward ?? '127.0.0.1:10026', 'connect'),
     hostname: opts.hostname || osHostname(),
     trusted: buildTrusted(opts.trustedXforward ?? ['127.0.0.0/8']),
-    addHeader: buildHeader(opts.addHeader),
+    addHeader: buildHeader(opts.addHeader, headers.scanned),
+    // Our ticket is never taken from outside; forged X-Virus-* go or get renamed.
+    headerRemove: [TICKET_HEADER, ...(headers.incoming === 'remove' ? INCOMING_HEADERS : [])],
+    headerRename: new Map(headers.incoming === 'rename' ? INCOMING_HEADERS.map((n) => [n, renamedHeader(n)] as const) : []),
+    headers,
+    tickets: opts.tickets ?? null,
+    notifier: opts.notifier ?? null,
+    ...(opts.onUnclaimed ? { onUnclaimed: opts.onUnclaimed } : {}),
     replyBudgetMs,
     idleTimeoutMs: opts.idleTimeoutMs ?? 300_000,
     maxLineBytes: DEFAULT_MAX_LINE_BYTES,
@@ -135,27 +165,40 @@ export const PROXY_FRONT: FrontSpec<ProxyContext> = {
 };
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
-  const listen = parseAddress(opts.listen ?? '127.0.0.1:10025', 'listen');
+  const listens = [opts.listen ?? '127.0.0.1:10025', ...(opts.listenAlso ?? [])].map((a) => parseAddress(a, 'listen'));
   const ctx = buildContext(opts, opts.logger);
-  const srv = await serve(PROXY_FRONT, ctx, {
-    listen,
-    socket: { mode: opts.socketMode ?? 0o660, ...(opts.socketOwner ? { owner: opts.socketOwner } : {}), ...(opts.socketGroup ? { group: opts.socketGroup } : {}) },
-    ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
-    shutdownGraceMs: opts.shutdownGraceMs ?? 60_000,
-    logger: opts.logger,
-    ...(opts.onConnection ? { onConnection: opts.onConnection } : {}),
-  });
+  const servers: Server<ProxyContext>[] = [];
+  try {
+    // One server per socket, the same front and settings: a rule may tell them apart by
+    // listen_port (e.g. Postfix's port 25 and submission smtpd each with its own filter port).
+    for (const listen of listens) {
+      servers.push(
+        await serve(PROXY_FRONT, ctx, {
+          listen,
+          socket: { mode: opts.socketMode ?? 0o660, ...(opts.socketOwner ? { owner: opts.socketOwner } : {}), ...(opts.socketGroup ? { group: opts.socketGroup } : {}) },
+          ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
+          shutdownGraceMs: opts.shutdownGraceMs ?? 60_000,
+          logger: opts.logger,
+          ...(opts.onConnection ? { onConnection: opts.onConnection } : {}),
+        }),
+      );
+    }
+  } catch (e) {
+    await Promise.all(servers.map((x) => x.close()));
+    throw e;
+  }
   return {
-    address: srv.address,
+    address: servers[0]!.address,
+    addresses: servers.map((x) => x.address),
     get connections() {
-      return srv.connections;
+      return servers.reduce((n, x) => n + x.connections, 0);
     },
     reload(next) {
-      srv.reload(buildContext(next, opts.logger), {
-        maxConnections: next.maxConnections ?? Infinity,
-        shutdownGraceMs: next.shutdownGraceMs ?? 60_000,
-      });
+      const c = buildContext(next, opts.logger);
+      for (const x of servers) x.reload(c, { maxConnections: next.maxConnections ?? Infinity, shutdownGraceMs: next.shutdownGraceMs ?? 60_000 });
     },
-    close: () => srv.close(),
+    close: async () => {
+      await Promise.all(servers.map((x) => x.close()));
+    },
   };
 }

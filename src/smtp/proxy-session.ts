@@ -30,8 +30,12 @@
  */
 import type { BlockList, Socket } from 'node:net';
 import { isIPv4 } from 'node:net';
-import type { Engine, Session, SocketAddress, Verdict } from '../core/index.js';
-import { PUSHED, errorFields, formatAddress, replyFor } from '../core/index.js';
+import type { Action, Engine, Session, SocketAddress, Verdict } from '../core/index.js';
+import { PUSHED, errorFields, formatAddress, refuses, replyFor } from '../core/index.js';
+import { DEFAULT_HEADER_SETTINGS, editsFor, noEdits, type HeaderSettings } from '../actions/message-edits.js';
+import type { Notifier } from '../actions/notifier.js';
+import { TICKET_HEADER, type TicketBook } from '../actions/verdict-tickets.js';
+import { HeaderFilter } from './header-filter.js';
 import type { Logger } from '../log/logger.js';
 import { logMessage, verdictColumns, type VerdictColumns } from '../log/message-log.js';
 import type { ConnInfo } from '../net/server.js';
@@ -49,8 +53,19 @@ export interface ProxyContext {
   readonly forward: SocketAddress;
   readonly hostname: string;
   readonly trusted: BlockList;
-  /** Header block prepended downstream, as it goes on the wire (CRLF lines, dot-stuffed), or null. */
+  /** Header block prepended downstream (X-Virus-Scanned, proxy.add_header), as it goes on the wire (CRLF lines, dot-stuffed), or null. */
   readonly addHeader: Buffer | null;
+  /** Incoming fields the header filter drops / renames (forged X-Virus-*, our ticket). */
+  readonly headerRemove: readonly string[];
+  readonly headerRename: ReadonlyMap<string, string>;
+  /** What verdict-dependent edits to ask for ([headers]). */
+  readonly headers: HeaderSettings;
+  /** The after-filter milter's ticket book, when it is configured (tag, quarantine, X-Virus-Status need it). */
+  readonly tickets: TicketBook | null;
+  /** Notices, if configured. */
+  readonly notifier: Notifier | null;
+  /** Filed edits the after-filter milter never claimed (a metric). */
+  readonly onUnclaimed?: () => void;
   readonly replyBudgetMs: number;
   readonly idleTimeoutMs: number;
   readonly maxLineBytes: number;
@@ -80,6 +95,9 @@ export const REPLIES = {
   downstream: reply(451, '4.4.0', 'Error: temporary failure, try again later'),
   scanTimeout: reply(451, '4.7.1', 'Message could not be scanned in time, try again later'),
   internal: reply(451, '4.3.0', 'Error: internal error, try again later'),
+  /** Our own 250 for a discarded message: nothing was queued, so no queue id. */
+  discarded: reply(250, '2.0.0', 'Ok'),
+  cannotEdit: reply(451, '4.7.1', 'Message could not be processed, try again later'),
   shutdown: reply(421, '4.3.0', 'Error: service shutting down'),
   draining: reply(421, '4.3.2', 'Service shutting down'),
 } as const;
@@ -104,6 +122,8 @@ function joinView(pieces: readonly Uint8Array[]): Uint8Array {
   }
   return viewScratch.subarray(0, n);
 }
+/** Header bytes kept per message for notices (only when notices are configured). */
+const NOTICE_HEADER_BYTES = 16 * 1024;
 const XFORWARD_ATTRS = ['NAME', 'ADDR', 'PORT', 'PROTO', 'HELO', 'IDENT', 'SOURCE'] as const;
 /** XFORWARD_README: a command stays under 512 bytes. */
 const XFORWARD_MAX_LINE = 500;
@@ -120,6 +140,10 @@ interface Transaction {
   stopped: boolean;
   internalError: string | null;
   dotAt: number;
+  /** The only place message bytes change: the top-level header block. */
+  filter: HeaderFilter | null;
+  /** This message's ticket for the after-filter milter, if it runs. */
+  ticket: string | null;
 }
 
 /** Decode an xtext value (RFC 3461 "+HH"); invalid escapes are kept as-is. */
@@ -305,6 +329,7 @@ export class ProxySession {
     const tx = this.tx;
     if (!tx) return;
     this.tx = null;
+    if (tx.ticket) this.ctx.tickets?.close(tx.ticket);
     if (tx.downstream) tx.downstream.destroy(why);
     if (tx.session) {
       tx.session.abort();
@@ -427,6 +452,8 @@ export class ProxySession {
       stopped: false,
       internalError: null,
       dotAt: 0,
+      filter: null,
+      ticket: null,
     };
     this.tx = tx;
     let ds: DownstreamClient;
@@ -531,10 +558,11 @@ export class ProxySession {
       clientName: this.xforward.has('NAME') ? xtextDecode(this.xforward.get('NAME') as string) : undefined,
       helo: this.xforward.has('HELO') ? xtextDecode(this.xforward.get('HELO') as string) : this.helo ?? undefined,
       queueId: this.xforward.has('IDENT') ? xtextDecode(this.xforward.get('IDENT') as string) : undefined,
+      ...(this.socket.localPort ? { localPort: this.socket.localPort } : {}),
     });
     tx.session = session;
     session.onFinal((v) => {
-      if (replyFor(v, session.policy.actions).action === 'accept' || tx.early) return;
+      if (!refuses(replyFor(v, session.policy.actions).action) || tx.early) return;
       // Stop forwarding at once: the after-filter smtpd discards the open transaction.
       tx.early = v;
       tx.stopped = true;
@@ -544,7 +572,21 @@ export class ProxySession {
       if (!tx.early) tx.stopped = true;
     });
     this.reader.startData();
-    if (this.ctx.addHeader) ds.writeData([this.ctx.addHeader]);
+    let prelude = this.ctx.addHeader;
+    if (this.ctx.tickets) {
+      const [id, evicted] = this.ctx.tickets.open();
+      if (evicted) this.ctx.logger.error('bug', { front: 'proxy', conn: this.id, stage: 'ticket', note: `ticket book full: evicted ${evicted}` });
+      tx.ticket = id;
+      const line = Buffer.from(`${TICKET_HEADER}: ${id}\r\n`, 'latin1');
+      prelude = prelude ? Buffer.concat([prelude, line]) : line;
+    }
+    tx.filter = new HeaderFilter({
+      prelude,
+      remove: this.ctx.headerRemove,
+      rename: this.ctx.headerRename,
+      captureBytes: this.ctx.notifier?.active ? NOTICE_HEADER_BYTES : 0,
+    });
+    ds.writeData(tx.filter.prelude());
     this.write(REPLIES.startData);
   }
 
@@ -557,7 +599,8 @@ export class ProxySession {
     if (!tx || tx.stopped || !tx.session) return undefined; // discard: verdict latched or transaction dead
     const ds = tx.downstream as DownstreamClient;
     const session = tx.session;
-    const full = !ds.writeData(wire);
+    // The header filter hands back views of the wire (the same array once past the header block).
+    const full = !ds.writeData(tx.filter ? tx.filter.push(wire) : wire);
     let waits: Promise<void>[] | null = null;
     try {
       if (view.length <= MAX_VIEW_PIECES) {
@@ -601,7 +644,7 @@ export class ProxySession {
     let queueId: string | undefined;
     /** Set when the outcome is ours, not the core's: no verdict, or the downstream failed after it. */
     let ours: VerdictColumns | null = null;
-    let action: 'accept' | 'reject' | 'tempfail' = 'tempfail';
+    let action: Action = 'tempfail';
     if (!verdict && !tx.internalError && ds.alive) {
       verdict = await this.verdictWithin(session, this.ctx.replyBudgetMs);
       if (this.tx !== tx) return; // client left while we waited
@@ -624,24 +667,47 @@ export class ProxySession {
         ours = { verdict: 'error', name: 'reply-budget', detail: `no verdict ${this.ctx.replyBudgetMs} ms after the final dot` };
       }
     } else {
-      const r = replyFor(verdict, session.policy.actions);
+      const r = replyFor(verdict, session.policy.actions, session.policy.replies);
       action = r.action;
-      if (r.action !== 'accept') {
+      // What the after-filter milter must do once the dot is sent (tag, quarantine, X-Virus-Status).
+      const edits = refuses(r.action) ? null : editsFor(verdict, r.action, this.ctx.headers, false);
+      if (refuses(r.action)) {
         ds.destroy('verdict ' + verdict.kind);
         out = reply(r.code, r.enhanced, r.text);
+      } else if (edits!.discard) {
+        // Nothing is delivered: the downstream transaction dies unfinished; the client hears 250 from us.
+        ds.destroy('discard');
+        out = REPLIES.discarded;
+      } else if (!noEdits(edits!) && !tx.ticket) {
+        // Startup refuses this configuration; should it happen, never deliver unmarked or unheld.
+        this.ctx.logger.error('after-filter-milter-missing', { front: 'proxy', conn: this.id, action: r.action, note: 'tempfail: proxy.after_filter_milter is needed for this action' });
+        ds.destroy('edits impossible');
+        out = REPLIES.cannotEdit;
+        action = 'tempfail';
       } else if (!ds.alive) {
         out = REPLIES.downstream;
         action = 'tempfail';
         ours = { verdict: 'error', name: 'downstream', ...(ds.error ? { detail: ds.error.message } : {}) };
       } else {
         const left = Math.max(1, this.ctx.replyBudgetMs - (Date.now() - tx.dotAt));
+        // File the edits before the dot: the after-filter's milter asks for them right after it.
+        if (tx.ticket) this.ctx.tickets?.settle(tx.ticket, edits!);
         try {
           const fin = await ds.endData(left);
           out = formatReply(fin);
           queueId = fin.code >= 200 && fin.code < 300 ? queueIdOf(fin) : undefined;
           // The after-filter's own answer decides (e.g. a 5xx from its checks).
-          action = fin.code < 300 ? 'accept' : fin.code < 500 ? 'tempfail' : 'reject';
+          if (fin.code >= 300) action = fin.code < 500 ? 'tempfail' : 'reject';
           ds.quit();
+          if (tx.ticket && !this.ctx.tickets!.close(tx.ticket) && fin.code < 300) {
+            // Queued without our milter having seen it: the after-filter smtpd lacks smtpd_milters.
+            this.ctx.onUnclaimed?.();
+            this.ctx.logger.error('ticket-unclaimed', {
+              front: 'proxy', conn: this.id, action, ...(queueId ? { queueId } : {}),
+              note: 'the after-filter smtpd did not run the after-filter milter: verdict edits (tag, quarantine, X-Virus-Status) were not applied',
+            });
+          }
+          tx.ticket = null;
         } catch (e) {
           // The downstream may have queued the mail already; we cannot know. Log loudly.
           this.ctx.logger.warn('downstream', { front: 'proxy', conn: this.id, stage: 'end-of-data', ...errorFields(e) });
@@ -653,9 +719,33 @@ export class ProxySession {
     }
     if (this.tx !== tx) return;
     this.tx = null;
+    if (tx.ticket) this.ctx.tickets?.close(tx.ticket);
     this.write(out);
     this.logMessage(tx, ours ?? verdictColumns(verdict!), action, out, queueId);
+    if (!ours && verdict) this.notify(tx, verdict, action, out, queueId);
     this.xforward.clear(); // XFORWARD attributes last one transaction (XFORWARD_README)
+  }
+
+  /** Notices for this message, if configured (after the reply: they never delay it). */
+  private notify(tx: Transaction, verdict: Verdict, action: Action, out: string, queueId: string | undefined): void {
+    const n = this.ctx.notifier;
+    if (!n || !n.wants(verdict.kind, action)) return;
+    const ident = this.xforward.get('IDENT');
+    const helo = this.xforward.get('HELO');
+    const qid = queueId ?? (ident !== undefined && ident !== '[UNAVAILABLE]' ? xtextDecode(ident) : undefined);
+    n.notify({
+      front: 'proxy',
+      conn: this.id,
+      verdict,
+      action,
+      ...(refuses(action) ? { reply: out.replace(/\r\n$/, '').replace(/\r\n/g, ' / ') } : {}),
+      ...(qid ? { queueId: qid } : {}),
+      sender: tx.sender,
+      recipients: tx.recipients,
+      client: this.clientAddress(),
+      ...(helo !== undefined && helo !== '[UNAVAILABLE]' ? { helo: xtextDecode(helo) } : this.helo !== null ? { helo: this.helo } : {}),
+      headers: tx.filter?.captured() ?? { text: '', truncated: false },
+    });
   }
 
   /** session.end() or null when `budgetMs` passes first. */
@@ -677,7 +767,7 @@ export class ProxySession {
   }
 
   /** The one message line (src/log/message-log.ts), shared schema with the other fronts. */
-  private logMessage(tx: Transaction, v: VerdictColumns, action: 'accept' | 'reject' | 'tempfail' | 'none', out?: string, queueId?: string): void {
+  private logMessage(tx: Transaction, v: VerdictColumns, action: Action | 'none', out?: string, queueId?: string): void {
     const xPort = this.xforward.get('PORT');
     const port = xPort !== undefined && /^[0-9]{1,5}$/.test(xPort) ? Number(xPort) : this.xforward.has('ADDR') ? undefined : this.peerPort;
     const ident = this.xforward.get('IDENT');

@@ -9,6 +9,7 @@
  * packet streams and SMTP sessions — each then mutated (flip, insert interesting tokens,
  * delete, duplicate, truncate) so the fuzzers reach the odd states, not just random noise.
  */
+import { DEFAULT_HEADER_SETTINGS } from '../../src/actions/message-edits.js';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Server, connect } from 'node:net';
 import { BlockList } from 'node:net';
@@ -710,6 +711,11 @@ export async function startProxyRig(sink: Sink): Promise<ProxyRig> {
     hostname: 'fuzz.test',
     trusted,
     addHeader: null,
+    headerRemove: ['X-Midstream-Ticket', 'X-Virus-Status', 'X-Virus-Scanned'],
+    headerRename: new Map<string, string>(),
+    headers: DEFAULT_HEADER_SETTINGS,
+    tickets: null,
+    notifier: null,
     replyBudgetMs: 5000,
     idleTimeoutMs: 5000,
     maxLineBytes: 512,

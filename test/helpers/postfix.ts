@@ -5,6 +5,7 @@
  * Layout under a fresh temp dir (mode 0755 so the postfix user can reach the queue):
  * etc/ (config_directory: main.cf, master.cf, extra files), spool/ (queue_directory),
  * lib/ (data_directory), maillog (postlogd; there is no syslog). Chroot is off.
+ * AFTER_FILTER_MILTER (default empty) is the after-filter smtpd's smtpd_milters (the proxy's after-filter milter).
  * Ports: smtpPort (front smtpd, proxies to filterPort), reinjectPort (after-filter smtpd)
  * are free loopback ports picked here; filterPort too unless given; the relayhost is
  * sinkPort. Everything is configurable for other instances (e.g. smtpd_milters):
@@ -56,6 +57,14 @@ export interface PostfixInstance {
   waitForLog(re: RegExp, timeoutMs?: number): Promise<string>;
   /** `postqueue -p` output. */
   queue(): Promise<string>;
+  /** `postqueue -j`: one object per queued message (queue_name "hold" for held mail). */
+  queueJson(): Promise<{ queue_name: string; queue_id: string; sender: string; recipients: { address: string }[] }[]>;
+  /** `postsuper ARGS` (e.g. ['-H', id] release, ['-d', id] delete); resolves with the exit code and output. */
+  postsuper(args: string[]): Promise<{ code: number; out: string }>;
+  /** `postqueue ARGS` (e.g. ['-i', id]: deliver that message now). */
+  postqueue(args: string[]): Promise<{ code: number; out: string }>;
+  /** `postcat -q ID` (the queue file as text: envelope records, headers, body). */
+  postcat(queueId: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -143,6 +152,7 @@ export async function startPostfix(opts: PostfixOptions): Promise<PostfixInstanc
       FILTER_PORT: String(filterPort),
       MESSAGE_SIZE_LIMIT: String(200 * 1024 * 1024),
       AFTER_RECIPIENT_RESTRICTIONS: 'permit_mynetworks,reject',
+      AFTER_FILTER_MILTER: '',
     };
     // Caller values may refer to the built-in ones (e.g. @CONFIG_DIR@ in a map path).
     for (const [k, v] of Object.entries(opts.vars ?? {})) vars[k] = renderTemplate(v, vars);
@@ -213,6 +223,15 @@ export async function startPostfix(opts: PostfixOptions): Promise<PostfixInstanc
       },
       async queue() {
         return (await run(POSTQUEUE, ['-c', configDir, '-p'])).out;
+      },
+      async queueJson() {
+        const out = (await run(POSTQUEUE, ['-c', configDir, '-j'])).out;
+        return out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      },
+      postsuper: (args) => run('/usr/sbin/postsuper', ['-c', configDir, ...args]),
+      postqueue: (args) => run(POSTQUEUE, ['-c', configDir, ...args]),
+      async postcat(queueId) {
+        return (await run('/usr/sbin/postcat', ['-c', configDir, '-q', queueId])).out;
       },
       stop,
     };

@@ -59,14 +59,14 @@ const ENTRIES: Entry[] = [
     portVar: 'LAB_PORT_POSTFIX_MILTER',
     midstream: 'midstream-milter',
     accepted: /^250 2\.0\.0 Ok: queued as ([0-9A-F]+)$/,
-    verdictHeaders: ['X-Virus-Scanned: midstream (builtin, clamd)', 'X-Virus-Status: Clean'],
+    verdictHeaders: ['X-Virus-Scanned: midstream (lab milter)', 'X-Virus-Status: Clean'],
   },
   {
     service: 'sendmail',
     portVar: 'LAB_PORT_SENDMAIL',
     midstream: 'midstream-milter',
     accepted: /^250 2\.0\.0 (\w+) Message accepted for delivery$/,
-    verdictHeaders: ['X-Virus-Scanned: midstream (builtin, clamd)', 'X-Virus-Status: Clean'],
+    verdictHeaders: ['X-Virus-Scanned: midstream (lab milter)', 'X-Virus-Status: Clean'],
   },
 ];
 

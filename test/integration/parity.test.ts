@@ -30,6 +30,7 @@ import { multipartMessage, plainMessage, zip, b64lines, EICAR } from '../helpers
 import { buildZip } from '../helpers/unpack-harness.js';
 import { CLAM_EXE } from '../helpers/clamd.js';
 import { sendViaMilter } from '../helpers/milter-mta.js';
+import { TicketBook } from '../../src/actions/verdict-tickets.js';
 
 type Rec = Record<string, unknown>;
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -102,13 +103,14 @@ interface Front {
   send(name: string, msg: Buffer, o?: { client?: string; to?: string[]; auth?: string }): Promise<{ line: Rec; reply: string; replyClass: number }>;
 }
 
-async function proxyFront(engine: Pick<Engine, 'begin' | 'engines' | 'policy'>): Promise<Front & { sink: Sink }> {
+async function proxyFront(engine: Pick<Engine, 'begin' | 'engines' | 'policy'>, tickets: TicketBook | null = null): Promise<Front & { sink: Sink }> {
   const sink = await startSink();
   const logs: Rec[] = [];
   const proxy = await startProxy({
     listen: '127.0.0.1:0',
     forward: `127.0.0.1:${sink.port}`,
     engine,
+    tickets,
     logger: createLogger({ level: 'info', write: (l) => logs.push(JSON.parse(l) as Rec) }),
     hostname: 'proxy.test',
     shutdownGraceMs: 1000,
@@ -162,7 +164,8 @@ async function milterFront(engine: Engine): Promise<Front> {
       const until = Date.now() + 5000;
       while (!logs.slice(n).some((l) => l.event === 'message') && Date.now() < until) await new Promise((res) => setTimeout(res, 10));
       const line = logs.slice(n).find((l) => l.event === 'message')!;
-      const cls = r.text === 'c' ? 2 : Number(r.text[0]);
+      // CONTINUE or DISCARD: the MTA answers 250 either way.
+      const cls = r.text === 'c' || r.text === 'd' ? 2 : Number(r.text[0]);
       return { line, reply: r.text, replyClass: cls };
     },
   };
@@ -258,4 +261,59 @@ test('rules: trusted network and authenticated sender skip banned checks, never 
     assert.equal(both.line.verdict, 'banned');
     assert.equal(both.replyClass, 5);
   }
+});
+
+// ---- the actions of issue #13 through the fronts -------------------------------------
+
+const ACTION_RULES = `
+[[rules]]
+name = "q"
+match = { recipient_domain = ["quarantine.test"] }
+actions = { infected = "quarantine", banned = "quarantine" }
+[[rules]]
+name = "t"
+match = { recipient_domain = ["tag.test"] }
+actions = { infected = "tag", banned = "tag" }
+[[rules]]
+name = "d"
+match = { recipient_domain = ["discard.test"] }
+actions = { infected = "discard", banned = "discard" }
+[[rules]]
+name = "tf"
+match = { recipient_domain = ["tempfail.test"] }
+actions = { infected = "tempfail", banned = "tempfail" }
+[reply]
+banned = "Attachment refused: %r"
+`;
+
+test('actions: quarantine, tag, discard, tempfail and a template give the same action and reply class through both fronts', async () => {
+  const config = parseConfigText(ACTION_RULES, '/tmp/actions-parity.toml');
+  const holder = await createEngine({ ...engineOptions(config), policyFor: rulesPolicy(config)! });
+  cleanups.push(() => holder.close());
+  // The proxy files its edits for an after-filter milter (the sink runs none: what the
+  // message becomes is tested on real Postfix; here the action and the reply must agree).
+  const rp = await proxyFront(holder, new TicketBook());
+  const rm = await milterFront(holder);
+  const cases: [string, Buffer, string, string, number][] = [
+    ['q', FIXTURES['EICAR in zip']!, 'x@quarantine.test', 'quarantine', 2],
+    ['t', FIXTURES['EICAR base64']!, 'x@tag.test', 'tag', 2],
+    ['d', FIXTURES['banned inside zip']!, 'x@discard.test', 'discard', 2],
+    ['tf', FIXTURES['banned .exe']!, 'x@tempfail.test', 'tempfail', 4],
+    ['r', FIXTURES['banned .exe']!, 'x@other.test', 'reject', 5],
+    ['strictest', FIXTURES['EICAR plain']!, 'x@tag.test', 'quarantine', 2],
+  ];
+  for (const [name, msg, to, action, cls] of cases) {
+    const rcpts = name === 'strictest' ? [to, 'y@quarantine.test'] : [to];
+    const p = await rp.send(name, msg, { to: rcpts });
+    const m = await rm.send(name, msg, { to: rcpts });
+    assert.equal(p.line.action, action, `proxy ${name}: ${JSON.stringify(p.line)}`);
+    assert.equal(m.line.action, action, `milter ${name}: ${JSON.stringify(m.line)}`);
+    assert.equal(m.line.verdict, p.line.verdict);
+    assert.equal(p.replyClass, cls, `proxy ${name}: ${p.reply}`);
+    assert.equal(m.replyClass, cls, `milter ${name}: ${m.reply}`);
+    if (cls === 5) assert.match(p.reply, /Attachment refused: banned file name \.exe/);
+    if (cls === 5) assert.match(m.reply, /Attachment refused: banned file name \.exe/);
+  }
+  // Discarded: never reached the proxy's downstream.
+  assert.ok(!rp.sink.messages.some((x) => x.rcpt.includes('x@discard.test')));
 });

@@ -91,13 +91,13 @@ test('command-line overrides win over the file, strings are coerced per field', 
   const c = loadConfig(f, {
     'proxy.listen': '127.0.0.1:0',
     'proxy.max_connections': '77',
-    'milter.add_headers': 'true',
+    'headers.status': 'true',
     'clamd.endpoints': 'tcp:127.0.0.1:3310,unix:/run/clamav/clamd.ctl',
     'limits.scan_time': '30s',
   });
   assert.equal(c.proxy.listen, '127.0.0.1:0');
   assert.equal(c.proxy.maxConnections, 77);
-  assert.equal(c.milter.addHeaders, true);
+  assert.equal(c.headers.status, true);
   assert.deepEqual(c.clamd.endpoints, ['tcp:127.0.0.1:3310', 'unix:/run/clamav/clamd.ctl']);
   assert.equal(c.limits.scanTimeMs, 30_000);
   assert.equal(c.log.level, 'warn', 'file value kept where no override');
@@ -154,7 +154,7 @@ test('[restart] keys: the sample config marks exactly them, and a reload reports
   assert.deepEqual(restartKeys.sort(), [
     'metrics.listen', 'milter.listen', 'milter.socket_group', 'milter.socket_mode', 'milter.socket_owner',
     'pop3.listen', 'pop3.socket_group', 'pop3.socket_mode', 'pop3.socket_owner',
-    'proxy.listen', 'proxy.socket_group', 'proxy.socket_mode', 'proxy.socket_owner',
+    'proxy.after_filter_milter', 'proxy.listen', 'proxy.listen_also', 'proxy.socket_group', 'proxy.socket_mode', 'proxy.socket_owner',
   ]);
   const changed = parseConfigText('[proxy]\nlisten = "127.0.0.1:2525"\nadd_header = "X-A: b"\n[metrics]\nlisten = ":9999"\n[log]\nlevel = "debug"\n', '/x.toml');
   assert.deepEqual(restartKeysChanged(base, changed, ['proxy', 'metrics']), ['proxy.listen', 'metrics.listen']);

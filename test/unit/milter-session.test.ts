@@ -2,6 +2,7 @@
  * milter-session: every command and trap from reference/milter-protocol.md, over a real
  * socket (startMilter on port 0) with our MTA-side client and a scriptable fake engine.
  */
+import type { HeaderSettings } from '../../src/actions/message-edits.js';
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
@@ -19,20 +20,21 @@ const POSTFIX_ACTIONS = 0x1ff;
 const POSTFIX_PROTOCOL = 0x1fffff;
 
 const servers: MilterServer[] = [];
+const ON: HeaderSettings = { scanned: 'midstream test on unit.test', status: true, incoming: 'remove', subjectPrefix: '' };
 const clients: MilterClient[] = [];
 after(async () => {
   for (const c of clients) c.close();
   for (const s of servers) await s.close();
 });
 
-async function setup(fake: FakeOptions = {}, extra: { addHeaders?: boolean; progressIntervalMs?: number; engine?: Engine; logs?: string[] } = {}) {
+async function setup(fake: FakeOptions = {}, extra: { headers?: HeaderSettings; progressIntervalMs?: number; engine?: Engine; logs?: string[] } = {}) {
   const engine = fakeEngine(fake);
   const logger = extra.logs ? createLogger({ level: 'debug', write: (l) => extra.logs!.push(l) }) : nullLogger;
   const srv = await startMilter({
     listen: 'inet:0@127.0.0.1',
     engine: extra.engine ?? engine,
     logger,
-    addHeaders: extra.addHeaders,
+    ...(extra.headers ? { headers: extra.headers } : {}),
     progressIntervalMs: extra.progressIntervalMs,
   });
   servers.push(srv);
@@ -58,11 +60,11 @@ async function envelopeAndHeaders(c: MilterClient) {
   await c.eoh();
 }
 
-test('OPTNEG: reply masked by the offer; version min(offer, 6); actions only if addHeaders and offered', async () => {
+test('OPTNEG: reply masked by the offer; version min(offer, 6); header and quarantine actions if offered', async () => {
   const { c } = await setup();
   const full = await c.negotiate(6, POSTFIX_ACTIONS, POSTFIX_PROTOCOL);
   assert.equal(full.version, 6);
-  assert.equal(full.actions, 0, 'no actions unless addHeaders');
+  assert.equal(full.actions, POSTFIX_ACTIONS & (SMFIF.ADDHDRS | SMFIF.CHGHDRS | SMFIF.QUARANTINE), 'ADDHDRS CHGHDRS QUARANTINE, nothing else');
   assert.equal(full.protocol, WANTED_PROTOCOL);
   assert.equal(full.protocol & SMFIP.NR_BODY, 0, 'never NR_BODY: we answer BODY early');
   assert.equal(full.protocol & SMFIP.HDR_LEADSPC, 0);
@@ -79,11 +81,10 @@ test('OPTNEG: reply masked by the offer; version min(offer, 6); actions only if 
   const newer = await c3.negotiate(7, 0, 0);
   assert.deepEqual(newer, { version: 6, actions: 0, protocol: 0 });
 
-  const h = await setup({}, { addHeaders: true });
-  assert.equal((await h.c.negotiate(6, POSTFIX_ACTIONS, POSTFIX_PROTOCOL)).actions, SMFIF.ADDHDRS);
+  const h = await setup({}, { headers: ON });
   const h2 = await MilterClient.connect(h.srv.address);
   clients.push(h2);
-  assert.equal((await h2.negotiate(6, SMFIF.CHGBODY, POSTFIX_PROTOCOL)).actions, 0, 'ADDHDRS not offered → not asked');
+  assert.equal((await h2.negotiate(6, SMFIF.CHGBODY | SMFIF.ADDHDRS, POSTFIX_PROTOCOL)).actions, SMFIF.ADDHDRS, 'only offered bits are asked for');
 });
 
 test('clean message (Postfix offer): silent where promised, headers rebuilt with CRLF, envelope and queue id passed', async () => {
@@ -203,16 +204,16 @@ test('tempfail verdict → 451 4.7.1; policy accept for infected → CONTINUE', 
 });
 
 test('ADDHEADER X-Virus-Scanned/X-Virus-Status only when enabled, offered, and clean', async () => {
-  const on = await setup({ marker: 'EVIL' }, { addHeaders: true });
+  const on = await setup({ marker: 'EVIL' }, { headers: ON });
   await on.c.negotiate(6, POSTFIX_ACTIONS, POSTFIX_PROTOCOL);
   await envelopeAndHeaders(on.c);
   await on.c.body('fine\r\n');
   const r = await on.c.eob();
   assert.equal(r.final.cmd, SMFIR.CONTINUE);
   assert.deepEqual(r.mods.map((p) => [p.cmd, p.data.toString('latin1')]), [
-    ['h', 'X-Virus-Scanned\0midstream (fake)\0'],
-    ['h', 'X-Virus-Status\0Clean\0'],
-  ]);
+    ['i', '\0\0\0\0X-Virus-Status\0Clean\0'],
+    ['i', '\0\0\0\0X-Virus-Scanned\0midstream test on unit.test\0'],
+  ], 'each inserted at the top, the last first: they read Scanned, then Status');
   // second message on the same connection, infected: no headers
   await on.c.mail('<a@b>');
   await on.c.body('EVIL');
@@ -220,7 +221,7 @@ test('ADDHEADER X-Virus-Scanned/X-Virus-Status only when enabled, offered, and c
   assert.equal(bad.final.cmd, SMFIR.REPLYCODE);
   assert.equal(bad.mods.length, 0);
 
-  const notOffered = await setup({}, { addHeaders: true });
+  const notOffered = await setup({}, { headers: ON });
   await notOffered.c.negotiate(6, 0, POSTFIX_PROTOCOL);
   await notOffered.c.mail('<a@b>');
   await notOffered.c.body('x');
