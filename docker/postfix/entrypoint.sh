@@ -36,8 +36,10 @@ OUT=/etc/postfix
 : "${MESSAGE_SIZE_LIMIT:=52428800}"
 : "${AFTER_RECIPIENT_RESTRICTIONS:=permit_mynetworks,reject}"
 : "${MILTER:=inet:midstream-milter:7357}"
+# The after-filter smtpd's smtpd_milters (midstream proxy's after-filter milter); empty = none.
+: "${AFTER_FILTER_MILTER:=}"
 export BASE_DIR CONFIG_DIR QUEUE_DIR DATA_DIR MAILLOG MYHOSTNAME MYDOMAIN SINK_PORT SMTP_PORT \
-  FILTER_PORT REINJECT_PORT MESSAGE_SIZE_LIMIT AFTER_RECIPIENT_RESTRICTIONS MILTER
+  FILTER_PORT REINJECT_PORT MESSAGE_SIZE_LIMIT AFTER_RECIPIENT_RESTRICTIONS MILTER AFTER_FILTER_MILTER
 
 die() { echo "entrypoint: $*" >&2; exit 1; }
 

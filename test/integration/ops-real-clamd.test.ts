@@ -106,7 +106,8 @@ test('SIGHUP with a message in flight: its clamd stream opens after the swap and
   const ok = await sendMessage(srv.port, { from: 'after@example.org', to: ['rcpt@example.net'], message: multipartMessage([{ filename: 'a.txt', content: 'fine' }]) });
   assert.equal(ok.final.code, 250);
   const got = await sink.waitFor((m) => m.from === 'after@example.org');
-  assert.match(got.data!.toString('latin1'), /^X-Reloaded: yes\r\n/);
+  // [headers] scanned (on by default) comes first, then proxy.add_header.
+  assert.match(got.data!.toString('latin1'), /^X-Virus-Scanned: midstream [^\r\n]+\r\nX-Reloaded: yes\r\n/);
   assert.ok(srv.logs().slice(from).some((l) => l.level === 'debug'), 'log.level applied');
   // EICAR named eicar.com (clamd and the built-in engine both see it): infected, not banned.
   const ei = await sendMessage(srv.port, { from: 'e@example.org', to: ['rcpt@example.net'], message: multipartMessage([{ filename: 'eicar.com', content: EICAR }]) });
