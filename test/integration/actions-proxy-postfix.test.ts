@@ -18,12 +18,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startPostfix, freePort, type PostfixInstance } from '../helpers/postfix.js';
 import { startSink, type Sink, type SinkMessage } from '../helpers/sink.js';
 import { sendMessage } from '../helpers/smtp-client.js';
-import { startCli, type CliServer } from '../helpers/cli-server.js';
+import { CLI_JS, startCli, type CliServer } from '../helpers/cli-server.js';
+import { spawnSync } from 'node:child_process';
 import { TMP_BASE } from '../helpers/paths.js';
 import { EICAR, SCANNED, actionsConfig, fieldValues, headerOf, mail, ruleTypes, withAttachment } from '../helpers/actions-fixture.js';
 
@@ -178,4 +179,19 @@ test('notices: admin@notice.test gets one per listed message through Postfix, wi
 
 test('rule types: by sender domain, by full recipient address; sender_allow', async () => {
   await ruleTypes((to, text, from) => send(to, text, from ? { from } : {}), delivered, neverDelivered, assert);
+});
+
+test('check-config on this very config: how the rules combine, and a rule that can never match', () => {
+  const cfg = join(dir, 'proxy.toml');
+  const ok = spawnSync(process.execPath, [CLI_JS, 'check-config', cfg], { encoding: 'utf8' });
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /^# policy: 6 \[\[rules\]\]\. Per recipient the first rule whose every condition holds applies/m);
+  assert.match(ok.stdout, /^# {3}1\. "submission": if came in on port \d+ then banned → tempfail$/m);
+  assert.match(ok.stdout, /^# {3}then virus_lovers \(abuse@lovers\.test\)/m);
+  // The same file with a rule after a catch-all: check-config warns, the proxy still starts.
+  const shadowed = join(dir, 'shadowed.toml');
+  writeFileSync(shadowed, readFileSync(cfg, 'utf8') + '\n[[rules]]\nname = "all"\n\n[[rules]]\nname = "late"\nmatch = { recipient_domain = ["late.test"] }\n');
+  const w = spawnSync(process.execPath, [CLI_JS, 'check-config', shadowed], { encoding: 'utf8' });
+  assert.equal(w.status, 0, w.stderr);
+  assert.match(w.stderr, /warning: rules\[7\]: rule "late" can never match: rules\[6\] "all" before it matches everything it would/);
 });
