@@ -25,7 +25,7 @@
  * Errors: start-up failures (bad config, unreadable log file, busy socket) reject with a
  * MidstreamError; the CLI prints it and exits 2.
  */
-import { configWarnings, failOpenWarnings, loadConfig, ruleFor, ruleWarnings, type FrozenConfig } from '../config/load-config.js';
+import { configWarnings, failOpenWarnings, loadConfig, renamedKeyWarnings, ruleFor, ruleWarnings, type FrozenConfig } from '../config/load-config.js';
 import { SECTIONS, type Field } from '../config/schema.js';
 import { GlobList, createEngine, errorFields, type BeginOptions, type Engine, type EngineOptions, type Envelope, type Session } from '../core/index.js';
 import { engineEvents } from './engine-events.js';
@@ -203,7 +203,8 @@ export async function runServer<H extends RunningFront>(flags: CommonFlags, def:
   logger.info('starting', { front: def.front, version: VERSION, node: process.versions.node, pid: process.pid, config: flags.config ?? '(defaults)' });
   for (const w of failOpenWarnings(config)) logger.warn('fail-open', { key: w.key, reason: w.reason });
   // Rules on SMTP AUTH never match through the proxy: say so where it matters.
-  if (def.front === 'proxy') for (const w of configWarnings(config)) logger.warn('config-warning', { key: w.key, reason: w.reason });
+  const warnings = def.front === 'proxy' ? configWarnings(config) : renamedKeyWarnings(config);
+  for (const w of warnings) logger.warn('config-warning', { key: w.key, reason: w.reason });
   for (const w of ruleWarnings(config, def.front)) logger.warn('config-warning', { key: w.key, reason: w.reason });
 
   const metrics = config.metrics.listen ? createMetrics({ version: VERSION }) : null;

@@ -76,7 +76,29 @@ function defaults(): Config {
   return c as unknown as Config;
 }
 
-function applyDocument(c: Config, doc: Raw, ctx: ParseCtx, source: string): void {
+/**
+ * Keys from earlier releases, still accepted (a config that worked must keep starting):
+ * each maps its value onto today's keys unless the file sets those itself, and leaves a
+ * warning for check-config and the start-up log.
+ */
+const RENAMED: Readonly<Record<string, (v: unknown, c: Config, doc: Raw, source: string) => string>> = {
+  // [milter] add_headers (round 1): X-Virus-Scanned/X-Virus-Status on accepted mail, off by default.
+  'milter.add_headers': (v, c, doc, source) => {
+    if (typeof v !== 'boolean') throw new ConfigError(source, 'milter.add_headers', 'must be true or false');
+    const set = isTable(doc.headers) ? doc.headers : {};
+    if (!('status' in set)) c.headers.status = v;
+    if (!v && !('scanned' in set)) c.headers.scanned = '';
+    return `renamed: use [headers] scanned and status (add_headers = ${v} read as status = ${v}${v ? '' : ', scanned = ""'})`;
+  },
+};
+const renamedWarnings = new WeakMap<object, { key: string; reason: string }[]>();
+
+/** Keys of an earlier release this config still uses (see RENAMED). */
+export function renamedKeyWarnings(c: FrozenConfig): { key: string; reason: string }[] {
+  return [...(renamedWarnings.get(c) ?? [])];
+}
+
+function applyDocument(c: Config, doc: Raw, ctx: ParseCtx, source: string, warnings: { key: string; reason: string }[] = []): void {
   const top = [...Object.keys(SECTIONS), 'rules'];
   for (const [sk, sv] of Object.entries(doc)) {
     if (sk === 'rules') {
@@ -94,6 +116,11 @@ function applyDocument(c: Config, doc: Raw, ctx: ParseCtx, source: string): void
     const target = c[sk as SectionName] as unknown as Raw;
     for (const [k, v] of Object.entries(sv)) {
       const hit = fields.get(k);
+      const renamed = hit ? undefined : RENAMED[`${sk}.${k}`];
+      if (renamed) {
+        warnings.push({ key: `${sk}.${k}`, reason: renamed(v, c, doc, source) });
+        continue;
+      }
       if (!hit) throw new ConfigError(source, `${sk}.${k}`, unknownReason(k, [...fields.keys()]));
       target[hit[0]] = parseField(hit[1], v, ctx, source, `${sk}.${k}`);
     }
@@ -175,10 +202,13 @@ export function parseConfigText(text: string, source: string, overrides: ConfigO
     throw new ConfigError(source, '', `TOML syntax error: ${where}${first}`);
   }
   const c = defaults();
-  applyDocument(c, doc, { baseDir: dirname(resolve(source)) }, source);
+  const warnings: { key: string; reason: string }[] = [];
+  applyDocument(c, doc, { baseDir: dirname(resolve(source)) }, source, warnings);
   applyOverrides(c, overrides);
   crossChecks(c, source);
-  return deepFreeze(c);
+  const frozen = deepFreeze(c);
+  if (warnings.length) renamedWarnings.set(frozen, warnings);
+  return frozen;
 }
 
 /**
@@ -238,7 +268,7 @@ export function failOpenWarnings(c: FrozenConfig): { key: string; reason: string
 
 /** Warnings that are not fail-open choices but still change what the admin gets. */
 export function configWarnings(c: FrozenConfig): { key: string; reason: string }[] {
-  const w: { key: string; reason: string }[] = [];
+  const w: { key: string; reason: string }[] = renamedKeyWarnings(c);
   c.rules.forEach((r, i) => {
     if (r.match.authenticated !== undefined) {
       w.push({

@@ -11,6 +11,7 @@ import { ROOT, TMP_BASE } from '../helpers/paths.js';
 import {
   CLI_SOURCE,
   ConfigError,
+  configWarnings,
   failOpenWarnings,
   loadConfig,
   parseConfigText,
@@ -188,4 +189,20 @@ test('failOpenWarnings lists every fail-open choice and nothing for the defaults
   );
   const keys = failOpenWarnings(loadConfig(f)).map((w) => w.key).sort();
   assert.deepEqual(keys, ['actions.error', 'actions.limit', 'policy.encrypted', 'rules[0].actions.error']);
+});
+
+test('a key of an earlier release still loads: [milter] add_headers maps onto [headers], with a warning', () => {
+  const off = parseConfigText('[milter]\nadd_headers = false\n', 'old.toml');
+  assert.equal(off.headers.scanned, '');
+  assert.equal(off.headers.status, false);
+  const on = parseConfigText('[milter]\nadd_headers = true\n', 'old.toml');
+  assert.equal(on.headers.status, true);
+  assert.equal(on.headers.scanned, loadConfig(undefined).headers.scanned, 'scanned keeps its default');
+  assert.match(configWarnings(on).map((w) => `${w.key}: ${w.reason}`).join('\n'), /^milter\.add_headers: renamed: use \[headers\]/m);
+  // What [headers] says itself wins over the old key.
+  const both = parseConfigText('[milter]\nadd_headers = false\n[headers]\nstatus = true\nscanned = "x %V"\n', 'old.toml');
+  assert.equal(both.headers.status, true);
+  assert.equal(both.headers.scanned, 'x %V');
+  assert.throws(() => parseConfigText('[milter]\nadd_headers = "yes"\n', 'old.toml'), isCfgErr('old.toml', 'milter.add_headers', /true or false/));
+  assert.deepEqual(configWarnings(loadConfig(undefined)).filter((w) => w.key === 'milter.add_headers'), []);
 });
