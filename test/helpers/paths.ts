@@ -1,5 +1,5 @@
 /** Repo-root-relative paths that work from both test/ (tsx) and dist/test/ (compiled). */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -15,4 +15,6 @@ function findRoot(start: string): string {
 
 export const ROOT = findRoot(dirname(fileURLToPath(import.meta.url)));
 export const fixture = (...p: string[]) => join(ROOT, 'test', 'fixtures', ...p);
+/** Scratch space for tests; created here because a clean clone has no .tmp/ (it is ignored). */
 export const TMP_BASE = join(ROOT, '.tmp');
+mkdirSync(TMP_BASE, { recursive: true });
