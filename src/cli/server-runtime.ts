@@ -22,6 +22,12 @@
  *            and logs reload-failed. Both count in midstream_reloads_total{result}.
  *   SIGUSR1  reopen the log file (logrotate's postrotate).
  *   SIGTERM / SIGINT  graceful shutdown: the front drains (shutdown_grace), then exit 0.
+ *   The handlers are installed first thing, before the config is read: a signal without
+ *   a handler kills Node, and start-up (engine build, clamd probe) takes long enough for
+ *   a logrotate HUP or a deploy's reload to land in it. A HUP during start-up runs one
+ *   reload once the front is serving (the file may have changed after we read it); a
+ *   SIGTERM/SIGINT during start-up shuts down as soon as it is serving; a HUP once
+ *   shutdown began is ignored (logged).
  * Errors: start-up failures (bad config, unreadable log file, busy socket) reject with a
  * MidstreamError; the CLI prints it and exits 2.
  */
@@ -182,6 +188,47 @@ function connectionGauge(metrics: Metrics, front: Front): (event: 'open' | 'clos
 const CLAMD_HEALTH_POLL_MS = 5000;
 
 export async function runServer<H extends RunningFront>(flags: CommonFlags, def: FrontDef<H>): Promise<number> {
+  // Signals before anything else (see the header): until the front serves, they are noted.
+  const early: { hup: boolean; stop: string | null } = { hup: false, stop: null };
+  let hupNow: () => void = () => (early.hup = true);
+  let usr1Now: () => void = () => {};
+  let stopNow: (signal: string) => void = (signal) => (early.stop ??= signal);
+  const onHup = () => hupNow();
+  const onUsr1 = () => usr1Now();
+  const onTerm = () => stopNow('SIGTERM');
+  const onInt = () => stopNow('SIGINT');
+  process.on('SIGHUP', onHup);
+  process.on('SIGUSR1', onUsr1);
+  // once: a second SIGTERM/SIGINT during the drain gets Node's default (exit at once).
+  process.once('SIGTERM', onTerm);
+  process.once('SIGINT', onInt);
+  try {
+    return await serveUntilStopped(flags, def, early, {
+      onHup: (f) => (hupNow = f),
+      onUsr1: (f) => (usr1Now = f),
+      onStop: (f) => (stopNow = f),
+    });
+  } finally {
+    process.off('SIGHUP', onHup);
+    process.off('SIGUSR1', onUsr1);
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+  }
+}
+
+/** Where runServer's signal listeners deliver, once the runtime is ready for each. */
+interface SignalRoutes {
+  onHup(f: () => void): void;
+  onUsr1(f: () => void): void;
+  onStop(f: (signal: string) => void): void;
+}
+
+async function serveUntilStopped<H extends RunningFront>(
+  flags: CommonFlags,
+  def: FrontDef<H>,
+  early: { hup: boolean; stop: string | null },
+  signals: SignalRoutes,
+): Promise<number> {
   const listenKey = `${def.section}.listen` as 'proxy.listen' | 'milter.listen' | 'pop3.listen';
   const overrides = overridesFrom(flags, listenKey);
   let config = loadConfig(flags.config, overrides);
@@ -200,6 +247,15 @@ export async function runServer<H extends RunningFront>(flags: CommonFlags, def:
     };
   };
   prepareLog(config.log.file)?.();
+  // From here on a SIGUSR1 (logrotate moved the file) has a file to reopen.
+  signals.onUsr1(() => {
+    try {
+      logFile?.reopen();
+      logger.info('log-reopened', { file: logFile?.path ?? '(stderr)' });
+    } catch (err) {
+      process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', event: 'log-reopen-failed', ...errorFields(err) }) + '\n');
+    }
+  });
   logger.info('starting', { front: def.front, version: VERSION, node: process.versions.node, pid: process.pid, config: flags.config ?? '(defaults)' });
   for (const w of failOpenWarnings(config)) logger.warn('fail-open', { key: w.key, reason: w.reason });
   // Rules on SMTP AUTH never match through the proxy: say so where it matters.
@@ -320,30 +376,21 @@ export async function runServer<H extends RunningFront>(flags: CommonFlags, def:
       logger.error('reload-failed', { ...errorFields(err), reason: (err as Error).message, note: 'the running configuration is unchanged' });
     }
   };
+  let stopping = false;
   const onHup = () => {
+    if (stopping) return logger.warn('reload-ignored', { reason: 'shutting down' });
     // One reload at a time; a HUP during a reload runs one more afterwards (the file may have changed again).
     reloading = (reloading ?? Promise.resolve()).then(reload).finally(() => undefined);
   };
-  const onUsr1 = () => {
-    try {
-      logFile?.reopen();
-      logger.info('log-reopened', { file: logFile?.path ?? '(stderr)' });
-    } catch (err) {
-      process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', event: 'log-reopen-failed', ...errorFields(err) }) + '\n');
-    }
-  };
-  process.on('SIGHUP', onHup);
-  process.on('SIGUSR1', onUsr1);
+  signals.onHup(onHup);
+  // A HUP that came during start-up: reload now.
+  if (early.hup && !early.stop) onHup();
 
-  const why = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const why = early.stop ?? (await new Promise<string>((resolve) => signals.onStop(resolve)));
+  stopping = true;
   logger.info('stopping', { front: def.front, signal: why, graceMs: def.graceMs(config), connections: handle.connections });
   await handle.close();
   await reloading;
-  process.off('SIGHUP', onHup);
-  process.off('SIGUSR1', onUsr1);
   if (healthTimer) clearInterval(healthTimer);
   await metricsServer?.close();
   await engine.close();

@@ -43,9 +43,11 @@ export async function startCli(front: 'proxy' | 'milter' | 'pop3', configText: s
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-20_000)));
   const rawLog = () => readFileSync(logFile, 'utf8');
+  // Whole lines only: the child may be in the middle of writing the last one.
   const logs = () =>
     rawLog()
       .split('\n')
+      .slice(0, -1)
       .filter((l) => l.trim() !== '')
       .map((l) => JSON.parse(l) as LogLine);
   const waitForLog = async (pred: (l: LogLine) => boolean, timeoutMs = 20_000, from = 0) => {
