@@ -1,8 +1,9 @@
 // docker/lab-wait.mjs — wait until the lab answers on the host: each SMTP port greets with
 // 220 (Sendmail greets only once its milter connection is up), each POP3 port with +OK
 // (midstream pop3 greets with Dovecot's greeting: both are up), and the sink's web view
-// answers /healthz. Plain JS so lab.sh can run it before anything is built.
-//   node docker/lab-wait.mjs PORT... http:PORT... pop3:PORT...     (127.0.0.1; 3 minutes at most)
+// answers /healthz (or the path given, e.g. a midstream's /metrics). Plain JS so lab.sh can
+// run it before anything is built.
+//   node docker/lab-wait.mjs PORT... http:PORT[/PATH]... pop3:PORT...     (127.0.0.1; 3 minutes at most)
 // Exit 0 when all answer; 1 naming those that did not.
 import { connect } from 'node:net';
 import { get } from 'node:http';
@@ -45,9 +46,12 @@ function pop3Greets(port) {
   });
 }
 
-function healthy(port) {
+function healthy(target) {
+  const slash = target.indexOf('/');
+  const port = Number(slash < 0 ? target : target.slice(0, slash));
+  const path = slash < 0 ? '/healthz' : target.slice(slash);
   return new Promise((resolve) => {
-    const r = get({ host: '127.0.0.1', port, path: '/healthz', timeout: 5000 }, (res) => {
+    const r = get({ host: '127.0.0.1', port, path, timeout: 5000 }, (res) => {
       res.resume();
       resolve(res.statusCode === 200);
     });
@@ -59,7 +63,7 @@ function healthy(port) {
 let pending = process.argv.slice(2);
 while (pending.length > 0) {
   const ok = await Promise.all(
-    pending.map((a) => (a.startsWith('http:') ? healthy(Number(a.slice(5))) : a.startsWith('pop3:') ? pop3Greets(Number(a.slice(5))) : greets(Number(a)))),
+    pending.map((a) => (a.startsWith('http:') ? healthy(a.slice(5)) : a.startsWith('pop3:') ? pop3Greets(Number(a.slice(5))) : greets(Number(a)))),
   );
   pending = pending.filter((_, i) => !ok[i]);
   if (pending.length === 0) break;

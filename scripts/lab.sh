@@ -1,38 +1,61 @@
 #!/bin/sh
-# lab.sh — the docker-compose lab on this machine: npm run lab:up | lab:down | lab:test.
+# lab.sh — the docker-compose labs on this machine: npm run lab:up | lab:down | lab:test
+# (docker-compose.yml) and, with --fleet, npm run lab:fleet:up | lab:fleet:down |
+# lab:fleet:test (docker-compose.fleet.yml, the scale-out lab). Both run the same image.
 #
-#   lab.sh up           install what is missing (docker.io, docker-compose: apt, root; and
+#   lab.sh [--fleet] up           install what is missing (docker.io, docker-compose: apt, root; and
 #                       debootstrap when a base image must be built), start dockerd if no engine answers (and remember that we did),
 #                       make the base images (docker/base/base-images.sh: pull, else build
 #                       locally), build the lab image, start the lab, wait until every
 #                       service is healthy and every SMTP port greets, print the endpoints.
-#   lab.sh down         remove the lab's containers, networks and volumes (images stay: they
-#                       are the cache for the next `up`), then stop dockerd if `up` started it.
-#   lab.sh down --keep-engine   the same, but leave a dockerd that `up` started running.
-#   lab.sh engine-stop  stop the dockerd that `up` started (nothing else).
+#   lab.sh [--fleet] down         remove the lab's containers, networks and volumes (images stay: they
+#                       are the cache for the next `up`), then stop dockerd if `up` started it
+#                       and no other lab project uses it.
+#   lab.sh [--fleet] down --keep-engine   the same, but leave a dockerd that `up` started running.
+#   lab.sh engine-stop  stop the dockerd that `up` started, unless another lab project uses it.
 #   lab.sh build        only the base images and the lab image.
-#   lab.sh compose ...  docker compose (v2) or docker-compose (1.29) with the lab's project.
+#   lab.sh [--fleet] compose ...  docker compose (v2) or docker-compose (1.29) with the lab's project.
 #
-# Environment: LAB_PROJECT (compose project, default midstream-lab), LAB_PORT_POSTFIX_BQ
-#   (2525), LAB_PORT_POSTFIX_MILTER (2526), LAB_PORT_SENDMAIL (2527), LAB_PORT_SINK (8025),
-#   LAB_PORT_POP3 (2110: midstream pop3), LAB_PORT_DOVECOT (2111: Dovecot direct),
-#   LAB_PROFILES (comma list: mailpit, metrics — their images must be pullable),
-#   LAB_STORAGE_DRIVER (for a dockerd we start; default: dockerd's own choice, then vfs if
-#   containers cannot run), LAB_NPM_CA (CA bundle handed to npm ci as a build secret;
+# Environment: LAB_PROJECT (compose project, default midstream-lab; with --fleet
+#   midstream-fleet), LAB_PORT_POSTFIX_BQ (2525), LAB_PORT_POSTFIX_MILTER (2526),
+#   LAB_PORT_SENDMAIL (2527), LAB_PORT_SINK (8025), LAB_PORT_POP3 (2110: midstream pop3),
+#   LAB_PORT_DOVECOT (2111: Dovecot direct); with --fleet FLEET_PORT_MX1 (2625),
+#   FLEET_PORT_MX2 (2626), FLEET_PORT_SINK (8125), FLEET_PORT_MX1_METRICS (9457),
+#   FLEET_PORT_MX2_METRICS (9458); LAB_PROFILES (comma list: mailpit, metrics — their
+#   images must be pullable), LAB_STORAGE_DRIVER (for a dockerd we start; default:
+#   dockerd's own choice, then vfs if containers cannot run), LAB_NPM_CA (CA bundle handed to npm ci as a build secret;
 #   default $NODE_EXTRA_CA_CERTS, npm's cafile, or the system bundle).
-# State (dockerd we started: pid, log): ${MIDSTREAM_CACHE:-~/.cache/midstream}/lab/<project>.
+# State under ${MIDSTREAM_CACHE:-~/.cache/midstream}/lab: engine/ (the dockerd we started:
+#   pid, log), users/<project> (each project between `up` and `down`: a dockerd we started
+#   is stopped only when no other project is listed — a listed project counts while it has
+#   containers, or for 30 minutes after its `up` began, which covers a build), <project>/
+#   (up.log, build.log).
 # Errors: exits non-zero with a line saying what failed; `up` prints the failing services'
 #   logs. Gaps: apt-get only (Debian/Ubuntu); elsewhere install Docker yourself.
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-PROJECT="${LAB_PROJECT:-midstream-lab}"
+FLEET=0
+if [ "${1:-}" = --fleet ]; then FLEET=1; shift; fi
 export LAB_STATE="${LAB_STATE:-${MIDSTREAM_CACHE:-$HOME/.cache/midstream}/lab}"
-RUN_DIR="$LAB_STATE/$PROJECT"
+ENGINE_DIR="$LAB_STATE/engine"
+USERS_DIR="$LAB_STATE/users"
 IMAGE="midstream-lab/lab:${LAB_TAG:-dev}"
-export LAB_PORT_POSTFIX_BQ="${LAB_PORT_POSTFIX_BQ:-2525}" LAB_PORT_POSTFIX_MILTER="${LAB_PORT_POSTFIX_MILTER:-2526}"
-export LAB_PORT_SENDMAIL="${LAB_PORT_SENDMAIL:-2527}" LAB_PORT_SINK="${LAB_PORT_SINK:-8025}"
-export LAB_PORT_POP3="${LAB_PORT_POP3:-2110}" LAB_PORT_DOVECOT="${LAB_PORT_DOVECOT:-2111}"
+if [ $FLEET = 1 ]; then
+  PROJECT="${LAB_PROJECT:-midstream-fleet}"
+  COMPOSE_FILE="$ROOT/docker-compose.fleet.yml"
+  export FLEET_PORT_MX1="${FLEET_PORT_MX1:-2625}" FLEET_PORT_MX2="${FLEET_PORT_MX2:-2626}" FLEET_PORT_SINK="${FLEET_PORT_SINK:-8125}"
+  export FLEET_PORT_MX1_METRICS="${FLEET_PORT_MX1_METRICS:-9457}" FLEET_PORT_MX2_METRICS="${FLEET_PORT_MX2_METRICS:-9458}"
+  DOWN_HINT="npm run lab:fleet:down"
+else
+  PROJECT="${LAB_PROJECT:-midstream-lab}"
+  COMPOSE_FILE="$ROOT/docker-compose.yml"
+  export LAB_PORT_POSTFIX_BQ="${LAB_PORT_POSTFIX_BQ:-2525}" LAB_PORT_POSTFIX_MILTER="${LAB_PORT_POSTFIX_MILTER:-2526}"
+  export LAB_PORT_SENDMAIL="${LAB_PORT_SENDMAIL:-2527}" LAB_PORT_SINK="${LAB_PORT_SINK:-8025}"
+  export LAB_PORT_POP3="${LAB_PORT_POP3:-2110}" LAB_PORT_DOVECOT="${LAB_PORT_DOVECOT:-2111}"
+  DOWN_HINT="npm run lab:down"
+fi
+RUN_DIR="$LAB_STATE/$PROJECT"
 T0=$(date +%s)
 say() { echo "lab: [$(($(date +%s) - T0))s] $*" >&2; }
 die() { echo "lab: $*" >&2; exit 1; }
@@ -61,32 +84,57 @@ install_missing() {
 }
 
 # --- the engine ----------------------------------------------------------------------
+# One engine serves every lab project (the main lab, the fleet, test runs of several
+# checkouts), so who started it and who still uses it is kept once, not per project.
 ours_pid() {
-  [ -f "$RUN_DIR/dockerd.pid" ] || return 1
-  pid=$(cat "$RUN_DIR/dockerd.pid")
+  [ -f "$ENGINE_DIR/dockerd.pid" ] || return 1
+  pid=$(cat "$ENGINE_DIR/dockerd.pid")
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q dockerd "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
 }
 start_dockerd() {
   driver="${1:-${LAB_STORAGE_DRIVER:-}}"
-  mkdir -p "$RUN_DIR"
+  mkdir -p "$ENGINE_DIR"
   # No iptables and no default bridge: this machine has neither; compose's own bridge
   # networks and published ports (docker-proxy) work without them.
   set -- --iptables=false --bridge=none
   [ -z "$driver" ] || set -- "$@" --storage-driver="$driver"
   say "starting dockerd $*"
-  nohup dockerd "$@" >"$RUN_DIR/dockerd.log" 2>&1 &
-  echo $! >"$RUN_DIR/dockerd.pid"
+  nohup dockerd "$@" >"$ENGINE_DIR/dockerd.log" 2>&1 &
+  echo $! >"$ENGINE_DIR/dockerd.pid"
   i=0
   until engine_up; do
     i=$((i + 1))
-    kill -0 "$(cat "$RUN_DIR/dockerd.pid")" 2>/dev/null || { tail -20 "$RUN_DIR/dockerd.log" >&2; die "dockerd exited"; }
-    [ $i -lt 120 ] || { tail -20 "$RUN_DIR/dockerd.log" >&2; die "dockerd did not answer within 60 s"; }
+    kill -0 "$(cat "$ENGINE_DIR/dockerd.pid")" 2>/dev/null || { tail -20 "$ENGINE_DIR/dockerd.log" >&2; die "dockerd exited"; }
+    [ $i -lt 120 ] || { tail -20 "$ENGINE_DIR/dockerd.log" >&2; die "dockerd did not answer within 60 s"; }
     sleep 0.5
   done
 }
+# This project uses the engine from `up` (or `build`) until `down`.
+user_add() { mkdir -p "$USERS_DIR" && touch "$USERS_DIR/$PROJECT"; }
+user_del() { rm -f "$USERS_DIR/$PROJECT"; }
+# Other projects that still use the engine: with containers, or whose `up` began less than
+# 30 minutes ago (it may still be building, with no container yet). A project that died
+# without `down` and has no containers stops counting after those 30 minutes.
+other_users() {
+  [ -d "$USERS_DIR" ] || return 0
+  for f in "$USERS_DIR"/*; do
+    [ -f "$f" ] || continue
+    p=${f##*/}
+    [ "$p" != "$PROJECT" ] || continue
+    if [ -n "$(find "$f" -mmin -30)" ] || [ -n "$(docker ps -aq --filter "label=com.docker.compose.project=$p" 2>/dev/null)" ]; then
+      printf ' %s' "$p"
+    else
+      rm -f "$f"
+    fi
+  done
+}
 stop_dockerd() {
-  pid=$(ours_pid) || { rm -f "$RUN_DIR/dockerd.pid"; return 0; }
-  say "stopping dockerd (pid $pid, started by lab:up)"
+  pid=$(ours_pid) || { rm -f "$ENGINE_DIR/dockerd.pid"; return 0; }
+  if [ "${1:-}" != force ]; then
+    others=$(other_users)
+    if [ -n "$others" ]; then say "leaving dockerd (pid $pid) running: in use by$others"; return 0; fi
+  fi
+  say "stopping dockerd (pid $pid, started by lab.sh up)"
   kill -TERM "$pid"
   i=0
   while kill -0 "$pid" 2>/dev/null; do
@@ -94,7 +142,7 @@ stop_dockerd() {
     [ $i -lt 120 ] || { kill -KILL "$pid" 2>/dev/null || true; break; }
     sleep 0.5
   done
-  rm -f "$RUN_DIR/dockerd.pid"
+  rm -f "$ENGINE_DIR/dockerd.pid"
 }
 ensure_engine() {
   engine_up && return 0
@@ -109,7 +157,7 @@ ensure_engine() {
       "$ROOT/docker/base/base-images.sh"
       if ! docker run --rm --network none debian:12-slim true >/dev/null 2>&1; then
         say "containers do not run on $drv here; restarting dockerd with vfs"
-        stop_dockerd
+        stop_dockerd force
         start_dockerd vfs
       fi
     fi
@@ -141,17 +189,17 @@ build_images() {
   ca=$(npm_ca || true)
   [ -z "$ca" ] || set -- "$@" --secret "id=npm_ca,src=$ca"
   say "building $IMAGE"
-  mkdir -p "$LAB_STATE"
-  if ! $BUILD --progress=plain "$@" . >"$LAB_STATE/build.log" 2>&1; then
-    tail -40 "$LAB_STATE/build.log" >&2
-    die "building $IMAGE failed (whole log: $LAB_STATE/build.log)"
+  mkdir -p "$RUN_DIR"
+  if ! $BUILD --progress=plain "$@" . >"$RUN_DIR/build.log" 2>&1; then
+    tail -40 "$RUN_DIR/build.log" >&2
+    die "building $IMAGE failed (whole log: $RUN_DIR/build.log)"
   fi
 }
 
 # --- compose -------------------------------------------------------------------------
 compose() {
-  if compose_v2; then docker compose -p "$PROJECT" -f "$ROOT/docker-compose.yml" "$@"
-  elif command -v docker-compose >/dev/null; then docker-compose -p "$PROJECT" -f "$ROOT/docker-compose.yml" "$@"
+  if compose_v2; then docker compose -p "$PROJECT" -f "$COMPOSE_FILE" "$@"
+  elif command -v docker-compose >/dev/null; then docker-compose -p "$PROJECT" -f "$COMPOSE_FILE" "$@"
   else die "neither 'docker compose' (v2) nor docker-compose (1.29) is installed"
   fi
 }
@@ -175,18 +223,18 @@ wait_healthy() {
   done
 }
 
-up() {
-  install_missing
-  pick_builder
-  ensure_engine
-  build_images
-  export COMPOSE_PROFILES="${LAB_PROFILES:-}"
-  say "starting project $PROJECT"
-  compose up -d --no-build --remove-orphans >"$LAB_STATE/up.log" 2>&1 || { cat "$LAB_STATE/up.log" >&2; die "compose up failed"; }
-  wait_healthy
-  node "$ROOT/docker/lab-wait.mjs" "$LAB_PORT_POSTFIX_BQ" "$LAB_PORT_POSTFIX_MILTER" "$LAB_PORT_SENDMAIL" "http:$LAB_PORT_SINK" "pop3:$LAB_PORT_POP3"
-  say "ready"
-  cat <<EOF
+summary() {
+  if [ $FLEET = 1 ]; then
+    cat <<EOF
+midstream fleet lab is up (project $PROJECT):
+  SMTP 127.0.0.1:$FLEET_PORT_MX1   mx1: Postfix before-queue -> mx1-midstream
+  SMTP 127.0.0.1:$FLEET_PORT_MX2   mx2: Postfix before-queue -> mx2-midstream
+  metrics http://127.0.0.1:$FLEET_PORT_MX1_METRICS/metrics (mx1)  http://127.0.0.1:$FLEET_PORT_MX2_METRICS/metrics (mx2)
+  sink http://127.0.0.1:$FLEET_PORT_SINK/   (JSON: /api/messages)
+EOF
+    case ",${LAB_PROFILES:-}," in *,metrics,*) echo "  Prometheus http://127.0.0.1:${FLEET_PORT_PROMETHEUS:-9190}/  Grafana http://127.0.0.1:${FLEET_PORT_GRAFANA:-3100}/" ;; esac
+  else
+    cat <<EOF
 midstream lab is up (project $PROJECT):
   SMTP 127.0.0.1:$LAB_PORT_POSTFIX_BQ   Postfix before-queue -> midstream proxy
   SMTP 127.0.0.1:$LAB_PORT_POSTFIX_MILTER   Postfix -> midstream milter
@@ -194,9 +242,31 @@ midstream lab is up (project $PROJECT):
   sink http://127.0.0.1:$LAB_PORT_SINK/   (JSON: /api/messages)
   POP3 127.0.0.1:$LAB_PORT_POP3   midstream pop3 -> Dovecot (user lab, password lab; Dovecot direct: $LAB_PORT_DOVECOT)
 EOF
-  case ",${LAB_PROFILES:-}," in *,mailpit,*) echo "  mailpit http://127.0.0.1:${LAB_PORT_MAILPIT:-8026}/" ;; esac
-  case ",${LAB_PROFILES:-}," in *,metrics,*) echo "  Prometheus http://127.0.0.1:${LAB_PORT_PROMETHEUS:-9090}/  Grafana http://127.0.0.1:${LAB_PORT_GRAFANA:-3000}/" ;; esac
-  echo "stop it with: npm run lab:down"
+    case ",${LAB_PROFILES:-}," in *,mailpit,*) echo "  mailpit http://127.0.0.1:${LAB_PORT_MAILPIT:-8026}/" ;; esac
+    case ",${LAB_PROFILES:-}," in *,metrics,*) echo "  Prometheus http://127.0.0.1:${LAB_PORT_PROMETHEUS:-9090}/  Grafana http://127.0.0.1:${LAB_PORT_GRAFANA:-3000}/" ;; esac
+  fi
+  echo "stop it with: $DOWN_HINT"
+}
+
+up() {
+  install_missing
+  pick_builder
+  user_add
+  ensure_engine
+  build_images
+  export COMPOSE_PROFILES="${LAB_PROFILES:-}"
+  say "starting project $PROJECT"
+  mkdir -p "$RUN_DIR"
+  compose up -d --no-build --remove-orphans >"$RUN_DIR/up.log" 2>&1 || { cat "$RUN_DIR/up.log" >&2; die "compose up failed"; }
+  wait_healthy
+  if [ $FLEET = 1 ]; then
+    node "$ROOT/docker/lab-wait.mjs" "$FLEET_PORT_MX1" "$FLEET_PORT_MX2" "http:$FLEET_PORT_SINK" \
+      "http:$FLEET_PORT_MX1_METRICS/metrics" "http:$FLEET_PORT_MX2_METRICS/metrics"
+  else
+    node "$ROOT/docker/lab-wait.mjs" "$LAB_PORT_POSTFIX_BQ" "$LAB_PORT_POSTFIX_MILTER" "$LAB_PORT_SENDMAIL" "http:$LAB_PORT_SINK" "pop3:$LAB_PORT_POP3"
+  fi
+  say "ready"
+  summary
 }
 
 down() {
@@ -209,6 +279,7 @@ down() {
     [ -z "$left" ] || die "left behind after down: $left"
     say "project $PROJECT removed: no container, network or volume left"
   fi
+  user_del
   [ "${1:-}" = --keep-engine ] || stop_dockerd
 }
 
@@ -218,7 +289,9 @@ case "$cmd" in
   up) up ;;
   down) down "$@" ;;
   engine-stop) stop_dockerd ;;
-  build) install_missing; pick_builder; ensure_engine; build_images ;;
+  build)
+    install_missing; pick_builder; user_add; ensure_engine; build_images
+    [ -n "$(services)" ] || user_del ;;
   compose) compose "$@" ;;
-  *) echo "usage: lab.sh up | down [--keep-engine] | engine-stop | build | compose ARGS" >&2; exit 2 ;;
+  *) echo "usage: lab.sh [--fleet] up | down [--keep-engine] | engine-stop | build | compose ARGS" >&2; exit 2 ;;
 esac

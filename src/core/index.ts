@@ -20,5 +20,6 @@ export type { EngineOptions, Engine, Session, SessionStats, BeginOptions, Policy
 export { createEngine } from './engine.js';
 export { PUSHED } from './session.js';
 export { ERROR_CODES, MidstreamError, errorFields, osErrno, type ErrorCode } from './errors.js';
+export { hostLookup } from './host-lookup.js';
 export { AddressError, parseAddress, formatAddress, isHostname, isIPv4, isIPv6, type SocketAddress, type AddressUse } from './address.js';
 export type { ReleaseGate, StructureEvent } from './release-gate.js';

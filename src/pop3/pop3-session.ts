@@ -30,7 +30,7 @@
 import { connect, type Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Actions, Engine, SocketAddress } from '../core/index.js';
-import { DEFAULT_ACTIONS, errorFields } from '../core/index.js';
+import { DEFAULT_ACTIONS, errorFields, hostLookup } from '../core/index.js';
 import type { Logger } from '../log/logger.js';
 import { logMessage, verdictColumns, type VerdictColumns } from '../log/message-log.js';
 import type { ConnInfo } from '../net/server.js';
@@ -300,7 +300,7 @@ export class Pop3Session {
 
   private connectUpstream(): void {
     const u = this.ctx.upstream;
-    const sock = u.kind === 'unix' ? connect({ path: u.path }) : connect({ host: u.host, port: u.port });
+    const sock = u.kind === 'unix' ? connect({ path: u.path }) : connect({ host: u.host, port: u.port, lookup: hostLookup });
     sock.setNoDelay(true);
     sock.setTimeout(this.ctx.upstreamTimeoutMs);
     this.resp.expect('single'); // the greeting

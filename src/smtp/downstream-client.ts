@@ -17,7 +17,7 @@
  * Gaps: no TLS, no BDAT, no pipelining of our own commands (one command, one reply).
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { ERROR_CODES, MidstreamError, formatAddress, type SocketAddress } from '../core/index.js';
+import { ERROR_CODES, MidstreamError, formatAddress, hostLookup, type SocketAddress } from '../core/index.js';
 import { ReplyParser, type SmtpReply } from './smtp-reply.js';
 
 const CODES = {
@@ -75,7 +75,7 @@ export class DownstreamClient {
   static connect(ep: SocketAddress, opts: DownstreamOptions): Promise<DownstreamClient> {
     const name = formatAddress(ep);
     return new Promise((resolve, reject) => {
-      const socket = ep.kind === 'unix' ? netConnect({ path: ep.path }) : netConnect({ host: ep.host, port: ep.port });
+      const socket = ep.kind === 'unix' ? netConnect({ path: ep.path }) : netConnect({ host: ep.host, port: ep.port, lookup: hostLookup });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new DownstreamError('ETIMEOUT', `${name}: connect timeout`));

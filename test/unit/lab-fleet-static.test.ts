@@ -6,10 +6,14 @@
  * Postfix proxies to its own midstream, which forwards back to it; the shared midstream
  * config loads and points at both clamd services and the Redis service; Prometheus scrapes
  * both instances with a label per MX; the dashboard has a row per MX showing the scale-out
- * metrics (pool, cache) for that MX only; mounted files exist; ports bind 127.0.0.1.
+ * metrics (pool, cache) for that MX only; mounted files exist; ports bind 127.0.0.1; each
+ * MX's /metrics is published; `npm run lab:fleet:up|down|test` drive this file through
+ * scripts/lab.sh --fleet, whose port variables are the compose file's. It runs for real in
+ * test/integration/lab-fleet.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -132,5 +136,31 @@ test('every mounted file exists and every published port binds 127.0.0.1, apart 
       ports++;
     }
   }
-  assert.ok(ports >= 5);
+  assert.ok(ports >= 7);
+});
+
+test("each MX's midstream publishes its /metrics port on loopback (the fleet test reads pool and cache state there)", () => {
+  const cfg = loadConfig(join(ROOT, 'docker/midstream/fleet.toml'));
+  const port = (parseAddress(cfg.metrics.listen, 'metrics') as { port: number }).port;
+  for (const mx of MX) {
+    const p = S[`${mx}-midstream`]!.ports ?? [];
+    assert.equal(p.length, 1, `${mx}-midstream: one published port`);
+    assert.match(p[0]!, new RegExp(`^127\\.0\\.0\\.1:\\$\\{FLEET_PORT_${mx.toUpperCase()}_METRICS:-\\d+\\}:${port}$`), `${mx}-midstream: metrics`);
+  }
+});
+
+test('npm run lab:fleet:* drive this file through scripts/lab.sh --fleet, with the port variables it uses', () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  assert.equal(pkg.scripts['lab:fleet:up'], 'sh scripts/lab.sh --fleet up');
+  assert.equal(pkg.scripts['lab:fleet:down'], 'sh scripts/lab.sh --fleet down');
+  assert.match(pkg.scripts['lab:fleet:test']!, /dist\/test\/integration\/lab-fleet\.test\.js/);
+  const sh = readFileSync(join(ROOT, 'scripts/lab.sh'), 'utf8');
+  assert.match(sh, /COMPOSE_FILE="\$ROOT\/docker-compose\.fleet\.yml"/);
+  // Every FLEET_PORT_* the compose file reads is one lab.sh sets (and prints), and back.
+  const text = readFileSync(join(ROOT, 'docker-compose.fleet.yml'), 'utf8');
+  const inCompose = new Set([...text.matchAll(/\$\{(FLEET_PORT_[A-Z0-9_]+):-(\d+)\}/g)].filter((m) => !/PROMETHEUS|GRAFANA/.test(m[1]!)).map((m) => `${m[1]}=${m[2]}`));
+  const inScript = new Set([...sh.matchAll(/(FLEET_PORT_[A-Z0-9_]+)="\$\{\1:-(\d+)\}"/g)].map((m) => `${m[1]}=${m[2]}`));
+  assert.deepEqual([...inScript].sort(), [...inCompose].sort(), 'same variables, same defaults');
+  const r = spawnSync('sh', ['-n', join(ROOT, 'scripts/lab.sh')], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
 });

@@ -14,6 +14,7 @@ import { connect, type Socket } from 'node:net';
 import type { ErrorKind, ScanResult } from '../types.js';
 import { formatAddress, parseAddress, type SocketAddress } from '../address.js';
 import { ERROR_CODES, MidstreamError, osErrno, type ErrorCode } from '../errors.js';
+import { hostLookup } from '../host-lookup.js';
 
 /** A parsed clamd endpoint plus its canonical text ("tcp:HOST:PORT" / "unix:/path") for logs and status. */
 export type ClamdAddress = SocketAddress & { text: string };
@@ -101,7 +102,7 @@ export function connectOnce(address: ClamdAddress, timeoutMs: number, signal?: A
       : undefined;
     const sock =
       address.kind === 'tcp'
-        ? connect({ host: address.host, port: address.port, ...(onread ? { onread } : {}) })
+        ? connect({ host: address.host, port: address.port, lookup: hostLookup, ...(onread ? { onread } : {}) })
         : connect({ path: address.path, ...(onread ? { onread } : {}) });
     const finish = (err?: Error) => {
       clearTimeout(timer);

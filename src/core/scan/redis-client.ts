@@ -11,13 +11,21 @@
  * (also `unix:///path`); an optional password overrides the URL's.
  * Commands wait for the first connection (bounded by the caller's deadline); after that a
  * command while disconnected fails at once.
+ * Host names are resolved through hostLookup (host-lookup.ts) by a connector of our own
+ * (ioredis's `Connector` option; its own connector passes no `lookup`): ioredis reconnects
+ * every ≤ 2 s while Redis is away, and where its name stops resolving each getaddrinfo can
+ * hang 10–20 s — uncoalesced, those took libuv's DNS threads and stalled every other
+ * connect of the process (clamd, the downstream MTA).
  * Output: a RedisLike (shared-cache.ts). Errors: a malformed URL throws RangeError (a
  * config error); connection trouble never throws — it shows up as failed commands, and
  * ioredis's 'error' events are swallowed here (the cache logs its own transitions).
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { AbstractConnector, Redis, type RedisOptions } from 'ioredis';
 import type { RedisLike } from './shared-cache.js';
 import { parseRedisUrl } from './redis-url.js';
+import { hostLookup } from '../host-lookup.js';
 
 export { parseRedisUrl } from './redis-url.js';
 
@@ -27,6 +35,35 @@ export interface RedisConnectOptions {
   /** Per-command deadline (ms). */
   timeoutMs: number;
   connectTimeoutMs?: number;
+}
+
+/** ioredis's TCP/TLS connect (StandaloneConnector) with the host resolved through hostLookup. */
+class CoalescedLookupConnector extends AbstractConnector {
+  private readonly o: { host: string; port: number; tls?: ConnectionOptions; disconnectTimeout?: number };
+
+  /** ioredis passes its whole options object: connectRedis's own, with host, port and `tls` an object or absent. */
+  constructor(options: unknown) {
+    const o = options as CoalescedLookupConnector['o'];
+    super(o.disconnectTimeout ?? 2000);
+    this.o = o;
+  }
+
+  connect(): Promise<Socket | TLSSocket> {
+    this.connecting = true;
+    return new Promise((resolve, reject) => {
+      // A tick later, as ioredis's own connector does: a disconnect() may come in between.
+      process.nextTick(() => {
+        if (!this.connecting) return reject(new Error('Connection is closed.'));
+        const base = { host: this.o.host, port: this.o.port, lookup: hostLookup };
+        const s = this.o.tls ? tlsConnect({ ...base, ...this.o.tls }) : netConnect(base);
+        this.stream = s;
+        s.once('error', (err) => {
+          this.firstError = err;
+        });
+        resolve(s);
+      });
+    });
+  }
 }
 
 export function connectRedis(o: RedisConnectOptions): RedisLike {
@@ -45,6 +82,7 @@ export function connectRedis(o: RedisConnectOptions): RedisLike {
       ? { ...common, path: a.path }
       : {
           ...common,
+          Connector: CoalescedLookupConnector,
           host: a.host,
           port: a.port,
           db: a.db,
