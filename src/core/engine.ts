@@ -192,7 +192,7 @@ export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
     const { mode, cacheEntries, rawMessage, ...clientOptions } = opts.clamd;
     const client = (clamd = new ClamdClient({ ...clientOptions, ...(ev ? { events: ev } : {}) }));
     // Health checks and per-endpoint versions from now on; not awaited, so a clamd that is
-    // down does not delay startup (the cache is bypassed until versions are known).
+    // down does not delay startup (the cache is bypassed until a version is known; a scan asks).
     void client.start();
     const scanner = new ClamdScanner({ client, mode: mode ?? 'per-file' });
     const rawMode = rawMessage ?? 'anomaly';

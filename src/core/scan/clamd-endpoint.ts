@@ -9,9 +9,11 @@
  * → `ClamAV …`), so a flapping clamd does not take traffic on its first good answer.
  * A size-limit reply or our own abort says nothing about clamd's health.
  *
- * Version: the last VERSION reply (e.g. `ClamAV 1.4.6/27000/Mon Jan  1 …`), or null
- * before the first check or after a failed one. The verdict cache keys on it, so a pool
- * whose endpoints run different databases never mixes their verdicts.
+ * Version: the last VERSION reply (e.g. `ClamAV 1.4.6/27000/Mon Jan  1 …`); null only
+ * until the first one. A failed check or scan keeps it: a clamd that stops answering has
+ * not told us of another database, and only a VERSION reply can (the verdict cache keys
+ * on it, so a pool whose endpoints run different databases never mixes their verdicts,
+ * and verdicts cached under the last database stay valid while clamd is down).
  * Limits: at most maxConcurrent streams in flight and at most maxConcurrent idle
  * connections. Errors: none thrown; transitions are reported through onTransition.
  */
@@ -25,7 +27,7 @@ export interface EndpointStatus {
   /** Streams holding one of this endpoint's slots now. */
   inFlight: number;
   maxConcurrent: number;
-  /** Last VERSION reply; null = unknown. */
+  /** Last VERSION reply (kept when clamd stops answering); null = none yet. */
   version: string | null;
   /** Scans answered (clean or infected) / failed, since start. */
   scans: number;
@@ -137,9 +139,14 @@ export class ClamdEndpoint {
     }
   }
 
+  /** A failed health check (timeout, garbage). The version stays: see the file header. */
   checkFailed(why: string): void {
-    this.version = null;
     this.softFailure(why);
+  }
+
+  /** A VERSION reply outside the health checks (learnVersion): the version only, no health. */
+  versionSeen(version: string): void {
+    this.version = version;
   }
 
   // ---- idle IDSESSION connections ---------------------------------------------------

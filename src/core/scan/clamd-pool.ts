@@ -11,8 +11,11 @@
  * Health: start() runs a check round at once and then every intervalMs (unref'd
  * timer): PING then VERSION on a fresh connection per endpoint, results fed to the
  * endpoint's rise/fall hysteresis; VERSION also refreshes the endpoint's signature
- * version. Before start() (a bare client in tests), checks run only while an endpoint
- * is down, to bring it back. Idle IDSESSION connections older than keepaliveMs are
+ * version. A stream handed an endpoint whose version is still unknown (clamd was not up
+ * when we started) asks it once (learnVersion), so its verdict can be cached at once
+ * instead of after the next check round. A failed check keeps the last version (see
+ * clamd-endpoint.ts). Before start() (a bare client in tests), checks run only while an
+ * endpoint is down, to bring it back. Idle IDSESSION connections older than keepaliveMs are
  * closed by a second timer (every keepaliveMs / 2, only while some are idle).
  * Errors: acquire() rejects with the signal's reason when aborted while waiting, and
  * with ClamdError(scanner-unavailable) when every endpoint was excluded.
@@ -142,15 +145,47 @@ export class ClamdPool {
     });
   }
 
-  /** Signature version every up endpoint agrees on, or null (mixed, or unknown). */
+  /**
+   * The signature version for cache keys without asking which endpoint scans: the one
+   * every up endpoint agrees on; with none up, the one every endpoint last reported (clamd
+   * down has not changed its database: a verdict cached under it still stands, the same
+   * answer whenever the health checks notice the outage). null when they differ or one
+   * is unknown (then the endpoint a stream gets decides, see clamd-stream.ts).
+   */
   uniformVersion(): string | null {
+    const up = this.endpoints.filter((e) => e.up);
     let v: string | null = null;
-    for (const e of this.endpoints) {
-      if (!e.up) continue;
+    for (const e of up.length > 0 ? up : this.endpoints) {
       if (e.version === null || (v !== null && v !== e.version)) return null;
       v = e.version;
     }
     return v;
+  }
+
+  private readonly asking = new Map<ClamdEndpoint, Promise<string | null>>();
+
+  /**
+   * `e`'s version, asking VERSION once when it has none yet (one question per endpoint at
+   * a time; a failure leaves it unknown and says nothing about health: the scan itself
+   * does). Never rejects.
+   */
+  learnVersion(e: ClamdEndpoint): Promise<string | null> {
+    if (e.version !== null || this.closed) return Promise.resolve(e.version);
+    let q = this.asking.get(e);
+    if (!q) {
+      const { commandTimeoutMs: t, connectTimeoutMs: c } = this.opts;
+      q = commandOnce(e.address, 'VERSION', t, c)
+        .then(
+          (v) => {
+            if (/^ClamAV \S/.test(v)) e.versionSeen(v);
+            return e.version;
+          },
+          () => e.version,
+        )
+        .finally(() => this.asking.delete(e));
+      this.asking.set(e, q);
+    }
+    return q;
   }
 
   private pick(exclude: ReadonlySet<ClamdEndpoint>, anyLoad = false): ClamdEndpoint | null {

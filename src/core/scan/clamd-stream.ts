@@ -66,8 +66,9 @@ export interface ClamdStream {
   readonly stats: ClamdStreamStats;
   /**
    * The signature version the result comes (or would come) from, for cache keys: the
-   * pool's common version when all up endpoints agree, else that of the endpoint this
-   * stream got (waiting for one). null = unknown (do not cache).
+   * pool's common version (ClamdPool.uniformVersion), else that of the endpoint this
+   * stream got (waiting for one; asked once when it never answered VERSION).
+   * null = unknown (do not cache).
    */
   signatureVersion(): Promise<string | null>;
 }
@@ -180,9 +181,11 @@ export class InstreamScan implements ClamdStream, ConnOwner {
   signatureVersion(): Promise<string | null> {
     const common = this.pool.uniformVersion();
     if (common !== null) return Promise.resolve(common);
-    if (this.assigned || this.settledResult) return Promise.resolve(this.assigned?.version ?? null);
+    // The endpoint this stream got (waiting for one); asked once if it never told us.
+    const of = (e: ClamdEndpoint | null) => (e ? this.pool.learnVersion(e) : Promise.resolve(null));
+    if (this.assigned || this.settledResult) return of(this.assigned);
     this.start();
-    return new Promise<ClamdEndpoint | null>((r) => this.assignedWaiters.push(r)).then((e) => e?.version ?? null);
+    return new Promise<ClamdEndpoint | null>((r) => this.assignedWaiters.push(r)).then(of);
   }
 
   write(chunk: Uint8Array): void {

@@ -20,8 +20,14 @@
  * aborted *before its zero-length terminator* (clamd only scans after it, so its scan
  * work is saved); on a miss the terminator goes out and a clean/infected answer is
  * stored in both tiers, unless the endpoint's version changed meanwhile.
- * While the version is unknown (clamd not yet asked, or its VERSION failed) the cache
- * is bypassed: never a hit against an unknown database.
+ * While the version is unknown (clamd never answered VERSION since this engine started)
+ * the cache is bypassed: never a hit against an unknown database.
+ * clamd down: the version is the last one clamd reported (clamd-endpoint.ts), so content
+ * cached under it is still answered from the cache — a final verdict for these bytes from
+ * that database, valid until the TTL or a VERSION reply that differs (rspamd's antivirus
+ * cache likewise answers before any scanner is asked, keyed on content alone) — and
+ * everything else gets the scanner's error (fail closed). The answer does not depend on
+ * whether a health check has noticed the outage yet.
  * Limits: maxEntries local entries (LRU, each ~250 bytes) for at most ttlMs each.
  * Errors: none of its own; the wrapped stream's errors pass through; the shared store
  * never makes a lookup fail (see shared-cache.ts).
@@ -29,7 +35,10 @@
  * ones stream to clamd as they arrive.
  * Known gaps: a larger file's bytes still travel to clamd on a hit (we only learn the hash
  * at the end: clamd receives them into a temp file and drops it unscanned); two instances
- * scanning the same file at the same moment both pay clamd.
+ * scanning the same file at the same moment both pay clamd. The version is as fresh as
+ * the last VERSION reply (health checks every few seconds): a clamd that reloaded a new
+ * database, or came back with one, has its answers stored under the previous version
+ * until the next check (the entries then stop matching).
  */
 import { createHash } from 'node:crypto';
 import type { FileInfo, ScanResult } from '../types.js';
