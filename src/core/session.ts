@@ -787,8 +787,11 @@ interface MemberSource {
   map: OffsetMap | null;
 }
 
+/** A file's sniffing head before its first bytes (allocated only if they come in pieces). */
+const NO_HEAD = new Uint8Array(0);
+
 class FileNode implements ByteSink, Holding {
-  private head: Uint8Array | null = new Uint8Array(HEAD_BYTES);
+  private head: Uint8Array | null = NO_HEAD;
   private headLen = 0;
   private streams: { stream: ScanStream; engine: string; keeps: boolean }[] = [];
   private unpacker: Unpacker | null = null;
@@ -841,12 +844,13 @@ class FileNode implements ByteSink, Holding {
   write(chunk: Uint8Array): void {
     this.inCount += chunk.length;
     if (this.s.done) return;
-    const head = this.head;
+    let head = this.head;
     if (head) {
       if (this.headLen === 0 && chunk.length >= HEAD_BYTES) {
         this.start(chunk);
         return;
       }
+      if (head === NO_HEAD) head = this.head = new Uint8Array(HEAD_BYTES);
       const n = Math.min(chunk.length, HEAD_BYTES - this.headLen);
       head.set(chunk.subarray(0, n), this.headLen);
       this.headLen += n;
@@ -924,12 +928,12 @@ class FileNode implements ByteSink, Holding {
     const { info } = this;
     this.head = null;
     const inArchive = info.archiveDepth > 0;
-    if (!s.policy.skipBanned && (!inArchive || s.policy.checkBannedInArchives) && !this.banned) {
-      const reason = bannedTypeReason(sniffType(first), s.policy.bannedTypes);
+    const format = sniffArchive(first);
+    if (!s.policy.skipBanned && (!inArchive || s.policy.checkBannedInArchives) && !this.banned && s.policy.bannedTypes.size > 0) {
+      const reason = bannedTypeReason(sniffType(first, format), s.policy.bannedTypes);
       // Settled at the end of this file, like a banned name (see the constructor).
       if (reason) this.banned = { kind: 'banned', reason, where: info.where };
     }
-    const format = sniffArchive(first);
     const atDepthLimit = info.archiveDepth >= s.policy.limits.archiveDepth;
     if (format) {
       if (atDepthLimit) {

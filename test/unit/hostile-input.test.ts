@@ -286,7 +286,7 @@ test('100k MIME parts each with a named attachment after the limit: still one ve
   assert.equal((r.verdict as { where: string }).where, '1/a.exe');
 });
 
-test('regression: a scan stream removes its abort listener at end (10k parts made adds quadratic)', () => {
+test('regression: scan streams leave no abort listeners behind (10k parts made adds quadratic)', () => {
   // Every file of a message opens a built-in scan stream on the session's one AbortSignal.
   // The listener used to stay until the session ended: 10k parts held 10k listeners
   // (and their matchers), and EventTarget's add is linear in them — 10k parts took ~2 s.
@@ -299,10 +299,11 @@ test('regression: a scan stream removes its abort listener at end (10k parts mad
     assert.deepEqual(s.end(), { kind: 'clean' });
   }
   assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
-  // an open stream still hears the abort
+  // An open stream still hears the abort (it reads the signal at each call; it adds no listener at all).
   const open = scanner.open({ where: 'o', archiveDepth: 0 }, ac.signal);
-  assert.equal(getEventListeners(ac.signal, 'abort').length, 1);
+  assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
   ac.abort();
+  assert.equal(open.write(Buffer.from('X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*', 'latin1')), null, 'nothing scanned after the abort');
   assert.deepEqual(open.end(), { kind: 'error', errorKind: 'aborted' });
 });
 

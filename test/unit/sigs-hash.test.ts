@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { SignatureDb, SignatureFileError, SIG_ERROR_CODES } from '../../src/core/scan/sigs/signature-db.js';
+import { HashSet, StreamHasher, hashNeeds, parseHashLine } from '../../src/core/scan/sigs/hash-db.js';
 import type { SourceKind } from '../../src/core/scan/sigs/sig-loader.js';
 
 const FILE = Buffer.from('this is a harmless file with a BODYMARK inside, used as a hash target\n');
@@ -66,6 +67,65 @@ test('EICAR with an allow-list loaded is held until end()', () => {
   const eicar = Buffer.from('X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*', 'latin1');
   const d = db(['allow', 'c.fp', `${h('md5', FILE)}:*:Ok`]);
   assert.deepEqual(feed(d, eicar, 100), { fromWrite: null, atEnd: 'Eicar-Test-Signature' });
+});
+
+test('a hash is computed only up to the largest size its signatures list; results unchanged', () => {
+  // Two md5 sizes and one sha256 size: each algorithm is bounded by its own largest size.
+  const big = Buffer.alloc(5000, 0x41);
+  const d = db(['hash', 'a.hdb', `${h('md5', FILE)}:${FILE.length}:Small\n${h('md5', big)}:${big.length}:Big\n${h('sha256', OTHER)}:${OTHER.length}:S`]);
+  assert.equal(feed(d, FILE).atEnd, 'Small');
+  assert.equal(feed(d, big, 333).atEnd, 'Big');
+  assert.equal(feed(d, OTHER).atEnd, 'S');
+  // One byte past the largest size: no match, whatever the chunking.
+  assert.equal(feed(d, Buffer.concat([big, Buffer.from('x')]), 1000).atEnd, null);
+  const set = new HashSet();
+  for (const line of [`${h('md5', FILE)}:10:A`, `${h('md5', FILE)}:5000:B`, `${h('sha1', FILE)}:20:C`]) set.add(parseHashLine(line, 'x.hdb', 1)!);
+  assert.deepEqual(hashNeeds([set]), [
+    { algo: 'md5', sizes: new Set([10, 5000]), maxSize: 5000 },
+    { algo: 'sha1', sizes: new Set([20]), maxSize: 20 },
+  ]);
+  const needs = hashNeeds([set]);
+  // md5 (max 5000 > HOLD_BYTES) is hashed as it streams; sha1 (max 20) holds the bytes.
+  const s = new StreamHasher(needs);
+  s.update(new Uint8Array(10));
+  const at10 = new StreamHasher(needs);
+  at10.update(new Uint8Array(10));
+  assert.deepEqual([...at10.finish().digests.keys()], ['md5'], 'a digest only for a size some signature names');
+  s.update(new Uint8Array(10));
+  assert.equal(s.active, true);
+  assert.deepEqual(s.finish().digests, new Map([['sha1', h('sha1', new Uint8Array(20))]]));
+  const t = new StreamHasher(needs);
+  t.update(new Uint8Array(5001));
+  assert.equal(t.active, false);
+  assert.deepEqual(t.finish(), { size: 5001, digests: new Map() });
+  const u = new StreamHasher(needs);
+  for (let i = 0; i < 50; i++) u.update(new Uint8Array(100).fill(i));
+  const whole = Buffer.concat(Array.from({ length: 50 }, (_, i) => new Uint8Array(100).fill(i)));
+  assert.deepEqual(u.finish().digests, new Map([['md5', h('md5', whole)]]));
+});
+
+test('held small-file hashes: a copy, not the caller\'s borrowed chunk, is hashed at the end', () => {
+  const d = db(['hash', 'a.hdb', `${h('md5', FILE)}:${FILE.length}:Small`]);
+  const m = d.createMatcher();
+  const buf = Buffer.from(FILE);
+  for (let i = 0; i < buf.length; i += 5) {
+    const piece = Buffer.from(buf.subarray(i, i + 5));
+    m.write(piece);
+    piece.fill(0xa5); // the producer reuses its buffer once write() returned
+  }
+  assert.equal(m.end(), 'Small');
+});
+
+test('a `*` size (here in an allow-list) keeps its algorithm hashed at any size', () => {
+  const big = Buffer.alloc(100_000, 0x42);
+  const d = db(['hash', 'a.hdb', `${h('md5', FILE)}:${FILE.length}:Small`], ['allow', 'c.fp', `${h('md5', big)}:*:Ok`]);
+  assert.equal(feed(d, big, 4096).atEnd, null);
+  assert.equal(feed(d, FILE).atEnd, 'Small');
+  const all = db(['hash', 'a.hdb', `${h('md5', big)}:*:Any:73`]);
+  assert.equal(feed(all, big, 4096).atEnd, 'Any');
+  // An empty file has a digest too.
+  const empty = db(['hash', 'a.hdb', `${h('md5', new Uint8Array(0))}:0:Empty`]);
+  assert.equal(feed(empty, new Uint8Array(0)).atEnd, 'Empty');
 });
 
 test('hash signatures excluded by FLEVEL are counted as skipped', () => {

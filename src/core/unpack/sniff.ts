@@ -32,6 +32,10 @@ const ascii = (s: string): number[] => {
   return a;
 };
 
+const PDF_MAGIC = Buffer.from('%PDF-', 'latin1');
+/** Buffer's native search, called on plain Uint8Arrays too. */
+const indexOf = Buffer.prototype.indexOf as (this: Uint8Array, value: Uint8Array, byteOffset: number) => number;
+
 const BZ_BLOCK = [0x31, 0x41, 0x59, 0x26, 0x53, 0x59]; // pi
 const BZ_EOS = [0x17, 0x72, 0x45, 0x38, 0x50, 0x90]; // sqrt(pi): empty stream
 
@@ -68,9 +72,9 @@ function oleKind(h: Uint8Array): 'msi' | 'ole' {
   return MSI_CLSIDS.some((c) => at(h, clsid, c)) ? 'msi' : 'ole';
 }
 
-export function sniffType(head: Uint8Array): string | null {
+/** `archive`: sniffArchive(head), when the caller has it already. */
+export function sniffType(head: Uint8Array, archive: ArchiveFormat | null = sniffArchive(head)): string | null {
   const h = head;
-  const archive = sniffArchive(h);
   if (archive) return archive;
   if (at(h, 0, ascii('MZ'))) return 'pe'; // with a PE header at e_lfanew or a bare DOS/NE/LE executable
   if (at(h, 0, [0x7f, 0x45, 0x4c, 0x46])) return 'elf';
@@ -95,7 +99,7 @@ export function sniffType(head: Uint8Array): string | null {
   if (at(h, 0, [0, 0x61, 0x73, 0x6d])) return 'wasm';
   if (at(h, 0, ascii('#!'))) return 'script-shebang';
   // Readers accept %PDF- anywhere in the first KiB; so do we.
-  const pdf = ascii('%PDF-');
-  for (let i = 0; i + pdf.length <= Math.min(h.length, 1024); i++) if (h[i] === 0x25 && at(h, i, pdf)) return 'pdf';
+  const first = h.length > 1024 ? h.subarray(0, 1024) : h;
+  if (indexOf.call(first, PDF_MAGIC, 0) >= 0) return 'pdf';
   return null;
 }

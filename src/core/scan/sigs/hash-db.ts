@@ -7,8 +7,14 @@
  * 64 = SHA256 — accepted in any of the four file types, as ClamAV does for .hsb/.sfp.
  * Allow-lists use the same syntax; a matching file is clean whatever else matched.
  *
- * StreamHasher hashes incrementally (node:crypto) only the algorithms a db needs,
- * so a db without hash signatures costs nothing per byte.
+ * StreamHasher hashes (node:crypto) only the algorithms a db needs, each only while the
+ * file is no longer than the largest size a signature of that algorithm names (`*` = no
+ * bound), and gives a digest only for a size some signature names: a file that grew past
+ * every listed size cannot match, so its remaining bytes are not hashed. Algorithms whose
+ * sizes are all small (≤ HOLD_BYTES) copy the file's first bytes and hash them at the end,
+ * only for a listed size. A db without hash signatures costs nothing per byte; one with a
+ * few small-file hashes (clam.exe, 544 bytes) costs a copy of a few hundred bytes per file
+ * instead of hashing every byte of every file and archive member.
  * Errors: malformed lines throw SignatureFileError(SIG_SYNTAX).
  */
 import { createHash, type Hash } from 'node:crypto';
@@ -51,6 +57,8 @@ interface Entry {
 /** A set of hash signatures keyed by algorithm and digest. */
 export class HashSet {
   private readonly maps = new Map<HashAlgo, Map<string, Entry | Entry[]>>();
+  /** Per algorithm: the file sizes its signatures name (null once one says `*`: any size). */
+  private readonly sizeSets = new Map<HashAlgo, Set<number> | null>();
   private n = 0;
 
   get count(): number {
@@ -61,6 +69,10 @@ export class HashSet {
     let m = this.maps.get(sig.algo);
     if (!m) this.maps.set(sig.algo, (m = new Map()));
     const e: Entry = { size: sig.size, name: sig.name };
+    const sizes = this.sizeSets.get(sig.algo);
+    if (sig.size === -1) this.sizeSets.set(sig.algo, null);
+    else if (sizes === undefined) this.sizeSets.set(sig.algo, new Set([sig.size]));
+    else sizes?.add(sig.size);
     const prev = m.get(sig.hex);
     if (prev === undefined) m.set(sig.hex, e);
     else if (Array.isArray(prev)) prev.push(e);
@@ -73,6 +85,11 @@ export class HashSet {
     return [...this.maps.keys()];
   }
 
+  /** The file sizes signatures of `algo` name; null: some match any size (undefined: none). */
+  sizes(algo: HashAlgo): ReadonlySet<number> | null | undefined {
+    return this.sizeSets.get(algo);
+  }
+
   /** Name of the first signature matching digest and size, or null. */
   lookup(algo: HashAlgo, hex: string, size: number): string | null {
     const got = this.maps.get(algo)?.get(hex);
@@ -82,26 +99,120 @@ export class HashSet {
   }
 }
 
-/** Incremental hashes of one stream, for the given algorithms only. */
-export class StreamHasher {
-  private readonly hashes: [HashAlgo, Hash][];
-  private size = 0;
+/** An algorithm to hash a stream with: the file sizes worth a digest (null = any) and the largest. */
+export interface HashNeed {
+  algo: HashAlgo;
+  sizes: ReadonlySet<number> | null;
+  maxSize: number;
+}
 
-  constructor(algos: readonly HashAlgo[]) {
-    this.hashes = algos.map((a) => [a, createHash(a)]);
+/** What `sets` need hashed: every algorithm they use, with the sizes their signatures name. */
+export function hashNeeds(sets: readonly HashSet[]): HashNeed[] {
+  const out = new Map<HashAlgo, Set<number> | null>();
+  for (const set of sets)
+    for (const a of set.algos()) {
+      const s = set.sizes(a)!;
+      if (s === null || out.get(a) === null) out.set(a, null);
+      else {
+        const acc = out.get(a) ?? new Set<number>();
+        for (const x of s) acc.add(x);
+        out.set(a, acc);
+      }
+    }
+  const largest = (xs: ReadonlySet<number>) => {
+    let m = -1; // a loop, not Math.max(...xs): real databases list more sizes than a call takes arguments
+    for (const x of xs) if (x > m) m = x;
+    return m;
+  };
+  return [...out].map(([algo, sizes]) => ({ algo, sizes, maxSize: sizes === null ? Infinity : largest(sizes) }));
+}
+
+/**
+ * Files no longer than this are not hashed as they stream: an algorithm whose signatures
+ * all name sizes up to HOLD_BYTES gets the file's first bytes copied instead, and a digest
+ * at the end only when the file's size is one its signatures name. Most files are then
+ * never hashed at all (with clam.exe's 544 bytes, only 544-byte files are).
+ */
+export const HOLD_BYTES = 4096;
+
+/**
+ * Incremental hashes of one stream, for the given algorithms only, and only as far as they
+ * can matter: an algorithm's hash is abandoned once the stream is longer than its maxSize
+ * (no signature could match such a file; hashing is the costliest thing done per byte),
+ * algorithms bounded by HOLD_BYTES hold the bytes and hash at the end, and finish() gives a
+ * digest only for a size some signature names.
+ */
+export class StreamHasher {
+  private readonly hashes: (Hash | null)[];
+  private readonly dropped: boolean[];
+  private size = 0;
+  /** Incremental hashes still running. */
+  private running = 0;
+  /** The smallest maxSize among the running hashes: past it, one of them is abandoned. */
+  private bound = Infinity;
+  /** The largest maxSize among the held algorithms (-1: none held). */
+  private readonly holdMax: number;
+  private held: Uint8Array | null = null;
+
+  constructor(private readonly needs: readonly HashNeed[]) {
+    this.hashes = needs.map(() => null);
+    this.dropped = needs.map((n) => n.maxSize <= HOLD_BYTES);
+    let holdMax = -1;
+    for (const n of needs) {
+      if (n.maxSize <= HOLD_BYTES) holdMax = Math.max(holdMax, n.maxSize);
+      else {
+        this.running++;
+        this.bound = Math.min(this.bound, n.maxSize);
+      }
+    }
+    this.holdMax = holdMax;
   }
 
+  /** Some digest may still come out of this stream. */
   get active(): boolean {
-    return this.hashes.length > 0;
+    return this.running > 0 || this.size <= this.holdMax;
   }
 
   update(chunk: Uint8Array): void {
-    this.size += chunk.length;
-    for (const [, h] of this.hashes) h.update(chunk);
+    const before = this.size;
+    const size = (this.size += chunk.length);
+    if (before <= this.holdMax) {
+      // A copy: chunks are borrowed (chunk-ownership.ts).
+      if (size <= this.holdMax) (this.held ??= new Uint8Array(this.holdMax)).set(chunk, before);
+      else this.held = null;
+    }
+    if (this.running === 0) return;
+    if (size > this.bound) this.outgrow();
+    const { needs, hashes, dropped } = this;
+    for (let i = 0; i < needs.length; i++) if (!dropped[i]) (hashes[i] ??= createHash(needs[i]!.algo)).update(chunk);
   }
 
-  /** Finish: hex digests by algorithm, and the byte count. Call once. */
+  /** Finish: hex digests by algorithm, for the algorithms whose signatures name this size; and the byte count. Call once. */
   finish(): { size: number; digests: Map<HashAlgo, string> } {
-    return { size: this.size, digests: new Map(this.hashes.map(([a, h]) => [a, h.digest('hex')])) };
+    const digests = new Map<HashAlgo, string>();
+    const size = this.size;
+    for (let i = 0; i < this.needs.length; i++) {
+      const n = this.needs[i]!;
+      if (size > n.maxSize || (n.sizes !== null && !n.sizes.has(size))) continue;
+      let h: Hash;
+      if (n.maxSize <= HOLD_BYTES) h = createHash(n.algo).update(this.held ? this.held.subarray(0, size) : new Uint8Array(0));
+      else h = this.hashes[i] ?? createHash(n.algo); // an empty stream never called update()
+      digests.set(n.algo, h.digest('hex'));
+    }
+    return { size, digests };
+  }
+
+  private outgrow(): void {
+    let bound = Infinity;
+    for (let i = 0; i < this.needs.length; i++) {
+      if (this.dropped[i]) continue;
+      const max = this.needs[i]!.maxSize;
+      if (this.size > max) {
+        this.dropped[i] = true;
+        this.hashes[i] = null;
+        this.running--;
+      } else bound = Math.min(bound, max);
+    }
+    this.bound = bound;
   }
 }

@@ -9,7 +9,8 @@
  *     unless an allow-list (.fp/.sfp) is loaded: then the hit is held until end(),
  *     because a file whose hash is allow-listed is clean whatever matched;
  *   - EOF-anchored body signatures and hash signatures are decided at end();
- *   - hashes are computed (incrementally) only for algorithms some loaded db uses.
+ *   - hashes are computed (incrementally) only for algorithms some loaded db uses, and
+ *     only while the file is no longer than the largest size they list (hash-db.ts).
  * The first detection latches: later write() calls return it without scanning.
  *
  * Errors: load() throws SignatureFileError (bad config is fatal at startup).
@@ -18,7 +19,7 @@
  *   unsupported files (.ldb, .cdb, .ftm, .info, …) in `unsupportedFilesSkipped`.
  */
 import { parseNdbLine, MAX_EOF_DISTANCE, type BodySig, type SkipReason } from './ndb-parse.js';
-import { HashSet, StreamHasher, parseHashLine, type HashAlgo } from './hash-db.js';
+import { HashSet, StreamHasher, hashNeeds, parseHashLine, type HashAlgo, type HashNeed } from './hash-db.js';
 import { PatternSetBuilder, type BodyMatcher, type Matcher, type PatternSet } from './matcher.js';
 import { TailBuffer, matchEofSig } from './tail-match.js';
 import { loadSources, type SigSource, type SkippedFile } from './sig-loader.js';
@@ -56,7 +57,7 @@ export class SignatureDb {
   readonly skippedFiles: readonly SkippedFile[];
   readonly stats: DbStats;
 
-  private readonly hashAlgos: HashAlgo[];
+  private readonly hashNeeds: HashNeed[];
 
   private constructor(
     private readonly patterns: PatternSet,
@@ -77,7 +78,7 @@ export class SignatureDb {
     this.unsupportedFilesSkipped = skippedFiles.filter((f) => f.reason === 'unsupported-type').length;
     this.version = version;
     this.stats = { body: patterns.signatureCount, eof: eofSigs.length, hash: hashes.count, allow: allow.count, forms: patterns.formCount };
-    this.hashAlgos = [...new Set([...hashes.algos(), ...allow.algos()])];
+    this.hashNeeds = hashNeeds([hashes, allow]);
   }
 
   /** Load files and directories (see sig-loader.ts). Throws SignatureFileError. */
@@ -152,7 +153,7 @@ export class SignatureDb {
     return new DbMatcher(
       this.patterns.createMatcher(),
       opts.unpacked && this.anchored ? this.anchored.createMatcher() : null,
-      this.hashAlgos.length ? new StreamHasher(this.hashAlgos) : null,
+      this.hashNeeds.length ? new StreamHasher(this.hashNeeds) : null,
       this.eofSigs,
       this.hashes,
       this.allow,
