@@ -288,10 +288,9 @@ function bloom2(bits: Int32Array, g: number, sh: number): boolean {
 
 /** A form searched for by one of its static runs (see ANCHOR_MAX_FORMS). */
 interface Anchor {
-  form: number;
   needle: Uint8Array;
-  /** Where the needle starts within the form. */
-  at: number;
+  /** The forms that contain it, and where it starts within each (one search for all of them). */
+  forms: readonly { form: number; at: number }[];
 }
 
 /** Compiled, immutable body patterns shared by all matchers of a db. */
@@ -489,11 +488,18 @@ export class PatternSetBuilder {
 
   /** Each form's longest static run (at most ANCHOR_MAX_LEN bytes of it) as its needle. */
   private anchors(): Anchor[] {
-    return this.fLen.map((_, f) => {
+    // Forms with the same needle (the built-in EICAR and a db's copy of it) share one search.
+    const byNeedle = new Map<string, { needle: Uint8Array; forms: { form: number; at: number }[] }>();
+    this.fLen.forEach((_, f) => {
       const at = this.fRunAt[f]!;
       const from = this.fOff[f]! + at;
-      return { form: f, at, needle: this.vals.slice(from, from + Math.min(this.fRunLen[f]!, ANCHOR_MAX_LEN)) };
+      const needle = this.vals.slice(from, from + Math.min(this.fRunLen[f]!, ANCHOR_MAX_LEN));
+      const key = Buffer.from(needle).toString('latin1');
+      const a = byNeedle.get(key);
+      if (a) a.forms.push({ form: f, at });
+      else byNeedle.set(key, { needle, forms: [{ form: f, at }] });
     });
+    return [...byNeedle.values()];
   }
 
   private finish(levels: Level[], anchors: Anchor[] | null): PatternSet {
@@ -674,7 +680,7 @@ export class BodyMatcher implements Matcher {
   private search(anchors: readonly Anchor[], c: Uint8Array, base: number): void {
     const n = c.length;
     for (let a = 0; a < anchors.length; a++) {
-      const { form, needle, at } = anchors[a]!;
+      const { forms, needle } = anchors[a]!;
       const m = needle.length;
       const k = Math.min(this.carryLen, m - 1);
       if (k > 0) {
@@ -683,10 +689,12 @@ export class BodyMatcher implements Matcher {
         sc.set(this.carry.subarray(this.carryLen - k, this.carryLen), 0);
         sc.set(c.subarray(0, tail), k);
         const view = sc.subarray(0, k + tail);
-        for (let j = indexOf.call(view, needle, 0); j >= 0 && j < k; j = indexOf.call(view, needle, j + 1)) this.candidate(form, base - k + j - at);
+        for (let j = indexOf.call(view, needle, 0); j >= 0 && j < k; j = indexOf.call(view, needle, j + 1))
+          for (const { form, at } of forms) this.candidate(form, base - k + j - at);
       }
       if (n < m) continue;
-      for (let j = indexOf.call(c, needle, 0); j >= 0; j = indexOf.call(c, needle, j + 1)) this.candidate(form, base + j - at);
+      for (let j = indexOf.call(c, needle, 0); j >= 0; j = indexOf.call(c, needle, j + 1))
+        for (const { form, at } of forms) this.candidate(form, base + j - at);
     }
   }
 
