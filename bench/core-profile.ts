@@ -1,8 +1,9 @@
 /**
  * core-profile.ts — where the core's CPU goes, per message, on the peer benchmark's workloads.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/core-profile.js [--workloads docx,att20] [--seconds 4] [--profile DIR] [--sigs peer|eicar]
+ *   npx tsc -p tsconfig.json && node dist/bench/core-profile.js [--workloads docx,att20] [--seconds 4] [--profile DIR] [--sigs peer|eicar] [--chunk BYTES]
  *
+ * --chunk N pushes N-byte chunks (default 64 KiB; a proxy behind Postfix sees reads of a few KiB).
  * Runs each workload of bench/lib/messages.ts (the peer bench's messages, same bytes)
  * through the core alone — createEngine() + begin/push(64 KiB)/end on one thread — with
  * the signature set the peer bench's built-in configuration loads (bench/run-peers.ts:
@@ -35,7 +36,7 @@ const only = arg('--workloads')?.split(',') ?? null;
 const seconds = Number(arg('--seconds') ?? 4);
 const profileDir = arg('--profile');
 const sigs = arg('--sigs') ?? 'peer';
-const CHUNK = 64 * 1024;
+const CHUNK = Number(arg('--chunk') ?? 64 * 1024);
 
 interface CallFrame {
   functionName: string;

@@ -60,7 +60,9 @@ async function startMidstream(name: string, args: string[], dir: string, port: n
   // its own TMPDIR, so any temp file it would make shows up in the temp-disk figures
   const tempDir = join(dir, 'tmp');
   mkdirSync(tempDir, { recursive: true });
-  const tracked = reg.spawn(name, process.execPath, [cli, ...args], { logFile: join(dir, `${name}.log`), cwd: ROOT, env: { ...process.env, TMPDIR: tempDir } });
+  // MIDSTREAM_BENCH_CPU_PROF=DIR: V8 CPU profiles of every midstream process (written when it exits).
+  const prof = process.env.MIDSTREAM_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.MIDSTREAM_BENCH_CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+  const tracked = reg.spawn(name, process.execPath, [...prof, cli, ...args], { logFile: join(dir, `${name}.log`), cwd: ROOT, env: { ...process.env, TMPDIR: tempDir } });
   await waitPort(port, 30000, banner ? /^220 /m : undefined);
   return { name, tracked, port, tempDir, pidRoots: () => [tracked.pid] };
 }
@@ -120,7 +122,7 @@ async function main(): Promise<void> {
     // have no cache), enough connections for the memory test.
     const conf = join(work, 'midstream-bench.toml');
     writeFileSync(conf, [
-      '[proxy]', 'max_connections = 1000', '[engine]', `signatures = ["${clamd.ndb}", "${clamd.hdb}"]`,
+      '[proxy]', 'max_connections = 1000', ...(process.env.MIDSTREAM_BENCH_CPU_PROF ? ['shutdown_grace = "1s"'] : []), '[engine]', `signatures = ["${clamd.ndb}", "${clamd.hdb}"]`,
       '[clamd]', 'cache_entries = 0', 'max_concurrent = 24', 'max_stream_bytes = "100MiB"',
       '[policy]', 'banned_extensions = []', 'banned_types = []', '[log]', 'level = "warn"', '',
     ].join('\n'));
