@@ -482,7 +482,7 @@ export function checkCidr(s: string): string {
 
 export function checkExtension(s: string): string {
   const e = s.replace(/^\./, '').toLowerCase();
-  if (!/^[a-z0-9_-]{1,16}$/.test(e)) throw new RangeError('an extension is 1-16 letters, digits, "_" or "-" (without the dot)');
+  if (!/^[a-z0-9_-]{1,32}$/.test(e)) throw new RangeError('an extension is 1-32 letters, digits, "_" or "-" (without the dot)');
   return e;
 }
 

@@ -44,15 +44,17 @@ import type { ByteSink, Envelope, FileInfo, LimitName, ScanResult, Verdict } fro
 import type { Limits } from './limits.js';
 import { ACTION_RANK, SEVERITY, replyFor, type Action, type Actions, type Reply, type ReplyTemplates } from './policy-table.js';
 import type { MimeHandler, PartInfo } from './mime/mime-events.js';
-import { MimeSplitter } from './mime/mime-splitter.js';
-import { createDecoder, type Decoder } from './decode/index.js';
+import type { SplitterView } from './mime/mime-events.js';
+import { MimeReadings, MAX_READINGS } from './mime/mime-readings.js';
+import { Base64Decoder, createDecoder, type Decoder } from './decode/index.js';
 import { UuExtractor } from './decode/uu-extractor.js';
 import { sniffArchive, sniffType } from './unpack/sniff.js';
 import { createEmbeddedZipUnpacker, createUnpacker, EocdWatch, MAX_UNDECIDED, opensAsZip } from './unpack/index.js';
 import type { EntryMeta, UnpackBudget, UnpackHandler, Unpacker } from './unpack/unpack-types.js';
 import type { RawMessageSource, RawMessageStream, Scanner, ScanStream } from './scan/scanner.js';
-import { bannedMimeReason, bannedNameReason, bannedTypeReason } from './banned.js';
+import { bannedMimeReason, bannedNameReason, bannedTypeReason, extensionOf } from './banned.js';
 import type { GlobList } from './name-glob.js';
+import { latin1Bytes } from './mime/charset.js';
 import { DECODER_SLACK, OffsetMap, UNPACK_LAG, ZIP_TAIL, type Holding, type ReleaseGate, type StructureEvent } from './release-gate.js';
 
 /** The policy one message is scanned under (an immutable snapshot per message). */
@@ -131,6 +133,8 @@ export class MessageSession {
   private broken = false;
   private ended = false;
   private readonly soft: Verdict[] = [];
+  /** The message was read several ways at some point: verdicts are decided at the end from then on. */
+  private multiEver = false;
   private readonly callbacks: ((v: Verdict) => void)[] = [];
   private readonly pending: Promise<void>[] = [];
   private drainWait: ScanStream[] = [];
@@ -198,7 +202,7 @@ export class MessageSession {
     };
     // One listener per open scan stream; bounded by the file count, freed with the session.
     setMaxListeners(0, this.ac.signal);
-    this.root = new MessageParser(this, '', 0, 0, []);
+    this.root = new MessageParser(this, '', 0, 0, [], { decoded: 0, parts: 0, unpack: this.budget }, MAX_READINGS);
     // A blocked sender is decided before any content: banned, under the banned action.
     if (policy.blocked) this.offer({ kind: 'banned', reason: policy.blocked, where: '(envelope)' });
   }
@@ -301,6 +305,15 @@ export class MessageSession {
     return this.released;
   }
 
+  /**
+   * A readings group has several readings now (see offer()): from here on every reject
+   * waits for the end — results still to come from other engines, or from files that
+   * end while several readings are alive, included.
+   */
+  readings(_group: object, several: boolean): void {
+    if (several) this.multiEver = true;
+  }
+
   structure(e: StructureEvent): void {
     for (const cb of this.structureCbs) safe(cb, e);
   }
@@ -368,9 +381,15 @@ export class MessageSession {
     // Release gate: a verdict that will not be accepted stops delivery where it stands
     // (tempfail: the front drops the client at the end; nothing more of it goes out).
     if (action !== 'accept' && !this.frozen) this.freezeGate();
-    if (action !== 'reject') {
-      // Keep one of each kind: enough to decide, bounded whatever the input.
-      if (!this.soft.some((s) => s.kind === v.kind)) this.soft.push(v);
+    if (action !== 'reject' || this.multiEver) {
+      // Keep one of each kind, the least by content: enough to decide, bounded whatever the
+      // input, and the same whatever order the readings report in. While the message is
+      // read several ways, even a reject waits for the end: the readings are fed one after
+      // another, so which one reports first depends on the chunking; the least verdict by
+      // (action, severity, content) does not.
+      const k = this.soft.findIndex((s) => s.kind === v.kind);
+      if (k < 0) this.soft.push(v);
+      else if (verdictKey(v) < verdictKey(this.soft[k]!)) this.soft[k] = v;
       return;
     }
     this.final = v;
@@ -532,9 +551,10 @@ export class MessageSession {
     let bestRank = Infinity;
     for (const v of this.soft) {
       if (v.kind === 'clean') continue;
-      // Strictest action first (ACTION_RANK: reject > tempfail > discard > quarantine > tag > accept), then the worse kind.
+      // Strictest action first (ACTION_RANK: reject > tempfail > discard > quarantine > tag > accept), then the worse kind;
+      // ties by a stable key, so the verdict does not depend on which reading found it first.
       const rank = (10 - ACTION_RANK[this.policy.actions[v.kind]]) * 10 + SEVERITY[v.kind];
-      if (rank < bestRank) {
+      if (rank < bestRank || (rank === bestRank && verdictKey(v) < verdictKey(best))) {
         best = v;
         bestRank = rank;
       }
@@ -552,6 +572,26 @@ function safe<T>(fn: (arg: T) => void, arg: T): void {
   }
 }
 
+/** A total order on verdicts of one kind (their content), for choices that must not depend on arrival order. */
+function verdictKey(v: Verdict): string {
+  switch (v.kind) {
+    case 'clean':
+      return '';
+    case 'infected':
+      return `${v.name}\0${v.where}\0${v.engine}`;
+    case 'banned':
+      return `${v.reason}\0${v.where}`;
+    case 'limit':
+      return `${v.which}\0${v.where}`;
+    case 'anomaly':
+      return `${v.which}\0${v.where}`;
+    case 'unparseable':
+      return `${v.reason}\0${v.where}\0${v.detail ?? ''}`;
+    case 'error':
+      return `${v.errorKind}\0${v.where}\0${v.detail ?? ''}`;
+  }
+}
+
 /** Joins a nested message's prefix to an inner MIME path. */
 function joinPath(prefix: string, p: string): string {
   if (!prefix) return p;
@@ -564,73 +604,139 @@ function isIdentity(cte: string): boolean {
 }
 
 /**
- * One RFC 5322 message (the top-level one or an attached message/rfc822) through a MIME
- * splitter. `rawBase`: where its first byte sits in the session's raw input (null when
- * it arrives transfer-encoded, so its structure is not visible there); `outer`: the
- * delimiters open around it.
+ * What one reading of a message may spend. Each reading has its own (a fork starts with a
+ * copy of its parent's), so the readings' outcomes do not depend on the order they are fed
+ * in; memory and work stay bounded by readings × limits.
  */
-class MessageParser implements ByteSink, MimeHandler, Holding {
-  private readonly splitter: MimeSplitter;
-  private decoder: Decoder | null = null;
-  private sink: (ByteSink & Holding) | null = null;
+interface ReadingBudget {
+  decoded: number;
+  parts: number;
+  unpack: UnpackBudget;
+}
+
+function copyBudget(b: ReadingBudget): ReadingBudget {
+  return { decoded: b.decoded, parts: b.parts, unpack: { ...b.unpack } };
+}
+
+/**
+ * One RFC 5322 message — the top-level one, an attached message/*, the decoded body of a
+ * multipart under a decoding CTE, or an entity found in text — read every way
+ * MimeReadings finds, one Reading each. `rawBase`: where its first byte sits in the
+ * session's raw input (null when it is not visible there: transfer-encoded, or a reading
+ * of our own); `outer`: the delimiters open around it.
+ * Release gate: it holds back what the most cautious of its readings holds back.
+ */
+class MessageParser implements ByteSink, Holding {
+  private readonly group: MimeReadings;
+  readonly readings: Reading[] = [];
   inCount = 0;
   private ended = false;
+
+  constructor(
+    private readonly s: MessageSession,
+    prefix: string,
+    depth: number,
+    rawBase: number | null,
+    outer: readonly string[],
+    budget: ReadingBudget,
+    maxReadings: number,
+  ) {
+    const l = s.policy.limits;
+    const root = new Reading(s, this, prefix, depth, budget, maxReadings, rawBase, outer, true);
+    // Nested messages spend the same depth budget as multipart nesting.
+    this.group = new MimeReadings(root, { ...l, mimeDepth: Math.max(1, l.mimeDepth - depth) }, maxReadings, (n) => s.readings(this, n > 1));
+  }
+
+  write(chunk: Uint8Array): void {
+    this.inCount += chunk.length;
+    if (!this.s.done) this.group.write(chunk);
+  }
+
+  end(): void {
+    this.ended = true;
+    if (!this.s.done) this.group.end();
+    this.s.readings(this, false);
+  }
+
+  private live(): Reading[] {
+    return this.readings.filter((r) => !r.gone);
+  }
+
+  safeIn(): number {
+    if (this.settled()) return this.inCount;
+    let safe = this.inCount;
+    for (const r of this.live()) safe = Math.min(safe, r.safeIn());
+    return Math.max(0, safe);
+  }
+
+  settled(): boolean {
+    return this.ended && this.live().every((r) => r.settled());
+  }
+
+  /** Where the entity being processed now begins in the most cautious reading (release gate). */
+  cutFloor(): number {
+    let f = this.inCount;
+    for (const r of this.live()) f = Math.min(f, r.cutFloor());
+    return f;
+  }
+}
+
+/** The events of one reading of a message: decode each leaf, scan it, check every name it could have. */
+class Reading implements MimeHandler {
+  private splitter: SplitterView | null = null;
+  private decoder: Decoder | null = null;
+  private sink: (ByteSink & Holding) | null = null;
+  private alt: { decoder: Decoder; sink: FileNode } | null = null;
   private inHeader = true;
   private headerAt = 0;
   /** The current part: decoded output count → raw position. */
   private map: OffsetMap | null = null;
   /** Ended parts whose results are still pending, with the raw floor they hold. */
   private held: { floor: number; node: Holding }[] = [];
-  private readonly out = (b: Uint8Array): void => {
-    const s = this.s;
-    s.stats.decodedBytes += b.length;
-    if (s.stats.decodedBytes > s.policy.limits.decodedBytes) {
-      s.limit('decoded-bytes', this.prefix || '(message)');
-      return;
-    }
-    if (!s.done && this.sink) this.sink.write(b);
-  };
+  private readonly out = (b: Uint8Array): void => this.deliver(b, this.sink);
+  private readonly altOut = (b: Uint8Array): void => this.deliver(b, this.alt?.sink ?? null);
 
   constructor(
     private readonly s: MessageSession,
+    private readonly msg: MessageParser,
     private readonly prefix: string,
     private readonly depth: number,
+    private budget: ReadingBudget,
+    private readonly maxReadings: number,
     private readonly rawBase: number | null,
     private readonly outer: readonly string[],
+    /** The first reading: the one whose structure the release gate reports. */
+    private readonly first: boolean,
   ) {
-    const l = s.policy.limits;
-    // Nested messages spend the same depth budget as multipart nesting.
-    this.splitter = new MimeSplitter(this, { ...l, mimeDepth: Math.max(1, l.mimeDepth - depth) });
+    msg.readings.push(this);
   }
 
-  write(chunk: Uint8Array): void {
-    this.inCount += chunk.length;
-    if (!this.s.done) this.splitter.write(chunk);
+  /** Dropped (merged into another reading, or not a plausible reading after all). */
+  get gone(): boolean {
+    return this.splitter?.dead ?? false;
   }
 
-  end(): void {
-    this.ended = true;
-    if (!this.s.done) this.splitter.end();
+  attach(splitter: SplitterView): void {
+    this.splitter = splitter;
   }
+
+  // ---- release gate ---------------------------------------------------------------
 
   safeIn(): number {
-    if (this.settled()) return this.inCount;
-    let safe = this.inCount - this.splitter.carryBytes;
+    let safe = this.msg.inCount - (this.splitter?.carryBytes ?? 0);
     if (this.inHeader) safe = Math.min(safe, this.headerAt);
     if (this.sink && this.map) safe = Math.min(safe, this.map.inputFor(this.sink.safeIn()));
+    // the skip-`=` reading's file has no mapping of its own: hold from the part's start
+    if (this.alt && this.map) safe = Math.min(safe, this.map.floor);
     for (const h of this.held) safe = Math.min(safe, h.floor);
-    return Math.max(0, safe);
+    return safe;
   }
 
   settled(): boolean {
     if (this.held.length > 0) this.held = this.held.filter((h) => !h.node.settled());
-    return this.ended && this.held.length === 0 && (this.sink === null || this.sink.settled());
+    return this.held.length === 0 && (this.sink === null || this.sink.settled());
   }
 
-  /**
-   * Where the entity being processed now (its header block) begins, or a pending earlier
-   * part's floor: everything below was scanned and settled. Used when a verdict comes.
-   */
   cutFloor(): number {
     let f = this.headerAt;
     for (const h of this.held) if (!h.node.settled()) f = Math.min(f, h.floor);
@@ -638,62 +744,143 @@ class MessageParser implements ByteSink, MimeHandler, Holding {
   }
 
   onBlock(kind: 'header' | 'body', path: string, encoding: string): void {
+    const sp = this.splitter!;
     this.inHeader = kind === 'header';
-    if (this.inHeader) this.headerAt = this.splitter.offset;
-    if (this.rawBase === null) return;
+    if (this.inHeader) this.headerAt = sp.offset;
+    if (this.rawBase === null || !this.first) return;
     this.s.structure({
       kind,
-      offset: this.rawBase + this.splitter.offset,
+      offset: this.rawBase + sp.offset,
       path: joinPath(this.prefix, path),
-      delimiters: [...this.outer, ...this.splitter.delimiters],
+      delimiters: [...this.outer, ...sp.delimiters],
       encoding,
     });
   }
 
+  // ---- parts --------------------------------------------------------------------------
+
+  private deliver(b: Uint8Array, sink: ByteSink | null): void {
+    const s = this.s;
+    s.stats.decodedBytes += b.length;
+    this.budget.decoded += b.length;
+    if (this.budget.decoded > s.policy.limits.decodedBytes) {
+      s.limit('decoded-bytes', this.prefix || '(message)');
+      return;
+    }
+    if (!s.done && sink) sink.write(b);
+  }
+
+  /**
+   * A message inside this reading. Nested messages get fewer readings each (a bounded
+   * product: 8·4·2·1); `rawBase` only for an attached message sent as-is in the first
+   * reading (its structure is visible in the raw bytes).
+   */
+  private nested(path: string, depth: number, rawBase: number | null): MessageParser {
+    return new MessageParser(this.s, path, depth, rawBase, [...this.outer, ...this.splitter!.delimiters], this.budget, Math.max(1, this.maxReadings >> 1));
+  }
+
   onPartStart(part: PartInfo): void {
     const s = this.s;
+    const sp = this.splitter!;
     const path = joinPath(this.prefix, part.path);
-    if (++s.stats.parts > s.policy.limits.mimeParts) {
+    s.stats.parts++;
+    if (++this.budget.parts > s.policy.limits.mimeParts) {
       s.limit('mime-parts', path);
       return;
     }
     const where = part.filename ? `${path}/${part.filename}` : path;
-    // A banned name (or declared type) is settled when the file has been scanned to its
-    // end: if it also carries a virus, the virus is what gets reported (and blocked with its name).
+    // Every name a client could give it (names.ts), not only the one we show, and its
+    // declared type (leaf parts). A banned name or type is settled when the file has been
+    // scanned to its end: a virus in it wins.
     let banned: Verdict | null = null;
-    if (!s.policy.skipBanned && (part.filename || part.role === 'leaf')) {
-      const reason =
-        (part.filename ? bannedNameReason(part.filename, s.policy.bannedExtensions, s.policy.bannedNames) : null) ??
-        (part.role === 'leaf' ? bannedMimeReason(part.contentType, s.policy.bannedMimeTypes) : null);
-      if (reason) banned = { kind: 'banned', reason, where };
-    }
-    this.decoder = createDecoder(part.transferEncoding);
-    this.map = new OffsetMap(this.splitter.offset, DECODER_SLACK[part.transferEncoding] ?? 0);
-    if (part.role === 'leaf' && part.contentType === 'message/rfc822') {
-      if (this.depth + part.depth + 1 >= s.policy.limits.mimeDepth) {
-        s.limit('mime-depth', path);
-        this.sink = new FileNode(s, { where, contentType: part.contentType, archiveDepth: 0 }, banned);
-      } else {
-        // An attached message named like a program: nothing of its own to scan to the end.
-        if (banned) s.offer(banned);
-        if (s.done) return;
-        const base = this.rawBase !== null && isIdentity(part.transferEncoding) ? this.rawBase + this.splitter.offset : null;
-        this.sink = new MessageParser(s, path, this.depth + part.depth + 1, base, [...this.outer, ...this.splitter.delimiters]);
+    if (!s.policy.skipBanned) {
+      for (const name of part.names ?? (part.filename ? [part.filename] : [])) {
+        const reason = bannedNameReason(name, s.policy.bannedExtensions, s.policy.bannedNames);
+        if (reason) {
+          banned = { kind: 'banned', reason, where: `${path}/${name}` };
+          break;
+        }
       }
+      if (!banned && part.role === 'leaf') {
+        const reason = bannedMimeReason(part.contentType, s.policy.bannedMimeTypes);
+        if (reason) banned = { kind: 'banned', reason, where };
+      }
+      // clients would save it under different extensions: worth counting (charset
+      // spellings of one name are not)
+      if (part.names && new Set(part.names.map(extensionOf)).size > 1) s.anomaly('name-variants', path);
+    }
+    const decoder = createDecoder(part.transferEncoding);
+    this.decoder = decoder;
+    this.map = new OffsetMap(sp.offset, DECODER_SLACK[part.transferEncoding] ?? 0);
+    const ct = part.contentType;
+    const depth = this.depth + part.depth + 1;
+    const info: FileInfo = { where, archiveDepth: 0, contentType: ct };
+    if (part.filename) info.name = part.filename;
+    if (part.role === 'leaf' && part.boundary !== undefined) {
+      // A multipart under base64 / quoted-printable / uuencode: another reading splits its
+      // raw bytes; this one decodes them and reads the result as that multipart's body too
+      // (clients that decode first), besides scanning the decoded bytes as one file.
+      const file = new FileNode(s, info, this.budget.unpack, banned);
+      if (depth >= s.policy.limits.mimeDepth) {
+        s.limit('mime-depth', path);
+        this.sink = file;
+        return;
+      }
+      const inner = this.nested(path, depth, null);
+      inner.write(syntheticHeader(ct, part.boundary));
+      this.sink = new Both(inner, file);
       return;
     }
-    const info: FileInfo = { where, archiveDepth: 0, contentType: part.contentType };
-    if (part.filename) info.name = part.filename;
-    const file = new FileNode(s, info, banned);
-    const textual = part.contentType === '' || part.contentType.startsWith('text/');
-    this.sink = textual ? new TeeSink(file, (hold) => new UuExtractor((name) => hold(uuFile(s, where, name)))) : file;
+    if (part.role === 'leaf' && ct.startsWith('message/')) {
+      // Every message/* is a message to Python's email (rfc822, global, news, partial,
+      // external-body, unknown subtypes) and an attached file to mailparser: both readings.
+      if (ct === 'message/partial') s.anomaly('message-partial', path, true);
+      if (s.done) return;
+      const file = new FileNode(s, info, this.budget.unpack, banned);
+      if (depth >= s.policy.limits.mimeDepth) {
+        s.limit('mime-depth', path);
+        this.sink = file;
+        return;
+      }
+      const base = this.first && this.rawBase !== null && isIdentity(part.transferEncoding) ? this.rawBase + sp.offset : null;
+      this.sink = new Both(this.nested(path, depth, base), file);
+      return;
+    }
+    const file = new FileNode(s, info, this.budget.unpack, banned);
+    // uuencoded files: found in decoded text (Thunderbird, ripmime), in any part sent
+    // as-is or quoted-printable (ripmime scans its text, whatever the type), and under a
+    // uuencode CTE (Python decodes those). Not in base64 binary parts: nobody does.
+    const uu = ct === '' || ct.startsWith('text/') || part.transferEncoding !== 'base64';
+    // ripmime reads text, preamble and epilogue as messages too (a close delimiter is a
+    // separator to it): a header block inside them starts an entity we read as well.
+    const entity = (part.role !== 'leaf' || ct === '' || ct.startsWith('text/')) && depth < s.policy.limits.mimeDepth;
+    this.sink =
+      uu || entity
+        ? new TeeSink(file, (hold) => {
+            const extra: ByteSink[] = [];
+            if (uu) extra.push(new UuExtractor((name) => hold(uuFile(s, where, name, this.budget.unpack))));
+            if (entity) extra.push(new EmbeddedEntity((at) => hold(this.nested(path, depth, null), at)));
+            return extra.length === 1 ? extra[0]! : new Fan(extra);
+          })
+        : file;
+    if (decoder instanceof Base64Decoder) {
+      decoder.onDiverge = (altDecoder, rest, dropTail) => {
+        // data after a `=` that cut a quantum short: Python reads on through it
+        s.anomaly('base64-pad-inside', path);
+        const altFile = file.forkHead(dropTail) ?? new FileNode(s, info, this.budget.unpack, null, true);
+        this.alt = { decoder: altDecoder, sink: altFile };
+        altDecoder.write(rest, this.altOut);
+      };
+    }
   }
 
   onPartData(chunk: Uint8Array): void {
-    if (this.decoder && !this.s.done) {
-      this.decoder.write(chunk, this.out);
-      if (this.sink && this.map) this.map.add(this.splitter.offset, this.sink.inCount);
-    }
+    if (this.s.done || !this.decoder) return;
+    // an alternative reading born during this write was already given the rest of it
+    const alt = this.alt;
+    this.decoder.write(chunk, this.out);
+    if (alt && !this.s.done) alt.decoder.write(chunk, this.altOut);
+    if (this.sink && this.map) this.map.add(this.splitter!.offset, this.sink.inCount);
   }
 
   onPartEnd(): void {
@@ -702,8 +889,14 @@ class MessageParser implements ByteSink, MimeHandler, Holding {
       this.sink.end();
       if (!this.sink.settled() && this.map) this.held.push({ floor: this.map.inputFor(this.sink.safeIn()), node: this.sink });
     }
+    if (this.alt && !this.s.done) {
+      this.alt.decoder.end(this.altOut);
+      if (!this.s.done) this.alt.sink.end();
+      if (!this.alt.sink.settled() && this.map) this.held.push({ floor: this.map.floor, node: this.alt.sink });
+    }
     this.decoder = null;
     this.sink = null;
+    this.alt = null;
     this.map = null;
   }
 
@@ -714,34 +907,174 @@ class MessageParser implements ByteSink, MimeHandler, Holding {
   onWarning(code: string, path: string): void {
     this.s.warn(code, joinPath(this.prefix, path) || '(message)');
   }
+
+  onAnomaly(code: string, path: string, verdict: boolean): void {
+    this.s.anomaly(code, joinPath(this.prefix, path) || '(message)', verdict);
+  }
+
+  onFork(): MimeHandler | null {
+    if (this.s.done) return null;
+    return new Reading(this.s, this.msg, this.prefix, this.depth, copyBudget(this.budget), this.maxReadings, this.rawBase, this.outer, false);
+  }
+
+  onMerge(into: MimeHandler): void {
+    // the reading kept goes on for both: it may spend what the busier one spent
+    if (into instanceof Reading) {
+      const a = into.budget;
+      const b = this.budget;
+      a.decoded = Math.max(a.decoded, b.decoded);
+      a.parts = Math.max(a.parts, b.parts);
+      a.unpack.unpackedBytes = Math.max(a.unpack.unpackedBytes, b.unpack.unpackedBytes);
+      a.unpack.entries = Math.max(a.unpack.entries, b.unpack.entries);
+    }
+  }
 }
 
-/** A file found uuencoded inside a text part: named, so banned-name policy applies. */
-function uuFile(s: MessageSession, where: string, name: string): FileNode {
-  const w = `${where}/${name}`;
-  const reason = s.policy.skipBanned ? null : bannedNameReason(name, s.policy.bannedExtensions, s.policy.bannedNames);
-  return new FileNode(s, { where: w, name, archiveDepth: 0 }, reason ? { kind: 'banned', reason, where: w } : null);
+/** The header a decoded multipart body is read under (boundary quoted, `"` and `\` escaped). */
+function syntheticHeader(type: string, boundary: string): Uint8Array {
+  const q = boundary.replace(/["\\]/g, (c) => '\\' + c);
+  return latin1Bytes(`Content-Type: ${type}; boundary="${q}"\r\n\r\n`);
+}
+
+/** A file found uuencoded inside a part: named, so banned-name policy applies (settled at its end). */
+function uuFile(s: MessageSession, where: string, name: string, budget: UnpackBudget): FileNode {
+  const w = name ? `${where}/${name}` : `${where}/(uuencoded)`;
+  let banned: Verdict | null = null;
+  if (!s.policy.skipBanned && name) {
+    // `begin 644 "a.exe"`: some decoders strip the quotes
+    for (const n of new Set([name, name.replace(/^["']+|["']+$/g, '')])) {
+      const reason = bannedNameReason(n, s.policy.bannedExtensions, s.policy.bannedNames);
+      if (reason) {
+        banned = { kind: 'banned', reason, where: `${where}/${n}` };
+        break;
+      }
+    }
+  }
+  const info: FileInfo = { where: w, archiveDepth: 0 };
+  if (name) info.name = name;
+  return new FileNode(s, info, budget, banned);
 }
 
 /**
- * A text part: the file itself, and a UuExtractor looking for uuencoded files in it.
- * Release gate: a uuencoded file is held from where it began until it has settled.
+ * A part read two ways at once (an attached message parsed and scanned as a file; a
+ * decoded multipart body parsed and scanned as a file). Release gate: the more cautious.
+ */
+class Both implements ByteSink, Holding {
+  inCount = 0;
+  constructor(
+    private readonly a: ByteSink & Holding,
+    private readonly b: ByteSink & Holding,
+  ) {}
+  write(chunk: Uint8Array): void {
+    this.inCount += chunk.length;
+    this.a.write(chunk);
+    this.b.write(chunk);
+  }
+  end(): void {
+    this.a.end();
+    this.b.end();
+  }
+  safeIn(): number {
+    return Math.min(this.a.safeIn(), this.b.safeIn());
+  }
+  settled(): boolean {
+    return this.a.settled() && this.b.settled();
+  }
+}
+
+/** Several plain sinks fed the same bytes. */
+class Fan implements ByteSink {
+  constructor(private readonly sinks: readonly ByteSink[]) {}
+  write(chunk: Uint8Array): void {
+    for (const x of this.sinks) x.write(chunk);
+  }
+  end(): void {
+    for (const x of this.sinks) x.end();
+  }
+}
+
+/**
+ * Text that holds a MIME header block is read as an entity too: ripmime unpacks every text
+ * part (and the preamble and epilogue) as a message of its own, so a part hidden behind a
+ * delimiter no strict reader sees, or behind a close delimiter, is one it extracts. The
+ * trigger is a line starting with `Content-` (or `CONTENT-`); the entity is read from that
+ * line to the end of the text. Cost for other text: two native searches per write.
+ * State between writes: at most TAIL bytes that may still become the trigger.
+ */
+class EmbeddedEntity implements ByteSink {
+  private static readonly NEEDLES = [Buffer.from('ontent-', 'latin1'), Buffer.from('ONTENT-', 'latin1')];
+  private static readonly TAIL = 8;
+  private entity: ByteSink | null = null;
+  /** The last bytes of the previous write (a `\nConten` split across writes). */
+  private tail: Uint8Array = new Uint8Array(0);
+  private atStart = true;
+  private count = 0;
+
+  /** `open(at)`: the entity's sink; `at` = where in this text it begins. */
+  constructor(private readonly open: (at: number) => ByteSink) {}
+
+  write(chunk: Uint8Array): void {
+    this.count += chunk.length;
+    if (this.entity) return this.entity.write(chunk);
+    const buf = this.tail.length > 0 ? Buffer.concat([this.tail, chunk]) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const at = this.find(buf);
+    if (at >= 0) {
+      this.entity = this.open(this.count - buf.length + at);
+      this.entity.write(buf.subarray(at));
+      this.tail = new Uint8Array(0);
+      return;
+    }
+    const keep = Math.min(buf.length, EmbeddedEntity.TAIL);
+    this.atStart = this.atStart && buf.length <= keep;
+    this.tail = buf.slice(buf.length - keep);
+  }
+
+  /** Index of a `Content-` that starts a line in buf, or -1. */
+  private find(buf: Buffer): number {
+    let best = -1;
+    for (const n of EmbeddedEntity.NEEDLES) {
+      for (let f = 1; ; ) {
+        const k = buf.indexOf(n, f);
+        if (k < 0) break;
+        const c = k - 1;
+        if ((buf[c] === 0x43 || buf[c] === 0x63) && (c === 0 ? this.atStart : buf[c - 1] === 0x0a || buf[c - 1] === 0x0d)) {
+          if (best < 0 || c < best) best = c;
+          break;
+        }
+        f = k + 1;
+      }
+    }
+    return best;
+  }
+
+  end(): void {
+    this.entity?.end();
+  }
+}
+
+/** Register a sink found inside a text part (held from `at`, default: this write's start). */
+type Hold = <T extends ByteSink & Holding>(n: T, at?: number) => T;
+
+/**
+ * A text part: the file itself, and the readers of its text (uuencoded files, an entity
+ * found in it). Release gate: what they hold is held from where it began until settled.
  */
 class TeeSink implements ByteSink, Holding {
   inCount = 0;
   private ended = false;
   private writeStart = 0;
-  private uu: { at: number; node: FileNode }[] = [];
+  private held: { at: number; node: Holding }[] = [];
   private readonly b: ByteSink;
 
   constructor(
     private readonly a: FileNode,
-    makeB: (hold: (n: FileNode) => FileNode) => ByteSink,
+    makeB: (hold: Hold) => ByteSink,
   ) {
-    this.b = makeB((n) => {
-      this.uu.push({ at: this.writeStart, node: n });
+    const hold: Hold = (n, at) => {
+      this.held.push({ at: Math.min(at ?? this.writeStart, this.writeStart), node: n });
       return n;
-    });
+    };
+    this.b = makeB(hold);
   }
 
   write(chunk: Uint8Array): void {
@@ -760,13 +1093,13 @@ class TeeSink implements ByteSink, Holding {
   safeIn(): number {
     if (this.settled()) return this.inCount;
     let safe = this.a.safeIn();
-    for (const u of this.uu) safe = Math.min(safe, u.at);
+    for (const u of this.held) safe = Math.min(safe, u.at);
     return safe;
   }
 
   settled(): boolean {
-    if (this.uu.length > 0) this.uu = this.uu.filter((u) => !u.node.settled());
-    return this.ended && this.uu.length === 0 && this.a.settled();
+    if (this.held.length > 0) this.held = this.held.filter((u) => !u.node.settled());
+    return this.ended && this.held.length === 0 && this.a.settled();
   }
 }
 
@@ -836,9 +1169,27 @@ class FileNode implements ByteSink, Holding {
   constructor(
     private readonly s: MessageSession,
     private readonly info: FileInfo,
+    private readonly budget: UnpackBudget,
     private banned: Verdict | null = null,
+    /** Read from the middle (another decoding of a file under way): no type sniff, no unpacking. */
+    private readonly fragment = false,
   ) {
     s.stats.files++;
+  }
+
+  /**
+   * Another reading of this file from here on (the base64 skip-`=` reading): a new node
+   * with the same held-back head minus its last `drop` bytes, or null once scanning has
+   * started (the head is gone: the caller reads the rest as a fragment).
+   */
+  forkHead(drop: number): FileNode | null {
+    if (!this.head || drop > this.headLen) return null;
+    const f = new FileNode(this.s, { ...this.info }, this.budget, this.banned);
+    f.head = new Uint8Array(HEAD_BYTES);
+    f.head.set(this.head.subarray(0, this.headLen - drop));
+    f.headLen = this.headLen - drop;
+    f.inCount = f.headLen;
+    return f;
   }
 
   write(chunk: Uint8Array): void {
@@ -928,8 +1279,8 @@ class FileNode implements ByteSink, Holding {
     const { info } = this;
     this.head = null;
     const inArchive = info.archiveDepth > 0;
-    const format = sniffArchive(first);
-    if (!s.policy.skipBanned && (!inArchive || s.policy.checkBannedInArchives) && !this.banned && s.policy.bannedTypes.size > 0) {
+    const format = this.fragment ? null : sniffArchive(first);
+    if (!this.fragment && !s.policy.skipBanned && (!inArchive || s.policy.checkBannedInArchives) && !this.banned && s.policy.bannedTypes.size > 0) {
       const reason = bannedTypeReason(sniffType(first, format), s.policy.bannedTypes);
       // Settled at the end of this file, like a banned name (see the constructor).
       if (reason) this.banned = { kind: 'banned', reason, where: info.where };
@@ -941,13 +1292,13 @@ class FileNode implements ByteSink, Holding {
         if (s.done) return;
       } else {
         s.stats.archives++;
-        this.unpacker = createUnpacker(format, this.memberHandler(this.source(UNPACK_LAG[format] ?? Infinity)), s.budget);
+        this.unpacker = createUnpacker(format, this.memberHandler(this.source(UNPACK_LAG[format] ?? Infinity)), this.budget);
         info.unpacked = true;
       }
     }
-    if (format !== 'zip') {
+    if (format !== 'zip' && !this.fragment) {
       if (atDepthLimit) this.eocd = new EocdWatch();
-      else this.zipSearch = createEmbeddedZipUnpacker(this.memberHandler(this.source(UNPACK_LAG.zip!)), s.budget);
+      else this.zipSearch = createEmbeddedZipUnpacker(this.memberHandler(this.source(UNPACK_LAG.zip!)), this.budget);
     }
     // A zip's end (central directory, end record, a comment with an archive in it) can
     // still change the verdict when its last member is long done: its last ZIP_TAIL bytes
@@ -977,7 +1328,7 @@ class FileNode implements ByteSink, Holding {
     const u = this.unpacker;
     if (u) {
       u.write(chunk);
-      s.stats.unpackedBytes = s.budget.unpackedBytes;
+      s.stats.unpackedBytes = Math.max(s.stats.unpackedBytes, this.budget.unpackedBytes);
       if (s.done) return;
     }
     const where = this.info.where;
@@ -993,7 +1344,7 @@ class FileNode implements ByteSink, Holding {
     }
     this.zipSearch?.write(chunk);
     this.eocd?.write(chunk);
-    s.stats.unpackedBytes = s.budget.unpackedBytes;
+    s.stats.unpackedBytes = Math.max(s.stats.unpackedBytes, this.budget.unpackedBytes);
     // Input below fed − lag has yielded all its output: at most member.inCount bytes.
     for (const src of this.sources) if (src.member && src.map) src.map.add(this.fed - src.lag, src.member.inCount);
   }
@@ -1089,7 +1440,7 @@ class FileNode implements ByteSink, Holding {
         const name = meta.name || '(data)';
         const where = at(meta.name);
         // Settled when the member was scanned to its end: a virus in it wins over its name.
-        const node = new FileNode(s, { where, name, archiveDepth: parent.archiveDepth + 1 }, bannedAmong(where, [meta.name, ...(meta.altNames ?? [])]));
+        const node = new FileNode(s, { where, name, archiveDepth: parent.archiveDepth + 1 }, this.budget, bannedAmong(where, [meta.name, ...(meta.altNames ?? [])]));
         // Its data follows a header that ended inside the current write: nothing of it
         // lies below where this write began.
         src.member = node;

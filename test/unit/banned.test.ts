@@ -22,3 +22,18 @@ test('normalizeName strips control chars and trailing dots and spaces', () => {
   assert.equal(normalizeName('A.Exe\u0000. '), 'a.exe');
   assert.equal(normalizeName('dir/B.TXT'), 'b.txt');
 });
+
+test('a name is also read cut at its first NUL (C clients)', () => {
+  assert.match(bannedNameReason('a.exe\u0000.txt', set) ?? '', /\.exe/);
+  assert.equal(bannedNameReason('a.txt\u0000.exe', set)?.includes('.exe'), true, 'whole name: NUL stripped');
+  assert.equal(bannedNameReason('\u0000a.exe', set)?.includes('.exe'), true);
+});
+
+test('the reviewed default list: each addition has a reason; common documents stay allowed', async () => {
+  const { BANNED_EXTENSION_REASONS } = await import('../../src/core/banned.js');
+  for (const e of ['one', 'xll', 'url', 'msc', 'appx', 'msix', 'vhd', 'vhdx', 'html', 'htm', 'svg', 'library-ms', 'searchconnector-ms', 'rdp', 'iqy']) {
+    assert.ok(set.has(e), e);
+    assert.ok((BANNED_EXTENSION_REASONS[e] ?? '').length > 20, `${e} has a reason`);
+  }
+  for (const n of ['a.pdf', 'a.docx', 'a.xlsx', 'a.png', 'a.jpg', 'a.txt', 'a.csv', 'a.zip', 'a.eml', 'a.ics']) assert.equal(bannedNameReason(n, set), null, n);
+});

@@ -75,3 +75,45 @@ test('createDecoder: base64 / quoted-printable case-insensitive, identity otherw
   assert.equal(run(' Quoted-Printable ', 'a=3Db'), 'a=b');
   for (const cte of ['7bit', '8bit', 'binary', '', 'x-uuencode', 'x-unknown']) assert.equal(run(cte, 'Zm9v=3D'), 'Zm9v=3D', cte);
 });
+
+test('`=` inside a quantum: the decoder reports the skip-`=` reading once, with the rest of the write', () => {
+  const enc = Buffer.from('QUJDREVG', 'latin1'); // "ABCDEF"
+  const input = Buffer.concat([enc.subarray(0, 2), Buffer.from('='), enc.subarray(2)]); // QU=JDREVG
+  for (const size of [input.length, 1, 2, 3]) {
+    const d = new Base64Decoder();
+    const main: Buffer[] = [];
+    const alt: Buffer[] = [];
+    let calls = 0;
+    let drop = -1;
+    let altDec: Base64Decoder | null = null;
+    d.onDiverge = (a, rest, dropTail) => {
+      calls++;
+      drop = dropTail;
+      altDec = a;
+      a.write(rest, (b) => alt.push(Buffer.from(b)));
+    };
+    for (let i = 0; i < input.length; i += size) {
+      const c = input.subarray(i, i + size);
+      const had = altDec as Base64Decoder | null;
+      d.write(c, (b) => main.push(Buffer.from(b)));
+      if (had) had.write(c, (b) => alt.push(Buffer.from(b)));
+    }
+    d.end((b) => main.push(Buffer.from(b)));
+    (altDec as Base64Decoder | null)?.end((b) => alt.push(Buffer.from(b)));
+    assert.equal(calls, 1, `size ${size}`);
+    assert.equal(drop, 1, 'the reset reading flushed one byte for "QU="');
+    assert.equal(Buffer.concat(main).toString('latin1').slice(0, 1), 'A', 'the reset reading flushes "QU=" as A');
+    // the skip reading starts in the state before the `=`: it re-emits that byte itself, so
+    // its file is the common prefix minus dropTail bytes, then its own output
+    assert.equal(Buffer.concat(alt).toString('latin1'), 'ABCDEF', `size ${size}`);
+  }
+  // padding at the end and whole quanta before `=` never diverge
+  for (const s of ['QUJD', 'QUI=', 'QQ==', 'QUJD====QUJD']) {
+    const d = new Base64Decoder();
+    let calls = 0;
+    d.onDiverge = () => calls++;
+    d.write(Buffer.from(s), () => {});
+    d.end(() => {});
+    assert.equal(calls, 0, s);
+  }
+});

@@ -55,3 +55,14 @@ test('a very long line cannot grow the carry (name truncated, no crash)', () => 
   assert.ok(files[0]![0].length < 1024);
   assert.equal(files[0]![1], 'Cat');
 });
+
+test('begin lines as Python and ripmime take them: odd modes, no name, upper case; trailing garbage ignored', () => {
+  for (const begin of ['begin 0o644 cat.txt', 'begin +644 cat.txt', 'begin 6_44 cat.txt', 'BEGIN 644 cat.txt', 'begin 0644\tcat.txt']) {
+    assert.deepEqual(extract(`${begin}\n#0V%T\nend\n`), [['cat.txt', 'Cat']], begin);
+  }
+  assert.deepEqual(extract('begin 644\n#0V%T\nend\n'), [['', 'Cat']], 'no name');
+  assert.deepEqual(extract('begin 644 \n#0V%T\nend\n'), [['', 'Cat']], 'empty name');
+  assert.deepEqual(extract('begin 644 a\n#0V%Tjunk\nend\n'), [['a', 'Cat']], 'Python decodes the characters the length needs');
+  assert.deepEqual(extract('begin the meeting\n#0V%T\nend\n'), [], 'a mode must be octal');
+  assert.deepEqual(extract('begin 8 a\n#0V%T\nend\n'), []);
+});

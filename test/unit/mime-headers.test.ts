@@ -63,3 +63,47 @@ test('filename: Content-Disposition beats Content-Type name; encoded-words in qu
   assert.equal(parseStructured('x; a = "b" junk ; c=d').params.get('a'), 'b');
   assert.equal(parseStructured('x; a = "b" junk ; c=d').params.get('c'), 'd');
 });
+
+test('contentTypeReadings: the strict reading first, then what lenient clients read', async () => {
+  const { contentTypeReadings } = await import('../../src/core/mime/header-parse.js');
+  const r = (v: string) => contentTypeReadings(v).map((x) => `${x.type}|${x.boundary ?? '-'}`);
+  assert.deepEqual(r('text/plain; charset=us-ascii'), ['text/plain|-'], 'a plain value has one reading');
+  assert.deepEqual(r('multipart/mixed; boundary=b1'), ['multipart/mixed|b1']);
+  assert.deepEqual(r('"multipart/mixed"; boundary=b1'), ['|b1', 'multipart/mixed|b1']);
+  assert.deepEqual(r('multipart/mixed boundary=b1'), ['|-', '|b1', 'multipart/mixed|-', 'multipart/mixed|b1']);
+  assert.deepEqual(r('multipart/mixed; boundary=a; boundary=b'), ['multipart/mixed|a', 'multipart/mixed|b']);
+  assert.deepEqual(r('multipart/mixed; boundary="a\0b"'), ['multipart/mixed|a\0b', 'multipart/mixed|a']);
+});
+
+test('name candidates: every source, RFC 2231 three ways, NUL cuts, charsets', async () => {
+  const { NameCollector } = await import('../../src/core/mime/names.js');
+  const names = (...hs: string[]) => {
+    const c = new NameCollector();
+    for (const h of hs) c.addStructured(h);
+    return c.names;
+  };
+  assert.deepEqual(names('attachment; filename="a.exe\0.txt"'), ['a.exe\0.txt', 'a.exe']);
+  assert.ok(names('attachment; filename*0="inv"; filename*2="oice.exe"').includes('invoice.exe'), 'gaps ignored');
+  assert.ok(names('attachment; filename*0="inv"; filename*2="oice.exe"').includes('inv'), 'and stopping at the gap');
+  assert.ok(names('attachment; filename*0="a"; filename*99999999999="b.exe"').includes('ab.exe'), 'huge index');
+  const many = Array.from({ length: 1001 }, (_, i) => `filename*${i}="${i === 1000 ? '.exe' : 'x'}"`).join('; ');
+  assert.ok(names(`attachment; ${many}`).some((n) => n.endsWith('x.exe')), 'more than 1000 sections');
+  assert.ok(names('x/y; name="=?utf-7?Q?a+AC4-exe?="').includes('a.exe'), 'UTF-7');
+  assert.ok(names("x/y; name*=utf-16''%00a%00.%00e%00x%00e").includes('a.exe'), 'unmarked UTF-16 read both ways');
+  assert.ok(names('x/y name="a.exe"').includes('a.exe'), 'no `;` before the parameter');
+  assert.ok(names("attachment; filename=\"safe.txt\"; filename*=utf-8''evil.exe").includes('evil.exe'));
+  assert.ok(names("attachment; filename=\"safe.txt\"; filename*=utf-8''evil.exe").includes('safe.txt'));
+  assert.deepEqual(names('text/plain; charset=utf-8'), [], 'no name, no candidates');
+  const c = new NameCollector();
+  c.addPlain('http://example.org/a/run.exe?x=1');
+  assert.ok(c.names.includes('http://example.org/a/run.exe'), 'Content-Location without the query');
+});
+
+test('charsets: UTF-7 and UTF-32 (not in WHATWG TextDecoder), variants', async () => {
+  const { decodeCharset, charsetVariants } = await import('../../src/core/mime/charset.js');
+  assert.equal(decodeCharset(Buffer.from('Hi +AGEAYgBj- 1+-2'), 'utf-7'), 'Hi abc 1+2');
+  assert.equal(decodeCharset(Buffer.from([0, 0, 0, 0x61, 0, 0, 0, 0x2e]), 'utf-32be'), 'a.');
+  assert.equal(decodeCharset(Buffer.from([0x61, 0, 0, 0, 0x2e, 0, 0, 0]), 'utf-32le'), 'a.');
+  const v = charsetVariants(Buffer.from([0xc3, 0xa9]), 'iso-8859-1');
+  assert.ok(v.includes('Ã©') && v.includes('é'), v.join());
+});

@@ -10,6 +10,11 @@
  * quantum (flushing 1 or 2 bytes for 2 or 3 pending sextets) and decoding continues
  * after it, so concatenated base64 blobs (`QQ==QkI=`) decode fully instead of hiding
  * the second one. A lone dangling sextet is dropped.
+ * Two readings: that is what mailparser (libbase64) does; Python's email instead skips a
+ * `=` inside a quantum and reads on (stopping at a complete padding). They differ only
+ * when data follows a `=` that cut a quantum short; at the first such place the decoder
+ * reports it once (onDiverge) with a second decoder in `skip` mode, started in the state
+ * before the `=` and given the rest of the write, so the caller can read both ways.
  * State between chunks: ≤ 3 pending sextets and whether the last byte ended a line.
  *
  * Speed: regular bodies (equal lines whose length is a multiple of 4, no `=`, `-`, `_`)
@@ -47,6 +52,17 @@ export class Base64Decoder implements Decoder {
   private k = 0;
   /** The byte before the next one is a line feed (or there was none). */
   private lineStart = true;
+  /** A `=` cut a quantum short (padK ≥ 1): the state before it, until the next data byte. */
+  private padAcc = 0;
+  private padK = 0;
+  private padFlushed = 0;
+  /** Index in the current chunk where the readings part (set by tableLoop), or -1. */
+  private divergeAt = -1;
+  /** Set by the caller to read the skip-`=` way too; called at most once, then cleared. */
+  onDiverge: ((alt: Base64Decoder, rest: Uint8Array, dropTail: number) => void) | null = null;
+
+  /** `skip`: `=` is ignored like junk (Python's reading); `reset` (default): it ends a quantum. */
+  constructor(private readonly mode: 'reset' | 'skip' = 'reset') {}
 
   write(chunk: Uint8Array, out: (b: Uint8Array) => void): void {
     const len = chunk.length;
@@ -55,14 +71,35 @@ export class Base64Decoder implements Decoder {
       const end = Math.min(len, i + MAX_IN);
       const o = takeScratch();
       const n = this.decodeRange(chunk, i, end, o);
-      i = end;
       if (n > 0) out(o.subarray(0, n));
       giveScratch(o);
+      if (this.divergeAt >= 0) {
+        i = this.divergeAt;
+        this.divergeAt = -1;
+        this.diverge(chunk.subarray(i));
+        continue;
+      }
+      i = end;
     }
     this.lineStart = chunk[len - 1] === LF;
   }
 
+  /** Data after a `=` that cut a quantum short: hand the skip reading to the caller. */
+  private diverge(rest: Uint8Array): void {
+    const cb = this.onDiverge;
+    this.onDiverge = null;
+    const alt = new Base64Decoder('skip');
+    alt.acc = this.padAcc;
+    alt.k = this.padK;
+    alt.lineStart = false;
+    const drop = this.padFlushed;
+    this.padK = 0;
+    cb?.(alt, rest, drop);
+  }
+
   end(out: (b: Uint8Array) => void): void {
+    this.padK = 0;
+    this.onDiverge = null;
     const o = new Uint8Array(2);
     const n = flushQuantum(o, 0, this.acc, this.k);
     this.acc = 0;
@@ -78,7 +115,7 @@ export class Base64Decoder implements Decoder {
     let p = from;
     let native = true; // cleared for the rest of the range once a run is refused
     while (p < to) {
-      if (native && this.k === 0 && (p === 0 ? this.lineStart : chunk[p - 1] === LF)) {
+      if (native && this.k === 0 && this.padK === 0 && (p === 0 ? this.lineStart : chunk[p - 1] === LF)) {
         const r = this.nativeRun(chunk, p, to, (ob ??= Buffer.from(o.buffer, o.byteOffset, o.length)), n);
         if (r !== null) {
           p = r[0];
@@ -94,6 +131,7 @@ export class Base64Decoder implements Decoder {
         if (lf >= 0 && lf < to) e = lf + 1;
       }
       n = this.tableLoop(chunk, p, e, o, n);
+      if (this.divergeAt >= 0) return n;
       p = e;
     }
     return n;
@@ -141,7 +179,7 @@ export class Base64Decoder implements Decoder {
     let k = this.k;
     let i = from;
     while (i < to) {
-      if (k === 0) {
+      if (k === 0 && this.padK === 0) {
         // fast path: whole clean quads, one 32-bit load each
         while (i + 4 <= to) {
           const w = dv.getInt32(i);
@@ -159,6 +197,14 @@ export class Base64Decoder implements Decoder {
       }
       const v = T[chunk[i++]!]!;
       if (v < 64) {
+        if (this.padK > 0) {
+          if (this.onDiverge) {
+            // the two readings part here: stop, the caller hands the rest to both
+            this.divergeAt = i - 1;
+            break;
+          }
+          this.padK = 0;
+        }
         acc = (acc << 6) | v;
         if (++k === 4) {
           o[n] = acc >> 16;
@@ -168,7 +214,12 @@ export class Base64Decoder implements Decoder {
           acc = 0;
           k = 0;
         }
-      } else if (v === PAD) {
+      } else if (v === PAD && this.mode === 'reset') {
+        if (k > 0) {
+          this.padAcc = acc;
+          this.padK = k;
+          this.padFlushed = k === 1 ? 0 : k - 1;
+        }
         n = flushQuantum(o, n, acc, k);
         acc = 0;
         k = 0;

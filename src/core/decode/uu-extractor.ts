@@ -6,8 +6,14 @@
  *   `begin-base64 <octal mode> <name>` … `====`    (POSIX uuencode -m)
  * block, onFile(name) is called once and the returned ByteSink gets the decoded bytes,
  * then end(). Text outside blocks is ignored (the text part itself is scanned elsewhere).
- * Tolerance: CRLF or LF; trailing spaces stripped by transports are read as zero sextets;
- * a missing `end` closes the file at the first line that is not uuencoded (or at end()).
+ * Tolerance (a union of what decoders accept, Python's uu module included): the mode is
+ * anything Python's int(x, 8) takes (`644`, `0o644`, `+644`, `6_44`) and the name may be
+ * missing; spaces or tabs separate the fields. CRLF or LF; trailing spaces stripped by
+ * transports are read as zero sextets; characters after the ones a line's length byte
+ * needs are ignored (Python's "broken uuencoder" workaround); a missing `end` closes the
+ * file after MAX_JUNK_LINES lines in a row whose needed characters are not uuencode (a
+ * stray line in between is skipped, as ripmime does), or at end().
+ * Gap: Python decodes a blank line inside a block as 42 zero bytes; it is skipped here.
  * Limits: a line is kept up to MAX_LINE bytes between chunks; longer lines are cut there
  * (a begin line's name is truncated; a longer uu line is not valid uuencode anyway).
  * Decoded bytes are handed to the sink once per write() call, not per line.
@@ -17,10 +23,14 @@ import { Base64Decoder } from './base64-decoder.js';
 import { utf8OrLatin1 } from '../mime/charset.js';
 
 const MAX_LINE = 1024;
+/** Stray lines tolerated inside a uu block before it counts as ended (ripmime skips them). */
+const MAX_JUNK_LINES = 4;
 const LF = 0x0a;
 const CR = 0x0d;
 const B = 0x62; // 'b'
-const BEGIN = /^begin(-base64)?[ \t]+[0-7]{1,6}[ \t]+(\S.*?)[ \t]*$/;
+const B_UPPER = 0x42; // 'B': ripmime reads `BEGIN` too
+/** `begin[-base64] <mode> [name]`; mode as Python's int(mode, 8) reads it. */
+const BEGIN = /^begin(-base64)?[ \t]+[+-]?(?:0[oO]_?)?[0-7](?:_?[0-7])*(?:[ \t]+(.*?))?[ \t]*$/i;
 
 const Mode = { Scan: 0, Uu: 1, B64: 2 } as const;
 type Mode = (typeof Mode)[keyof typeof Mode];
@@ -35,6 +45,8 @@ export class UuExtractor {
   private sink: ByteSink | null = null;
   private b64: Base64Decoder | null = null;
   private out: Uint8Array[] = [];
+  /** Consecutive lines inside a uu block that are no uu lines. */
+  private junk = 0;
 
   constructor(private readonly onFile: (name: string) => ByteSink) {}
 
@@ -43,7 +55,7 @@ export class UuExtractor {
     let i = 0;
     while (i < chunk.length) {
       if (this.atLineStart && this.mode === Mode.Scan) {
-        this.skipping = chunk[i] !== B;
+        this.skipping = chunk[i] !== B && chunk[i] !== B_UPPER;
       }
       this.atLineStart = false;
       const j = b.indexOf(LF, i);
@@ -77,33 +89,41 @@ export class UuExtractor {
     while (len > 0 && (this.line[len - 1] === CR || this.line[len - 1] === 0x20 || this.line[len - 1] === 0x09)) len--;
     const l = this.line.subarray(0, len);
     if (this.mode === Mode.Uu) {
-      if (len === 3 && l[0] === 0x65 && l[1] === 0x6e && l[2] === 0x64) return this.closeFile(); // "end"
+      if (len === 3 && (l[0]! | 0x20) === 0x65 && (l[1]! | 0x20) === 0x6e && (l[2]! | 0x20) === 0x64) return this.closeFile(); // "end"
       if (len === 0) return; // blank line inside a block (or the stripped "` " length-0 line)
-      if (this.uuLine(l)) return;
+      if (this.uuLine(l)) {
+        this.junk = 0;
+        return;
+      }
+      // ripmime reads on past a stray line inside a block; a run of them ends it (no `end`)
+      if (++this.junk <= MAX_JUNK_LINES) return;
       this.closeFile(); // not uuencode: the block ended without "end"
     } else if (this.mode === Mode.B64) {
       if (len === 4 && l[0] === 0x3d && l[1] === 0x3d && l[2] === 0x3d && l[3] === 0x3d) return this.closeFile();
       this.b64!.write(l, (d) => this.out.push(d.slice()));
       return;
     }
-    if (len < 6 || l[0] !== B) return;
+    if (len < 6 || (l[0] !== B && l[0] !== B_UPPER)) return;
     const m = BEGIN.exec(Buffer.from(l.buffer, l.byteOffset, len).toString('latin1'));
     if (!m) return;
     this.flushOut();
-    this.sink = this.onFile(utf8OrLatin1(Buffer.from(m[2]!, 'latin1')));
+    this.sink = this.onFile(utf8OrLatin1(Buffer.from(m[2] ?? '', 'latin1')));
     if (m[1]) {
       this.mode = Mode.B64;
       this.b64 = new Base64Decoder();
-    } else this.mode = Mode.Uu;
+    } else {
+      this.mode = Mode.Uu;
+      this.junk = 0;
+    }
   }
 
   /** Decode one uuencoded line into this.out; false if it is not a uu line. */
   private uuLine(l: Uint8Array): boolean {
-    for (let k = 0; k < l.length; k++) if (l[k]! < 0x20 || l[k]! > 0x60) return false;
     const n = (l[0]! - 0x20) & 0x3f;
+    // the characters the length byte needs (Python: (n*4+5)//3); more are ignored
+    const need = Math.min(l.length, Math.floor((n * 4 + 5) / 3));
+    for (let k = 0; k < need; k++) if (l[k]! < 0x20 || l[k]! > 0x60) return false;
     if (n === 0) return true;
-    // a line may be shorter than n needs (stripped trailing spaces), never much longer
-    if (l.length > Math.ceil(n / 3) * 4 + 1 + 4) return false;
     const o = new Uint8Array(n);
     let w = 0;
     for (let k = 1; w < n; k += 4) {

@@ -50,7 +50,17 @@ function stripComments(s: string): string {
   return out;
 }
 
+/** The value's parameters as sent: (name, unquoted value) pairs in order, nothing assembled. */
+export function rawParams(v: string): [string, string][] {
+  return tokenize(v).raw;
+}
+
 export function parseStructured(v: string): StructuredValue {
+  const t = tokenize(v);
+  return { value: t.value, params: assembleParams(t.raw) };
+}
+
+function tokenize(v: string): { value: string; raw: [string, string][] } {
   let i = 0;
   let q = false;
   // the head ends at the first `;` outside quotes
@@ -86,7 +96,7 @@ export function parseStructured(v: string): StructuredValue {
     }
     if (name) raw.push([name, value2]);
   }
-  return { value, params: assembleParams(raw) };
+  return { value, raw };
 }
 
 /** `type/subtype` lower-cased, or '' when absent or not a valid media type. */
@@ -117,4 +127,77 @@ export function pickFilename(cd: StructuredValue, ct: StructuredValue): string |
   if (f) return f;
   const n = ct.params.get('name');
   return n ? n : undefined;
+}
+
+/** One way a client could read a Content-Type value: the media type and the boundary it splits by. */
+export interface TypeReading {
+  /** Lower-cased `type/subtype`, '' when invalid (read as text/plain). */
+  type: string;
+  /** The boundary parameter, trailing whitespace removed; undefined when absent. */
+  boundary: string | undefined;
+  /** Why this reading exists beside the strict one (anomaly code); '' for the strict reading. */
+  code: string;
+}
+
+const MAX_TYPE_READINGS = 8;
+
+/**
+ * Every plausible reading of one Content-Type value, the strict one (parseContentType,
+ * first boundary parameter) first. The others are what lenient clients make of the same
+ * bytes: a quoted type (`"multipart/mixed"`: mailparser unquotes it, Python does not), a
+ * missing `;` before a parameter, a repeated or RFC 2231 `boundary` (first or last),
+ * a boundary cut at NUL (C clients). Distinct (type, boundary) pairs only, bounded.
+ */
+export function contentTypeReadings(v: string | undefined): TypeReading[] {
+  const strict = parseContentType(v);
+  const out: TypeReading[] = [{ type: strict.value, boundary: cleanBoundary(strict.params.get('boundary')), code: '' }];
+  if (v === undefined || !needsVariants(v, strict.value)) return out;
+  const add = (type: string, boundary: string | undefined, code: string) => {
+    if (out.length >= MAX_TYPE_READINGS) return;
+    const b = cleanBoundary(boundary);
+    if (!out.some((r) => r.type === type && r.boundary === b)) out.push({ type, boundary: b, code });
+  };
+  const t = tokenize(v);
+  // the head without quotes (`"multipart/mixed"`) and cut at the first whitespace
+  // (`multipart/mixed boundary=b`: a missing `;`)
+  const head = stripComments(v.split(';', 1)[0]!).trim();
+  const unquoted = head.replace(/"/g, '').trim().toLowerCase();
+  const firstWord = unquoted.split(/[ \t\r\n]+/, 1)[0]!.replace(/[ \t]*\/[ \t]*/, '/');
+  const types = new Set<string>([strict.value]);
+  for (const cand of [unquoted.replace(/[ \t]*\/[ \t]*/, '/'), firstWord]) if (TOKEN_TYPE.test(cand)) types.add(cand);
+  // boundary values: every plain occurrence, the RFC 2231 one, and `boundary=` written
+  // without a `;` before it
+  const bounds: string[] = [];
+  for (const [n, val] of t.raw) if (n.trim().toLowerCase() === 'boundary') bounds.push(val);
+  const ext = assembleParams(t.raw.filter(([n]) => /^boundary\*/i.test(n.trim()))).get('boundary');
+  if (ext !== undefined) bounds.push(ext);
+  const loose = /(?:^|[\s;])boundary[ \t]*=[ \t]*("([^"]*)"?|[^\s;"]+)/gi;
+  for (let m = loose.exec(v); m; m = loose.exec(v)) bounds.push(m[2] ?? m[1]!);
+  const withCuts: string[] = [];
+  for (const b of bounds) {
+    withCuts.push(b);
+    const nul = b.indexOf('\0');
+    if (nul >= 0) withCuts.push(b.slice(0, nul));
+  }
+  for (const type of types) {
+    add(type, strict.params.get('boundary'), 'content-type-variant');
+    for (const b of withCuts) add(type, b, 'boundary-variant');
+  }
+  return out;
+}
+
+/** Cheap test: could a lenient client read this value differently at all? (Most values: no.) */
+function needsVariants(v: string, strictType: string): boolean {
+  if (v.indexOf('\0') >= 0) return true;
+  const semi = v.indexOf(';');
+  const head = semi < 0 ? v : v.slice(0, semi);
+  if (head.indexOf('"') >= 0 || strictType === '') return true;
+  const b = v.search(/boundary/i);
+  if (b < 0) return false;
+  // a second boundary, an RFC 2231 one, or one in the head (no `;` before it)
+  return b < head.length || /boundary[ \t]*\*/i.test(v) || v.slice(b + 8).search(/boundary/i) >= 0;
+}
+
+function cleanBoundary(b: string | undefined): string | undefined {
+  return b === undefined ? undefined : b.replace(/[ \t]+$/, '');
 }

@@ -30,14 +30,15 @@ function wordBytes(enc: string, text: string): Uint8Array {
   return enc === 'b' || enc === 'B' ? Buffer.from(text, 'base64') : qDecode(text);
 }
 
-export function decodeEncodedWords(s: string): string {
+/** `force`: decode every word's bytes with this charset instead of the declared one (name variants). */
+export function decodeEncodedWords(s: string, force?: string): string {
   if (s.indexOf('=?') < 0) return rawHeaderText(s);
   let out = '';
   let last = 0;
   let pendCharset: string | null = null;
   let pend: Uint8Array[] = [];
   const flush = () => {
-    if (pendCharset !== null) out += decodeCharset(Buffer.concat(pend), pendCharset);
+    if (pendCharset !== null) out += decodeCharset(Buffer.concat(pend), force ?? pendCharset);
     pendCharset = null;
     pend = [];
   };
