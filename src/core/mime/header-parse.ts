@@ -147,9 +147,9 @@ const MAX_TYPE_READINGS = 8;
  * bytes: a quoted type (`"multipart/mixed"`: mailparser unquotes it, Python does not), a
  * missing `;` before a parameter, a repeated or RFC 2231 `boundary` (first or last),
  * a boundary cut at NUL (C clients). Distinct (type, boundary) pairs only, bounded.
+ * `strict`: v already parsed by parseContentType, when the caller has it.
  */
-export function contentTypeReadings(v: string | undefined): TypeReading[] {
-  const strict = parseContentType(v);
+export function contentTypeReadings(v: string | undefined, strict: StructuredValue = parseContentType(v)): TypeReading[] {
   const out: TypeReading[] = [{ type: strict.value, boundary: cleanBoundary(strict.params.get('boundary')), code: '' }];
   if (v === undefined || !needsVariants(v, strict.value)) return out;
   const add = (type: string, boundary: string | undefined, code: string) => {
@@ -184,6 +184,15 @@ export function contentTypeReadings(v: string | undefined): TypeReading[] {
     for (const b of withCuts) add(type, b, 'boundary-variant');
   }
   return out;
+}
+
+/**
+ * The only reading of a Content-Type value no client reads differently (most values), or
+ * null when contentTypeReadings has more to say. Allocates nothing else: the common path.
+ */
+export function soleTypeReading(v: string | undefined, strict: StructuredValue): TypeReading | null {
+  if (v !== undefined && needsVariants(v, strict.value)) return null;
+  return { type: strict.value, boundary: cleanBoundary(strict.params.get('boundary')), code: '' };
 }
 
 /** Cheap test: could a lenient client read this value differently at all? (Most values: no.) */

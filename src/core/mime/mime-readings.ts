@@ -39,10 +39,10 @@ export class MimeReadings implements ReadingHost {
   private offset = 0;
   private ended = false;
   multi = false;
-  /** position → state signature → the reading that had it there first. */
-  private readonly seen = new Map<number, Map<string, MimeSplitter>>();
+  /** position → state signature → the reading that had it there first (made at the first sync). */
+  private seen: Map<number, Map<string, MimeSplitter>> | null = null;
   /** A dropped reading → the one that reads on for it. */
-  private readonly heir = new Map<MimeSplitter, MimeSplitter>();
+  private heir: Map<MimeSplitter, MimeSplitter> | null = null;
 
   constructor(
     handler: MimeHandler,
@@ -83,10 +83,10 @@ export class MimeReadings implements ReadingHost {
     this.ended = true;
     for (const r of this.readings) r.startEnding();
     this.schedule();
-    const order = [...this.readings].sort((a, b) => (keyLess(a.key, b.key) ? -1 : 1));
-    for (const r of order) r.finish();
+    if (this.readings.length === 1) this.readings[0]!.finish();
+    else for (const r of [...this.readings].sort((a, b) => (keyLess(a.key, b.key) ? -1 : 1))) r.finish();
     this.readings = [];
-    this.seen.clear();
+    this.seen = null;
   }
 
   // ---- ReadingHost --------------------------------------------------------------------
@@ -108,16 +108,18 @@ export class MimeReadings implements ReadingHost {
   }
 
   sync(r: MimeSplitter, pos: number, sig: string): boolean {
-    let at = this.seen.get(pos);
-    if (!at) this.seen.set(pos, (at = new Map()));
+    const seen = (this.seen ??= new Map());
+    const heir = (this.heir ??= new Map());
+    let at = seen.get(pos);
+    if (!at) seen.set(pos, (at = new Map()));
     const first = at.get(sig);
     if (!first || first === r) {
       at.set(sig, r);
       return false;
     }
     let keep = first;
-    while (keep.dead && this.heir.has(keep)) keep = this.heir.get(keep)!;
-    this.heir.set(r, keep);
+    while (keep.dead && heir.has(keep)) keep = heir.get(keep)!;
+    heir.set(r, keep);
     keep.absorb(r);
     r.handler.onMerge?.(keep.handler);
     return true;
@@ -157,9 +159,10 @@ export class MimeReadings implements ReadingHost {
   }
 
   private prune(): void {
-    if (this.seen.size === 0) return;
+    const seen = this.seen;
+    if (seen === null || seen.size === 0) return;
     let min = Infinity;
     for (const r of this.readings) min = Math.min(min, r.position);
-    for (const pos of this.seen.keys()) if (pos < min) this.seen.delete(pos);
+    for (const pos of seen.keys()) if (pos < min) seen.delete(pos);
   }
 }

@@ -76,7 +76,7 @@ import type { Limits } from '../limits.js';
 import type { LimitName } from '../types.js';
 import type { MimeHandler, PartInfo, SplitterView } from './mime-events.js';
 import { latin1, latin1Bytes } from './charset.js';
-import { contentTypeReadings, parseDisposition, parseTransferEncoding, pickFilename, parseContentType } from './header-parse.js';
+import { contentTypeReadings, parseDisposition, parseTransferEncoding, pickFilename, parseContentType, soleTypeReading, type StructuredValue } from './header-parse.js';
 import { NameCollector } from './names.js';
 
 /** Every onWarning code this file emits (for log filters and docs). */
@@ -220,6 +220,8 @@ interface Entity {
   lines: number;
   /** This reading skipped blank lines before this header block (ripmime, munpack). */
   leadSkip: boolean;
+  /** The first Content-Type parsed strictly, once the block is complete (parsed once). */
+  ct: StructuredValue | null;
 }
 
 interface Seg {
@@ -315,10 +317,14 @@ function aroundPath(mp: Multipart, what: '(preamble)' | '(epilogue)'): string {
   return mp.path === '' ? what : `${mp.path}/${what}`;
 }
 
+/** The lists of an entity start as this (frozen: keep() replaces it, never pushes into it). */
+const NO_VALUES: string[] = Object.freeze([]) as unknown as string[];
+
 function newEntity(path: string, depth: number, top: boolean, digest: boolean): Entity {
   return {
-    path, depth, top, digest, cts: [], ctes: [], cds: [], nameHeaders: [], quoteTail: null, quoteOpen: false, fields: 0, bytes: 0, lines: 0,
+    path, depth, top, digest, cts: NO_VALUES, ctes: NO_VALUES, cds: NO_VALUES, nameHeaders: NO_VALUES, quoteTail: null, quoteOpen: false, fields: 0, bytes: 0, lines: 0,
     leadSkip: false,
+    ct: null,
   };
 }
 
@@ -327,8 +333,6 @@ function newEntity(path: string, depth: number, top: boolean, digest: boolean): 
  * one, and lenient spellings other decoders take (`"base64"`, `base64;`, `x-base64`:
  * ripmime; `base-64`: clamd).
  */
-const NO_CTE: readonly [string, string][] = [['', '']];
-
 function cteReadings(raw: readonly string[]): [string, string][] {
   const out: [string, string][] = [];
   const add = (cte: string, why: string) => {
@@ -345,6 +349,15 @@ function cteReadings(raw: readonly string[]): [string, string][] {
     if (cteClass(loose) !== cteClass(strict)) add(loose, 'cte-variant');
   });
   return out;
+}
+
+/** The common spellings: one token every decoder reads alike (no other reading to try). */
+const PLAIN_CTE = /^[ \t]*(7bit|8bit|binary|base64|quoted-printable)[ \t]*$/i;
+
+/** The CTE of a single field when it is a plain token (lower-cased), else null (cteReadings decides). */
+function soleCte(v: string): string | null {
+  const m = PLAIN_CTE.exec(v);
+  return m ? m[1]!.toLowerCase() : null;
 }
 
 function cteClass(cte: string): string {
@@ -378,7 +391,7 @@ export class MimeSplitter implements SplitterView {
   private ended = false;
   private cur: { info: PartInfo; started: boolean } | null = null;
   private parts = 1;
-  private tripped = new Set<LimitName>();
+  private tripped: Set<LimitName> | null = null;
   /** candidate() output for take(). */
   private cand: { eolLen: number; primary: Match | null; alts: Alt[]; recorded: Alt[] } | null = null;
   /** Reader profile bits (M_*) this reading follows, and those its lineage branched off. */
@@ -485,11 +498,9 @@ export class MimeSplitter implements SplitterView {
 
   /** Copy what is left of the caller's chunks: write() must not keep them (bounded: a parked reading is at most a carry behind). */
   retain(): void {
-    for (let k = 0; k < this.segs.length; k++) {
-      const s = this.segs[k]!;
-      if (s.i > 0 || s.buf.length > 0) this.segs[k] = { buf: s.buf.slice(s.i), i: 0, base: s.base + s.i };
-    }
-    this.segs = this.segs.filter((s) => s.buf.length > 0);
+    let w = 0;
+    for (const s of this.segs) if (s.i < s.buf.length) this.segs[w++] = { buf: s.buf.slice(s.i), i: 0, base: s.base + s.i };
+    this.segs.length = w;
   }
 
   startEnding(): void {
@@ -616,7 +627,7 @@ export class MimeSplitter implements SplitterView {
     this.forked |= other.forked;
     this.crForked ||= other.crForked;
     this.parts = Math.max(this.parts, other.parts);
-    for (const t of other.tripped) this.tripped.add(t);
+    if (other.tripped) for (const t of other.tripped) (this.tripped ??= new Set()).add(t);
   }
 
   /** Run the pending decision only (a sync at the same position as others: see MimeReadings). */
@@ -696,7 +707,7 @@ export class MimeSplitter implements SplitterView {
     c.atBodyStart = this.atBodyStart;
     c.ending = this.ending;
     c.parts = this.parts;
-    c.tripped = new Set(this.tripped);
+    c.tripped = this.tripped && new Set(this.tripped);
     c.mode = this.mode;
     c.forked = this.forked;
     c.crMode = this.crMode;
@@ -991,16 +1002,19 @@ export class MimeSplitter implements SplitterView {
       e.quoteTail = value;
       e.quoteOpen = true;
     }
-    if (lname === 'content-type') this.keep(e.cts, value, 'duplicate-content-type');
-    else if (lname === 'content-transfer-encoding') this.keep(e.ctes, value, 'duplicate-content-transfer-encoding');
-    else if (lname === 'content-disposition') this.keep(e.cds, value, 'duplicate-content-disposition');
-    else if (NAME_HEADERS.has(lname) && e.nameHeaders.length < MAX_REPEATS) e.nameHeaders.push(value);
+    if (lname === 'content-type') e.cts = this.keep(e.cts, value, 'duplicate-content-type');
+    else if (lname === 'content-transfer-encoding') e.ctes = this.keep(e.ctes, value, 'duplicate-content-transfer-encoding');
+    else if (lname === 'content-disposition') e.cds = this.keep(e.cds, value, 'duplicate-content-disposition');
+    else if (NAME_HEADERS.has(lname) && e.nameHeaders.length < MAX_REPEATS) e.nameHeaders = [...e.nameHeaders, value];
   }
 
-  private keep(list: string[], value: string, dup: MimeWarning): void {
-    if (list.length > 0) this.warn(dup, this.ent.path);
+  /** The field's values with `value` added (a new list for the first: most fields come once). */
+  private keep(list: string[], value: string, dup: MimeWarning): string[] {
+    if (list.length === 0) return [value];
+    this.warn(dup, this.ent.path);
     if (list.length < MAX_REPEATS) list.push(value);
     else list[list.length - 1] = value; // keep the last one: it is a reading too
+    return list;
   }
 
   /** Every structural reading of the finished header block, the primary (first fields, strict parse) first. */
@@ -1009,12 +1023,13 @@ export class MimeSplitter implements SplitterView {
     const out: Interpretation[] = [];
     if (e.cts.length <= 1 && e.ctes.length <= 1 && !e.digest) {
       // the common case: one Content-Type (or none), one CTE (or none), read one way only
-      const rs = contentTypeReadings(e.cts[0]);
-      const cr = e.ctes.length === 0 ? NO_CTE : cteReadings(e.ctes);
-      const r = rs[0]!;
-      const multipart = r.type.startsWith('multipart/') && r.boundary !== undefined;
-      if (rs.length === 1 && cr.length === 1 && !(multipart && (r.boundary === '' || cteClass(cr[0]![0]) !== 'identity'))) {
-        return [{ multipart, type: r.type, boundary: multipart ? r.boundary : undefined, cte: cr[0]![0], strictOnly: false, encodedBoundary: undefined, code: '', key: '' }];
+      const r = soleTypeReading(e.cts[0], this.strictCt());
+      const cte = e.ctes.length === 0 ? '' : soleCte(e.ctes[0]!);
+      if (r !== null && cte !== null) {
+        const multipart = r.type.startsWith('multipart/') && r.boundary !== undefined;
+        if (!(multipart && (r.boundary === '' || cteClass(cte) !== 'identity'))) {
+          return [{ multipart, type: r.type, boundary: multipart ? r.boundary : undefined, cte, strictOnly: false, encodedBoundary: undefined, code: '', key: '' }];
+        }
       }
     }
     const cts = e.cts.length === 0 ? [undefined] : e.cts.length === 1 ? e.cts : [e.cts[0], e.cts[e.cts.length - 1]];
@@ -1104,7 +1119,7 @@ export class MimeSplitter implements SplitterView {
       transferEncoding: it.cte,
       disposition: cd.value,
     };
-    const filename = pickFilename(cd, parseContentType(e.cts[0]));
+    const filename = pickFilename(cd, this.strictCt());
     if (filename !== undefined) info.filename = filename;
     const names = this.names(filename);
     if (names.length > 0) info.names = names;
@@ -1113,6 +1128,12 @@ export class MimeSplitter implements SplitterView {
     this.at = bodyAt;
     this.handler.onBlock?.('body', info.path, it.cte);
     this.handler.onPartStart(info);
+  }
+
+  /** The entity's first Content-Type, parsed strictly (once: interpretations and apply both need it). */
+  private strictCt(): StructuredValue {
+    const e = this.ent;
+    return (e.ct ??= parseContentType(e.cts[0]));
   }
 
   private names(primary: string | undefined): string[] {
@@ -1571,8 +1592,8 @@ export class MimeSplitter implements SplitterView {
       this.dying = true;
       return;
     }
-    if (this.tripped.has(which)) return;
-    this.tripped.add(which);
+    if (this.tripped?.has(which)) return;
+    (this.tripped ??= new Set()).add(which);
     this.handler.onLimit(which, path);
   }
 
