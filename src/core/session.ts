@@ -732,6 +732,9 @@ class Reading implements MimeHandler {
     if (this.sink && this.map) safe = Math.min(safe, this.map.inputFor(this.sink.safeIn()));
     // the skip-`=` reading's file has no mapping of its own: hold from the part's start
     if (this.alt && this.map) safe = Math.min(safe, this.map.floor);
+    // ended parts hold only until they settle (drop those that did: nothing else prunes
+    // them before the message ends, and the gate would stay at the first one)
+    if (this.held.length > 0) this.held = this.held.filter((h) => !h.node.settled());
     for (const h of this.held) safe = Math.min(safe, h.floor);
     return safe;
   }

@@ -983,13 +983,22 @@ export class MimeSplitter implements SplitterView {
   private flushField(): void {
     if (!this.fieldOpen) return;
     this.fieldOpen = false;
-    const text = latin1(this.field.buf.subarray(0, this.field.len));
-    this.field.reset();
+    const f = this.field;
     const e = this.ent;
     if (++e.fields > this.limits.headerFields) {
+      f.reset();
       this.limit('header-fields', e.path);
       return;
     }
+    // Only Content-* fields and X-Sun-Data-Name are read below (and any field inside an
+    // open quote): skip the string work for the others unless a handler wants every field.
+    const c0 = f.len > 0 ? f.buf[0]! | 0x20 : 0;
+    if (c0 !== 0x63 && c0 !== 0x78 && !e.quoteOpen && this.handler.onHeader === undefined) {
+      f.reset();
+      return;
+    }
+    const text = latin1(f.buf.subarray(0, f.len));
+    f.reset();
     const colon = text.indexOf(':');
     const name = text.slice(0, colon).replace(/[ \t]+$/, '');
     const value = text.slice(colon + 1).replace(/^[ \t\r\n]+/, '');
