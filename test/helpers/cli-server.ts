@@ -27,7 +27,11 @@ export interface CliServer {
   waitForLog(pred: (l: LogLine) => boolean, timeoutMs?: number, from?: number): Promise<LogLine>;
   metrics(): Promise<string>;
   hup(): void;
-  stop(): Promise<number | null>;
+  /**
+   * SIGTERM once (later calls wait for the same exit), SIGKILL after killAfterMs (5 s);
+   * resolves with the exit code (null: killed by a signal).
+   */
+  stop(killAfterMs?: number): Promise<number | null>;
   stderr(): string;
 }
 
@@ -60,16 +64,19 @@ export async function startCli(front: 'proxy' | 'milter' | 'pop3', configText: s
       await new Promise((r) => setTimeout(r, 25));
     }
   };
-  const stop = () =>
-    new Promise<number | null>((res) => {
+  // One SIGTERM only: a second one during the drain exits at once (by design), so a stop()
+  // after a test's own terminate() must wait for that shutdown instead of cutting it short.
+  let stopping: Promise<number | null> | null = null;
+  const stop = (killAfterMs = 5000) =>
+    (stopping ??= new Promise<number | null>((res) => {
       if (proc.exitCode !== null || proc.signalCode !== null) return res(proc.exitCode);
-      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      const t = setTimeout(() => proc.kill('SIGKILL'), killAfterMs);
       proc.once('exit', (code) => {
         clearTimeout(t);
         res(code);
       });
       proc.kill('SIGTERM');
-    });
+    }));
   try {
     const ready = await waitForLog((l) => l.event === 'listening' && l.front === front);
     const address = String(ready.address);

@@ -331,7 +331,8 @@ test('SIGTERM: an idle session is told and closed, a retrieval in progress runs 
     busy.sock.write('USER d\r\nPASS p\r\nRETR 1\r\n');
     await busy.until((t) => t.length > 1_000_000);
     busy.sock.pause();
-    srv.proc.kill('SIGTERM');
+    // SIGTERM now; the drain runs the retrieval to its end (shutdown_grace 60 s).
+    const exited = srv.stop(60_000);
     await idle.closed;
     assert.ok(idle.data().toString('latin1').endsWith('-ERR [SYS/TEMP] Server shutting down\r\n'), idle.data().toString('latin1').slice(-80));
     busy.sock.resume();
@@ -339,7 +340,7 @@ test('SIGTERM: an idle session is told and closed, a retrieval in progress runs 
     const got = busy.data().toString('latin1');
     assert.ok(got.includes(Buffer.from(pseudoRandom(20_000_000, 6)).toString('base64').slice(-8) + '\r\n--'), 'the whole message arrived');
     assert.ok(got.endsWith('\r\n.\r\n-ERR [SYS/TEMP] Server shutting down\r\n'), got.slice(-80));
-    assert.equal(await srv.stop(), 0);
+    assert.equal(await exited, 0);
   } finally {
     await srv.stop();
   }
