@@ -9,7 +9,7 @@
  * to its passwd file, so not under a home directory) holds dovecot.conf, the passwd-file (uid/gid 65534), one
  * maildir per user with the given messages in Maildir/cur (named so that Dovecot's
  * order is the order given), and Dovecot's base/state dirs and log. Listens on
- * 127.0.0.1:<free port>; readiness = the greeting answered on that port (polled).
+ * 127.0.0.1:<free port> only (no pop3s listener); readiness = the greeting answered on that port (polled).
  * Dovecot runs in the foreground (-F) as our child; stop() kills the master by PID (TERM,
  * then KILL after 5 s; its children exit with it) and removes the dir.
  * Errors: throws if the binary is missing (never skip) or Dovecot does not come up, with
@@ -102,7 +102,9 @@ export async function startDovecot(opts: StartDovecotOptions): Promise<RealDovec
     'first_valid_uid = 1',
     'passdb {', '  driver = passwd-file', `  args = ${dir}/passwd`, '}',
     'userdb {', '  driver = passwd-file', `  args = ${dir}/passwd`, '}',
-    'service pop3-login {', '  inet_listener pop3 {', '    address = 127.0.0.1', `    port = ${port}`, '  }', '}',
+    // pop3s off: its built-in port 995 is shared by every Dovecot on the machine (with
+    // ssl = yes, two tests at once failed with "Address already in use").
+    'service pop3-login {', '  inet_listener pop3 {', '    address = 127.0.0.1', `    port = ${port}`, '  }', '  inet_listener pop3s {', '    port = 0', '  }', '}',
     'service anvil {', '  chroot =', '}',
     'service stats {', '  unix_listener stats-reader {', '    mode = 0666', '  }', '  unix_listener stats-writer {', '    mode = 0666', '  }', '}',
     ...(opts.extraConfig ?? []),

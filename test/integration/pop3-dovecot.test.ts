@@ -138,7 +138,9 @@ test('fetchmail: the same messages through midstream, clean ones identical to a 
         `  mda "/bin/sh -c 'cat > $(mktemp ${out}/m.XXXXXX)'"\n`,
     );
     chmodSync(rc, 0o600);
-    const r = spawnSync('fetchmail', ['-f', rc, '--nodetach', '--nosyslog'], { encoding: 'utf8', env: { ...process.env, HOME: out }, timeout: 60_000 });
+    // Our own lock file: as root fetchmail locks /var/run/fetchmail.pid, shared by every
+    // run on the machine ("another foreground fetchmail is running").
+    const r = spawnSync('fetchmail', ['-f', rc, '--nodetach', '--nosyslog', '--pidfile', join(out, 'fetchmail.pid')], { encoding: 'utf8', env: { ...process.env, HOME: out }, timeout: 60_000 });
     assert.ok(r.status === 0, `fetchmail exit ${r.status}: ${r.stderr}`);
     // fetchmail prepends its own Received: header (time stamps differ): compare from the first line after it
     const byId = new Map<string, string>();
