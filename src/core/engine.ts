@@ -116,6 +116,13 @@ export interface Session {
    * over its high-water mark), so a front can stay synchronous on that path.
    */
   push(chunk: Uint8Array): Promise<void>;
+  /**
+   * Bytes the next push() can carry without a scan stream going over its high-water mark
+   * (Infinity: unbounded; 0: a stream waits for a drain). A front sizes its socket reads
+   * by it, so a connection whose clamd stream waits for a slot holds little. Optional so
+   * test doubles need not have it (absent = unbounded).
+   */
+  room?(): number;
   end(): Promise<Verdict>;
   abort(): void;
   onFinal(cb: (v: Verdict) => void): void;

@@ -227,17 +227,7 @@ export class MessageSession {
 
   push(chunk: Uint8Array): Promise<void> {
     if (this.ended) throw new Error('push after end');
-    const gate = this.rawGate;
-    if (gate) {
-      // Chained on one promise, so pushes that were not awaited keep their order; the
-      // caller may reuse its buffer once push() returns, so keep a copy meanwhile.
-      chunk = Buffer.from(chunk);
-      return gate.then(() => {
-        if (this.rawGate === gate) this.rawGate = null;
-        // Aborted (client gone) while waiting: the bytes are no longer wanted.
-        return this.ended ? undefined : this.push(chunk);
-      });
-    }
+    if (this.rawGate) return this.pushAfterGate(this.rawGate, chunk);
     this.stats.bytes += chunk.length;
     if (this.done || chunk.length === 0) return RESOLVED;
     const max = this.policy.limits.messageBytes;
@@ -257,6 +247,45 @@ export class MessageSession {
     const wait = this.drainWait;
     this.drainWait = [];
     return Promise.all(wait.map((s) => s.drain())).then(() => undefined);
+  }
+
+  /**
+   * 'always' mode before the raw stream holds its slot. A method of its own: a closure
+   * over `chunk` inside push() would put `chunk` in push()'s context, and every promise
+   * push() returns would keep the caller's (borrowed) socket buffer alive while it waits.
+   */
+  private pushAfterGate(gate: Promise<void>, borrowed: Uint8Array): Promise<void> {
+    // Chained on one promise, so pushes that were not awaited keep their order; the
+    // caller may reuse its buffer once push() returns, so keep a copy meanwhile.
+    const chunk = Buffer.from(borrowed);
+    return gate.then(() => {
+      if (this.rawGate === gate) this.rawGate = null;
+      // Aborted (client gone) while waiting: the bytes are no longer wanted.
+      return this.ended ? undefined : this.push(chunk);
+    });
+  }
+
+  /**
+   * Bytes this session can take in one push without a scan stream going over its
+   * high-water mark: the least room among its open streams, and the room a stream opened
+   * by this push would start with (a clamd stream waiting for a slot holds little).
+   * Every stream gets at most the bytes pushed (decoding only shrinks them), so a front
+   * that reads at most this much keeps buffering streams at their marks instead of one
+   * socket read over them. Infinity when nothing bounded is open or can open (built-in
+   * engine only, verdict latched); 0 while a stream needs a drain.
+   */
+  room(): number {
+    if (this.done || this.ended) return Infinity;
+    let room = Infinity;
+    for (const st of this.open) {
+      const r = st.room;
+      if (r !== undefined && r < room) room = r;
+    }
+    for (const sc of this.perFile) {
+      const r = sc.openRoom;
+      if (r !== undefined && r < room) room = r;
+    }
+    return room;
   }
 
   async end(): Promise<Verdict> {

@@ -13,8 +13,10 @@
  * session, synchronously, in the socket's 'data' handler: the inbound socket is paused
  * and a promise awaited only when a side really pushes back (session.push returned
  * something other than PUSHED: a clamd stream is over its high-water mark; or the
- * downstream socket's buffer is full) — at most one promise hop per socket read. The
- * final "." is withheld until
+ * downstream socket's buffer is full) — at most one promise hop per socket read. Reads
+ * are sized by what the core can take (src/net/sized-reads.ts, Session.room()), so a
+ * connection whose clamd stream waits for a slot holds a few KiB, not a 64 KiB read and
+ * its decoded output. The final "." is withheld until
  * the verdict: accept → send it and relay the downstream's final reply (queue id);
  * reject → destroy the downstream, answer from replyFor(); tempfail → 451 4.7.1. An
  * early verdict (onFinal) destroys the downstream at once; the rest of DATA is read and
@@ -39,6 +41,7 @@ import { HeaderFilter } from './header-filter.js';
 import type { Logger } from '../log/logger.js';
 import { logMessage, verdictColumns, type VerdictColumns } from '../log/message-log.js';
 import type { ConnInfo } from '../net/server.js';
+import { MAX_READ, MIN_READ, sizedReads } from '../net/sized-reads.js';
 import { DownstreamClient, DownstreamError } from './downstream-client.js';
 import { SmtpReader, type ReaderEvent } from './smtp-reader.js';
 import { formatReply, queueIdOf, reply, type SmtpReply } from './smtp-reply.js';
@@ -226,10 +229,11 @@ export class ProxySession {
       this.ctx.logger.warn('timeout', { front: 'proxy', conn: this.id, client: this.peer, inData: this.reader.inData });
       this.shutdown(REPLIES.timeout);
     });
-    s.on('data', (chunk: Buffer) => {
+    const onChunk = (chunk: Buffer) => {
       this.reader.push(chunk);
       this.pump();
-    });
+    };
+    if (!sizedReads(s, onChunk, () => this.nextReadSize())) s.on('data', onChunk);
     s.on('end', () => this.onClientGone('client closed the connection'));
     s.on('error', (e) => this.onClientGone(`client socket error: ${e.message}`));
     s.on('close', () => {
@@ -238,6 +242,18 @@ export class ProxySession {
     });
     this.write(`220 ${this.ctx.hostname} ESMTP midstream\r\n`);
     return this.done;
+  }
+
+  /**
+   * How much the next socket read may take (src/net/sized-reads.ts): in DATA, what the
+   * core can take without a scan stream going over its high-water mark (Session.room());
+   * while we wait on a promise, a small read (by the time reading resumes the state
+   * is another); otherwise a full read.
+   */
+  private nextReadSize(): number {
+    if (this.pumping) return MIN_READ;
+    const tx = this.tx;
+    return tx?.session?.room && !tx.stopped && this.reader.inData ? tx.session.room() : MAX_READ;
   }
 
   /**

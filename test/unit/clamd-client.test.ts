@@ -451,21 +451,53 @@ test('the total deadline runs from end(): a slow upload longer than it is still 
   });
 });
 
-test('a stream waiting for a clamd slot holds at most 16 KiB before the writer must wait', async () => {
+test('a stream waiting for a clamd slot holds at most 8 KiB before the writer must wait; room says how much fits', async () => {
   await withFake(FAKE.stall as FakeBehaviour, async (f) => {
     const c = client(f, { maxConcurrent: 1, chunkBytes: 16 * 1024, highWaterBytes: 64 * 1024, totalTimeoutMs: 5000 });
+    assert.equal(c.openRoom, 64 * 1024, 'a slot is free: a new stream may take the high-water mark');
     const holder = c.openStream();
     holder.write(Buffer.from('x'));
     await until(() => f.connections === 1);
+    assert.equal(c.openRoom, 8 * 1024, 'every slot taken: a new stream would wait, holding little');
     const waiting = c.openStream();
-    waiting.write(Buffer.alloc(10 * 1024));
+    assert.equal(waiting.room, 8 * 1024);
+    waiting.write(Buffer.alloc(5 * 1024));
     assert.equal(waiting.needsDrain, false, 'a small file need not wait for the connect');
-    waiting.write(Buffer.alloc(10 * 1024));
-    assert.equal(waiting.needsDrain, true, 'over 16 KiB while no slot: the writer must wait');
+    assert.equal(waiting.room, 3 * 1024);
+    waiting.write(Buffer.alloc(5 * 1024));
+    assert.equal(waiting.needsDrain, true, 'over 8 KiB while no slot: the writer must wait');
+    assert.equal(waiting.room, 0);
     holder.abort();
     await until(() => f.connections === 2);
     await waiting.drain(); // once connected, the frame goes out and the writer may go on
     assert.equal(waiting.needsDrain, false);
+    assert.ok(waiting.room >= 32 * 1024, `connected: room up to the high-water mark (${waiting.room})`);
     waiting.abort();
+    assert.equal(waiting.room, Infinity, 'settled: takes anything (drops it)');
+  });
+});
+
+test('many small writes are packed into blocks: bytes intact, frames of few pieces, ≤ chunkBytes', async () => {
+  await withFake(FAKE.ok as FakeBehaviour, async (f) => {
+    const c = client(f, { chunkBytes: 20_000 });
+    const data = randomBytes(150_001);
+    const s = c.openStream();
+    // Pieces of 1..700 bytes from one reused buffer (borrowed chunks: the stream must copy).
+    const scratch = Buffer.alloc(700);
+    let seed = 7;
+    for (let i = 0; i < data.length; ) {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      const n = Math.min(1 + (seed % 700), data.length - i);
+      data.copy(scratch, 0, i, i + n);
+      s.write(scratch.subarray(0, n));
+      scratch.fill(0xa5);
+      i += n;
+      if (s.needsDrain) await s.drain();
+    }
+    assert.deepEqual(await s.end(), { kind: 'clean' });
+    const sess = f.sessions[0]!;
+    assert.ok(Buffer.compare(sess.payload, data) === 0, 'payload differs');
+    assert.ok(sess.frames.slice(0, -1).every((n) => n > 0 && n <= 20_000), `frames ${sess.frames}`);
+    assert.equal(s.room, Infinity, 'ended: no more bytes expected');
   });
 });

@@ -25,6 +25,7 @@ import { utf8OrLatin1 } from '../mime/charset.js';
 const MAX_LINE = 1024;
 /** Stray lines tolerated inside a uu block before it counts as ended (ripmime skips them). */
 const MAX_JUNK_LINES = 4;
+const EMPTY = new Uint8Array(0);
 const LF = 0x0a;
 const CR = 0x0d;
 const B = 0x62; // 'b'
@@ -37,7 +38,8 @@ type Mode = (typeof Mode)[keyof typeof Mode];
 
 export class UuExtractor {
   private mode: Mode = Mode.Scan;
-  private line = new Uint8Array(MAX_LINE);
+  /** Allocated at the first line that needs keeping, dropped at end(): text parts that wait for a scan result hold none. */
+  private line: Uint8Array | null = null;
   private lineLen = 0;
   /** In Scan mode, the current line cannot be a begin line: skip to its end unstored. */
   private skipping = false;
@@ -63,7 +65,7 @@ export class UuExtractor {
       if (!this.skipping) {
         const n = Math.min(e - i, MAX_LINE - this.lineLen);
         if (n > 0) {
-          this.line.set(chunk.subarray(i, i + n), this.lineLen);
+          (this.line ??= new Uint8Array(MAX_LINE)).set(chunk.subarray(i, i + n), this.lineLen);
           this.lineLen += n;
         }
       }
@@ -82,12 +84,14 @@ export class UuExtractor {
     this.lineLen = 0;
     this.flushOut();
     this.closeFile();
+    this.line = null;
   }
 
   private onLine(): void {
     let len = this.lineLen;
-    while (len > 0 && (this.line[len - 1] === CR || this.line[len - 1] === 0x20 || this.line[len - 1] === 0x09)) len--;
-    const l = this.line.subarray(0, len);
+    const line = this.line ?? EMPTY;
+    while (len > 0 && (line[len - 1] === CR || line[len - 1] === 0x20 || line[len - 1] === 0x09)) len--;
+    const l = line.subarray(0, len);
     if (this.mode === Mode.Uu) {
       if (len === 3 && (l[0]! | 0x20) === 0x65 && (l[1]! | 0x20) === 0x6e && (l[2]! | 0x20) === 0x64) return this.closeFile(); // "end"
       if (len === 0) return; // blank line inside a block (or the stripped "` " length-0 line)

@@ -37,7 +37,7 @@
 import type { ErrorKind } from '../types.js';
 import type { EndpointStatus } from './clamd-endpoint.js';
 import { ClamdPool } from './clamd-pool.js';
-import { InstreamScan, type ClamdStream, type ScanOutcome } from './clamd-stream.js';
+import { InstreamScan, WAITING_PENDING_BYTES, type ClamdStream, type ScanOutcome } from './clamd-stream.js';
 import { Semaphore } from './semaphore.js';
 import { ClamdError, clip, commandOnce, parseClamdAddress } from './clamd-wire.js';
 
@@ -172,6 +172,15 @@ export class ClamdClient {
   /** Raw-message streams holding a raw slot. */
   get rawInFlight(): number {
     return this.rawSem.inUse;
+  }
+
+  /**
+   * The room (ClamdStream.room) a scan stream opened now starts with: the high-water mark
+   * when a slot is free, the little a waiting stream may hold when every slot is taken.
+   */
+  get openRoom(): number {
+    const hw = this.options.highWaterBytes;
+    return this.pool.slotFree ? hw : Math.min(WAITING_PENDING_BYTES, hw);
   }
 
   /** One INSTREAM scan. `opts.totalTimeoutMs` overrides the client's (e.g. the MTA's remaining budget). */

@@ -78,9 +78,8 @@ export class ClamdConn {
     return this.socket.write(b);
   }
 
-  /** One INSTREAM frame: a few pieces as one corked writev, many packed into one buffer. */
-  writeFrame(header: Buffer, pieces: Buffer[], n: number): boolean {
-    if (pieces.length > 8) return this.socket.write(Buffer.concat([header, ...pieces], 4 + n));
+  /** One INSTREAM frame: header and pieces (the stream's own blocks, a few) as one corked writev. */
+  writeFrame(header: Buffer, pieces: Buffer[]): boolean {
     const s = this.socket;
     s.cork();
     s.write(header);

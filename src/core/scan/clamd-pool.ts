@@ -75,6 +75,11 @@ export class ClamdPool {
     return this.waiters.length;
   }
 
+  /** A scan stream opened now would get a slot at once (nobody waits, an up endpoint has room). */
+  get slotFree(): boolean {
+    return this.waiters.length === 0 && this.endpoints.some((e) => e.up && e.hasCapacity);
+  }
+
   /** Active checks from now on (the engine calls this; bare clients only check down endpoints). */
   start(): Promise<void> {
     if (this.closed) return Promise.resolve();

@@ -37,6 +37,11 @@ export class ClamdScanner implements Scanner {
     this.client = 'client' in opts ? opts.client : new ClamdClient(opts);
   }
 
+  /** See ClamdClient.openRoom (fronts size their reads by it; per-file streams open mid-message). */
+  get openRoom(): number {
+    return this.client.openRoom;
+  }
+
   open(_file: FileInfo, signal?: AbortSignal): ScanStream {
     return wrap(this.client.openStream(signal));
   }
@@ -70,6 +75,9 @@ function wrap(s: ClamdStream): RawMessageStream {
     },
     get needsDrain() {
       return s.needsDrain;
+    },
+    get room() {
+      return s.room;
     },
     drain: () => s.drain(),
     end: () => s.end(),

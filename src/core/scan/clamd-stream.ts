@@ -8,9 +8,16 @@
  * our terminator is clean; any other reply, EOF, reset, timeout or abort is an error.
  * Limits: at most maxStreamBytes taken (over it: stop, send the terminator, infected if
  * clamd found something in the head, else scanner-size-limit). Buffered bytes: needsDrain
- * above highWaterBytes once connected, above 16 KiB while waiting for a slot (so waiting
- * streams hold little whatever the number of connections). Frames ≤ chunkBytes, one per
- * event-loop turn so clamd's early reply is read between writes.
+ * above highWaterBytes once connected, above WAITING_PENDING_BYTES while waiting for a
+ * slot (so waiting streams hold little whatever the number of connections); drain()
+ * resolves at half of that (a low-water mark, so a front resumes with room for a full
+ * read, not a trickle); `room` says how much fits below the mark (fronts size their
+ * socket reads by it: a stream is not overrun by one read). Buffered bytes are copies
+ * (write() borrows its chunk) packed into blocks of BLOCK_BYTES — a large write gets a
+ * block of its own size — so a stream holds about what it buffers, never a preallocated
+ * 64 KiB, and a frame goes out as its header plus a few blocks in one corked writev,
+ * with no second copy. Frames ≤ chunkBytes, one per event-loop turn so clamd's early
+ * reply is read between writes.
  * Deadlines: connect per attempt; idle while we wait on clamd; total from end() to reply
  * (the upload runs at the client's pace); the wait for a slot is bounded by total too.
  * Failover: a connect failure ejects the endpoint and the stream tries the next best one
@@ -55,7 +62,9 @@ export interface ClamdStream {
   /** Never blocks, never throws for peer trouble; copies `chunk`. Throws only on write after end(). */
   write(chunk: Uint8Array): void;
   readonly needsDrain: boolean;
-  /** Resolves when buffered bytes fall to the high-water mark or the stream is finished. Never rejects. */
+  /** Bytes it takes before needsDrain turns true (0 when it is; Infinity once ended or settled). */
+  readonly room: number;
+  /** Resolves when buffered bytes fall to half the mark, or the stream is finished. Never rejects. */
   drain(): Promise<void>;
   /** No more bytes; resolves with the result (also when it was settled earlier). Never rejects. */
   end(): Promise<ScanResult>;
@@ -74,7 +83,14 @@ export interface ClamdStream {
 }
 
 /** Bytes a stream may hold while it waits for a clamd slot (see needsDrain). */
-export const WAITING_PENDING_BYTES = 16 * 1024;
+export const WAITING_PENDING_BYTES = 8 * 1024;
+/**
+ * Small writes are packed into blocks (see the file header): a new block is as large as
+ * what the stream took so far, between MIN_BLOCK_BYTES and BLOCK_BYTES, so a short file
+ * does not hold a full block's worth of slack.
+ */
+const BLOCK_BYTES = 8 * 1024;
+const MIN_BLOCK_BYTES = 1024;
 /** After a failed write, how long we keep reading for clamd's (early) reply. */
 const WRITE_ERROR_GRACE_MS = 500;
 const TERMINATOR = Buffer.alloc(4);
@@ -99,8 +115,12 @@ export interface SlotOptions {
 export class InstreamScan implements ClamdStream, ConnOwner {
   private phase: Phase = 'new';
   private readonly ac = new AbortController();
+  /** Bytes not yet sent: views into our own blocks, in order. */
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** The block the last pending view lies in, while it has room after that view. */
+  private tail: Buffer | null = null;
+  private tailUsed = 0;
   private overCap = false;
   private ended = false;
   private terminatorSent = false;
@@ -164,13 +184,26 @@ export class InstreamScan implements ClamdStream, ConnOwner {
     return this.slot.acquireRaw !== undefined || this.slot.rawPreacquired !== undefined;
   }
 
+  /**
+   * Until clamd has a slot for us, hold little: hundreds of messages waiting for slots
+   * must not each buffer highWaterBytes (that memory would grow with the number of
+   * connections); the SMTP client waits instead.
+   */
+  private get limit(): number {
+    return this.phase === 'connected' ? this.slot.highWaterBytes : Math.min(WAITING_PENDING_BYTES, this.slot.highWaterBytes);
+  }
+
+  private get buffered(): number {
+    return this.pendingBytes + (this.conn?.writableLength ?? 0);
+  }
+
   get needsDrain(): boolean {
-    if (this.settledResult) return false;
-    // Until clamd has a slot for us, hold little: hundreds of messages waiting for
-    // slots must not each buffer highWaterBytes (that memory would grow with the
-    // number of connections); the SMTP client waits instead.
-    const limit = this.phase === 'connected' ? this.slot.highWaterBytes : Math.min(WAITING_PENDING_BYTES, this.slot.highWaterBytes);
-    return this.pendingBytes + (this.conn?.writableLength ?? 0) > limit;
+    return this.settledResult === null && this.buffered > this.limit;
+  }
+
+  get room(): number {
+    if (this.settledResult || this.ended) return Infinity;
+    return Math.max(0, this.limit - this.buffered);
   }
 
   drain(): Promise<void> {
@@ -204,7 +237,7 @@ export class InstreamScan implements ClamdStream, ConnOwner {
     }
     if (take > 0) {
       // Copy: the caller may reuse its buffer after write() returns.
-      this.pending.push(Buffer.from(chunk.subarray(0, take)));
+      this.append(take < len ? chunk.subarray(0, take) : chunk);
       this.pendingBytes += take;
       this.stats.bytesAccepted += take;
     }
@@ -212,9 +245,45 @@ export class InstreamScan implements ClamdStream, ConnOwner {
     this.schedulePump();
   }
 
+  /** No more writes: a last block with room to spare is copied to its used size (the stream may wait long for a slot). */
+  private trimTail(): void {
+    const tail = this.tail;
+    this.tail = null;
+    const last = this.pending.length - 1;
+    const v = this.pending[last];
+    if (tail && v && v.buffer === tail.buffer && tail.length - v.length > MIN_BLOCK_BYTES) this.pending[last] = Buffer.from(v);
+  }
+
+  /** Copy into the tail block's free space, then into a new block (BLOCK_BYTES, or the rest's size when larger). */
+  private append(src: Uint8Array): void {
+    let off = 0;
+    const tail = this.tail;
+    if (tail) {
+      off = Math.min(tail.length - this.tailUsed, src.length);
+      tail.set(src.subarray(0, off), this.tailUsed);
+      const last = this.pending.length - 1;
+      // The last pending view ends where the tail's free space begins (unless it was sent): extend it.
+      const lastView = this.pending[last];
+      if (lastView && lastView.buffer === tail.buffer && lastView.byteOffset + lastView.length === tail.byteOffset + this.tailUsed) {
+        this.pending[last] = tail.subarray(lastView.byteOffset - tail.byteOffset, this.tailUsed + off);
+      } else this.pending.push(tail.subarray(this.tailUsed, this.tailUsed + off));
+      this.tailUsed += off;
+      if (this.tailUsed === tail.length) this.tail = null;
+    }
+    const rest = src.length - off;
+    if (rest === 0) return;
+    const size = Math.min(BLOCK_BYTES, Math.max(MIN_BLOCK_BYTES, this.stats.bytesAccepted));
+    const block = Buffer.allocUnsafeSlow(Math.max(rest, size));
+    block.set(off === 0 ? src : src.subarray(off), 0);
+    this.pending.push(block.subarray(0, rest));
+    this.tail = rest < block.length ? block : null;
+    this.tailUsed = rest;
+  }
+
   end(): Promise<ScanResult> {
     if (!this.ended) {
       this.ended = true;
+      this.trimTail();
       this.armTotal();
       this.start();
       this.schedulePump();
@@ -419,6 +488,7 @@ export class InstreamScan implements ClamdStream, ConnOwner {
     this.stats.bytesDropped += this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
+    this.tail = null;
     this.replyParts = [];
     this.wakeDrainers();
     this.wakeReady();
@@ -460,9 +530,8 @@ export class InstreamScan implements ClamdStream, ConnOwner {
     // clamd sent (an early "size limit exceeded" reply before it closes).
     if (!this.writeBlocked && this.pendingBytes > 0) {
       const n = Math.min(max, this.pendingBytes);
-      // The pending buffers are our own copies (write() copies), so a frame of a few large
-      // pieces goes out as header + pieces in one corked writev instead of being copied
-      // again; many small pieces are packed into one buffer (cheaper than a long writev).
+      // The pending views are our own blocks (write() copies into them), so a frame goes
+      // out as header + pieces in one corked writev, without being copied again.
       const pieces: Buffer[] = [];
       let got = 0;
       while (got < n) {
@@ -483,7 +552,7 @@ export class InstreamScan implements ClamdStream, ConnOwner {
       this.pendingBytes -= n;
       this.stats.bytesSent += n;
       progress = true;
-      if (!c.writeFrame(header, pieces, n)) this.writeBlocked = true;
+      if (!c.writeFrame(header, pieces)) this.writeBlocked = true;
     }
     if (this.pendingBytes === 0 && (this.ended || (this.overCap && !this.slot.speculative)) && !this.terminatorSent) {
       this.terminatorSent = true;
@@ -520,8 +589,10 @@ export class InstreamScan implements ClamdStream, ConnOwner {
     for (const r of w) r();
   }
 
+  /** At the low-water mark (half the limit): the front then resumes with room for a full read. */
   private wakeDrainers(): void {
-    if (this.drainWaiters.length === 0 || this.needsDrain) return;
+    if (this.drainWaiters.length === 0) return;
+    if (this.settledResult === null && this.buffered > this.limit / 2) return;
     const w = this.drainWaiters;
     this.drainWaiters = [];
     for (const r of w) r();

@@ -26,7 +26,12 @@ export function parseClamdAddress(input: string): ClamdAddress {
 }
 
 export const MAX_REPLY_BYTES = 4096;
-const READ_BUFFER_BYTES = 8192;
+/**
+ * One read buffer for every clamd connection's `onread`: the callback copies the bytes it
+ * gets before returning, so connections can share it (per connection it would be 8 KiB
+ * held for every open or idle connection).
+ */
+const READ_BUFFER = Buffer.alloc(8192);
 const MAX_DETAIL = 200;
 
 const CLAMD_CODES: Partial<Record<ErrorKind, ErrorCode>> = {
@@ -93,7 +98,7 @@ export function connectOnce(address: ClamdAddress, timeoutMs: number, signal?: A
     if (signal?.aborted) return reject(signal.reason);
     const onread = onData
       ? {
-          buffer: Buffer.alloc(READ_BUFFER_BYTES),
+          buffer: READ_BUFFER,
           callback: (n: number, buf: Uint8Array) => {
             onData(Buffer.from(buf.subarray(0, n)));
             return true;

@@ -130,6 +130,10 @@ export class CachingScanner implements Scanner {
     this.cache = new ResultCache(opts.maxEntries, opts.ttlMs);
   }
 
+  get openRoom(): number | undefined {
+    return this.inner.openRoom;
+  }
+
   get shared(): SharedVerdictCache | undefined {
     return this.opts.shared;
   }
@@ -176,6 +180,11 @@ export class CachingScanner implements Scanner {
       },
       get needsDrain() {
         return inner.needsDrain;
+      },
+      // Held bytes go to the inner stream later: they count against its room now.
+      get room() {
+        const r = inner.room;
+        return r === undefined ? Infinity : Math.max(0, r - (held ? heldBytes : 0));
       },
       drain: () => inner.drain(),
       abort: () => inner.abort(),

@@ -23,6 +23,13 @@ export interface ScanStream {
   writeUnpacked?(chunk: Uint8Array): ScanResult | null;
   /** True while the stream buffers more than it should; the caller awaits drain() before pushing more. */
   readonly needsDrain: boolean;
+  /**
+   * Optional: bytes it can take now before needsDrain turns true (0 when it is true;
+   * Infinity once ended; absent = unbounded). MessageSession.room() takes the least of
+   * them, so a front can size its socket reads to keep buffering streams at their marks.
+   */
+  readonly room?: number;
+  /** Resolves when needsDrain is over (a buffering stream may wait for its low-water mark). */
   drain(): Promise<void>;
   /** No more bytes. Resolves with the final result for this file. */
   end(): Promise<ScanResult> | ScanResult;
@@ -48,6 +55,8 @@ export interface Scanner {
    * the engine answers only at the end of the file, so the whole file is evidence.
    */
   readonly reach?: number;
+  /** Optional: the room (ScanStream.room) a stream opened now would start with; absent = unbounded. */
+  readonly openRoom?: number;
   open(file: FileInfo, signal?: AbortSignal): ScanStream;
 }
 
