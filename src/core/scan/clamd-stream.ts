@@ -201,8 +201,16 @@ export class InstreamScan implements ClamdStream, ConnOwner {
     return this.settledResult === null && this.buffered > this.limit;
   }
 
+  /**
+   * Waiting for a slot: what fits below the small waiting mark, so a front reads no more
+   * than that (hundreds may wait; their memory is what bench/conn-memory.ts measures).
+   * Connected: unbounded until needsDrain. Such streams hold a slot (at most max_concurrent
+   * per endpoint), so one read over the mark does not grow with connections, while reads
+   * sized to the shrinking room cost 15-20% more CPU per message (bench/ab-proxy.ts, b64-1m).
+   */
   get room(): number {
     if (this.settledResult || this.ended) return Infinity;
+    if (this.phase === 'connected') return this.needsDrain ? 0 : Infinity;
     return Math.max(0, this.limit - this.buffered);
   }
 
@@ -254,7 +262,7 @@ export class InstreamScan implements ClamdStream, ConnOwner {
     if (tail && v && v.buffer === tail.buffer && tail.length - v.length > MIN_BLOCK_BYTES) this.pending[last] = Buffer.from(v);
   }
 
-  /** Copy into the tail block's free space, then into a new block (BLOCK_BYTES, or the rest's size when larger). */
+  /** Copy into the tail block's free space, then into a new block (≤ BLOCK_BYTES and ≤ the room left below the mark, or the rest's size when larger). */
   private append(src: Uint8Array): void {
     let off = 0;
     const tail = this.tail;
@@ -272,7 +280,10 @@ export class InstreamScan implements ClamdStream, ConnOwner {
     }
     const rest = src.length - off;
     if (rest === 0) return;
-    const size = Math.min(BLOCK_BYTES, Math.max(MIN_BLOCK_BYTES, this.stats.bytesAccepted));
+    // No slack past what may still come before needsDrain: a stream waiting for a slot
+    // stops at its small mark, and may wait long holding this block.
+    const left = this.limit - this.buffered - src.length;
+    const size = Math.min(BLOCK_BYTES, Math.max(MIN_BLOCK_BYTES, this.stats.bytesAccepted), Math.max(MIN_BLOCK_BYTES, left));
     const block = Buffer.allocUnsafeSlow(Math.max(rest, size));
     block.set(off === 0 ? src : src.subarray(off), 0);
     this.pending.push(block.subarray(0, rest));
