@@ -683,6 +683,7 @@ export class MilterSession {
       ...(early ? { early: true } : {}),
       ...(at ? { at } : {}),
       ...(m.core && m.core.stats.anomalies?.length ? { anomalies: m.core.stats.anomalies } : {}),
+      ...(m.core?.stats.rawScan ? { rawScan: m.core.stats.rawScan } : {}),
     });
   }
 

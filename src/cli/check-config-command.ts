@@ -17,7 +17,7 @@
  * "FILE: KEY: reason" when invalid. Without --probe nothing is contacted, so it works
  * while clamd is down (the systemd units run it before every start and reload).
  */
-import { configWarnings, explainRules, failOpenWarnings, loadConfig, renderConfig, ruleWarnings, type FrozenConfig } from '../config/load-config.js';
+import { clamdWarnings, configWarnings, explainRules, failOpenWarnings, loadConfig, renderConfig, ruleWarnings, type FrozenConfig } from '../config/load-config.js';
 import { createEngine, errorFields, parseAddress } from '../core/index.js';
 import { ClamdClient } from '../core/scan/clamd-client.js';
 import { LogFile } from '../log/log-file.js';
@@ -68,6 +68,7 @@ export async function runCheckConfig(flags: CommonFlags): Promise<number> {
   if (!flags.quiet) process.stdout.write(renderConfig(config) + explainRules(config).map((l) => `# ${l}\n`).join(''));
   for (const w of failOpenWarnings(config)) warn(w.key, w.reason);
   for (const w of configWarnings(config)) warn(w.key, w.reason);
+  for (const w of clamdWarnings(config)) warn(w.key, w.reason);
   for (const w of ruleWarnings(config)) warn(w.key, w.reason);
   const need = afterFilterNeed(config);
   if (need && config.proxy.afterFilterMilter === '') warn('proxy.after_filter_milter', `${need}: \`midstream proxy\` refuses to start without it (the milter front does not need it)`);

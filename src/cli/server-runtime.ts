@@ -31,7 +31,7 @@
  * Errors: start-up failures (bad config, unreadable log file, busy socket) reject with a
  * MidstreamError; the CLI prints it and exits 2.
  */
-import { configWarnings, failOpenWarnings, loadConfig, renamedKeyWarnings, ruleFor, ruleWarnings, type FrozenConfig } from '../config/load-config.js';
+import { clamdWarnings, configWarnings, failOpenWarnings, loadConfig, renamedKeyWarnings, ruleFor, ruleWarnings, type FrozenConfig } from '../config/load-config.js';
 import { SECTIONS, type Field } from '../config/schema.js';
 import { GlobList, createEngine, errorFields, type BeginOptions, type Engine, type EngineOptions, type Envelope, type Session } from '../core/index.js';
 import { engineEvents } from './engine-events.js';
@@ -260,7 +260,7 @@ async function serveUntilStopped<H extends RunningFront>(
   for (const w of failOpenWarnings(config)) logger.warn('fail-open', { key: w.key, reason: w.reason });
   // Rules on SMTP AUTH never match through the proxy: say so where it matters.
   const warnings = def.front === 'proxy' ? configWarnings(config) : renamedKeyWarnings(config);
-  for (const w of warnings) logger.warn('config-warning', { key: w.key, reason: w.reason });
+  for (const w of [...warnings, ...clamdWarnings(config)]) logger.warn('config-warning', { key: w.key, reason: w.reason });
   for (const w of ruleWarnings(config, def.front)) logger.warn('config-warning', { key: w.key, reason: w.reason });
 
   const metrics = config.metrics.listen ? createMetrics({ version: VERSION }) : null;
@@ -283,11 +283,13 @@ async function serveUntilStopped<H extends RunningFront>(
       ...(metrics
         ? {
             onAnomaly: (code: string) => metrics.anomaly(code),
-            onVerdict: (e) =>
+            onVerdict: (e) => {
               metrics.messageDone({
                 front: def.front, verdict: e.verdict.kind, action: e.reply.action, bytes: e.stats.bytes, scanMs: e.scanMs, eodMs: e.eodMs,
                 ...(e.verdict.kind === 'limit' ? { limit: e.verdict.which } : {}),
-              }),
+              });
+              if (e.stats.rawScan) metrics.clamdRawScan(e.stats.rawScan);
+            },
           }
         : {}),
     };

@@ -266,6 +266,35 @@ export function failOpenWarnings(c: FrozenConfig): { key: string; reason: string
   return w;
 }
 
+/**
+ * clamd's defaults (clamd.conf(5), ClamAV 1.4): MaxThreads 10 scans at once, MaxQueue 100
+ * items queued, those being scanned included. Every open INSTREAM connection is one of
+ * them (clamd reads an upload in its receiving thread); at MaxQueue clamd stops taking
+ * new work, so every scan stalls until a timeout. We cannot read the clamd's own settings
+ * from here, so the check is against the defaults and says so.
+ */
+export const CLAMD_DEFAULT_MAX_THREADS = 10;
+export const CLAMD_DEFAULT_MAX_QUEUE = 100;
+
+/**
+ * [clamd] connection counts one clamd may not take at its defaults. Per endpoint, at worst
+ * max_concurrent scan streams plus every raw_message stream (they go to the least loaded
+ * endpoint: with one endpoint, or the others down, all to one), plus our health check's
+ * PING: that must stay below MaxQueue.
+ */
+export function clamdWarnings(c: FrozenConfig): { key: string; reason: string }[] {
+  const k = c.clamd;
+  if (k.endpoints.length === 0) return [];
+  const raw = k.mode === 'per-file' && k.rawMessage !== 'off' ? k.rawMaxConcurrent : 0;
+  const open = k.maxConcurrent + raw + 1;
+  if (open <= CLAMD_DEFAULT_MAX_QUEUE) return [];
+  const sum = raw > 0 ? `max_concurrent (${k.maxConcurrent}) + raw_max_concurrent (${raw})` : `max_concurrent (${k.maxConcurrent})`;
+  return [{
+    key: raw > 0 ? 'clamd.raw_max_concurrent' : 'clamd.max_concurrent',
+    reason: `${sum} + 1 health check = ${open} connections to one clamd, over its default MaxQueue (${CLAMD_DEFAULT_MAX_QUEUE}; MaxThreads ${CLAMD_DEFAULT_MAX_THREADS} of them scan at once): at MaxQueue clamd takes no new work and scans stall until they time out. Raise MaxQueue in clamd.conf (and keep RLIMIT_NOFILE above it) or lower these`,
+  }];
+}
+
 /** Warnings that are not fail-open choices but still change what the admin gets. */
 export function configWarnings(c: FrozenConfig): { key: string; reason: string }[] {
   const w: { key: string; reason: string }[] = renamedKeyWarnings(c);

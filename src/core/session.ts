@@ -116,6 +116,21 @@ export interface SessionStats {
   files: number;
   unpackedBytes: number;
   warnings: string[];
+  /**
+   * clamd `raw_message`: how the scan of the raw message ended, when one was asked for
+   * (always mode, or an anomalous message): clean | infected | limit (our byte cap) |
+   * error (clamd failed: the error kind is in the verdict) | no-slot (anomalous, and no raw
+   * slot was free: tempfail). Absent when no raw scan was asked for (abandoned streams
+   * cost clamd nothing and are not counted) or the verdict latched before it ended.
+   */
+  rawScan?: RawScanResult;
+}
+
+export type RawScanResult = 'clean' | 'infected' | 'limit' | 'error' | 'no-slot';
+
+function rawScanResult(r: ScanResult): RawScanResult {
+  if (r.kind !== 'error') return r.kind;
+  return r.errorKind === 'scanner-size-limit' ? 'limit' : 'error';
 }
 
 /** Bytes a file node holds back to sniff its type; also the longest delay before scanning starts. */
@@ -401,8 +416,13 @@ export class MessageSession {
       this.open.add(this.raw);
       for (const b of held) this.raw.write(b);
     }
-    if (this.raw) this.track(this.raw, this.raw.end(), '(message)', src.engine);
-    else if (this.rawMissing) {
+    if (this.raw) {
+      const r = this.raw.end();
+      // Noted before track() applies it, so the verdict hooks (metric, log line) see it.
+      const noted = r instanceof Promise ? r.then((x) => ((this.stats.rawScan ??= rawScanResult(x)), x)) : ((this.stats.rawScan ??= rawScanResult(r)), r);
+      this.track(this.raw, noted, '(message)', src.engine);
+    } else if (this.rawMissing) {
+      this.stats.rawScan = 'no-slot';
       this.offer({ kind: 'error', errorKind: 'scanner-unavailable', where: '(message)', detail: 'anomalous message and no clamd slot was free for its raw stream (raw_message)' });
     }
   }
@@ -490,6 +510,7 @@ export class MessageSession {
   /** Write to a scan stream; early results latch, backpressure is collected for push(). */
   feed(stream: ScanStream, chunk: Uint8Array, where: string, engine: string, unpacked = false): void {
     const r = unpacked && stream.writeUnpacked ? stream.writeUnpacked(chunk) : stream.write(chunk);
+    if (r && stream === this.raw) this.stats.rawScan ??= rawScanResult(r); // an early reply (clamd found something mid-stream)
     if (r) this.result(r, where, engine);
     if (stream.needsDrain && !this.drainWait.includes(stream)) this.drainWait.push(stream);
   }

@@ -64,6 +64,8 @@ export interface MessageRecord extends VerdictColumns {
   at?: string;
   /** Structural anomalies seen (code@where), if any. */
   anomalies?: readonly string[];
+  /** clamd raw_message: how the raw message's scan ended, when one was asked for (SessionStats.rawScan). */
+  rawScan?: string;
   /** pop3: the login name (USER/APOP; absent after SASL). */
   user?: string;
   /** pop3: the retrieval, e.g. "RETR 3" or "TOP 3 10". */
@@ -105,7 +107,7 @@ export function bareAddress(s: string | undefined): string | undefined {
 /** Field order of the line (after time, level, event). */
 const ORDER: readonly (keyof MessageRecord)[] = [
   'front', 'conn', 'client', 'clientPort', 'helo', 'sender', 'rcpts', 'queueId', 'size',
-  'verdict', 'name', 'where', 'engine', 'detail', 'rule', 'action', 'reply', 'ms', 'eodMs', 'early', 'at', 'anomalies',
+  'verdict', 'name', 'where', 'engine', 'detail', 'rule', 'action', 'reply', 'ms', 'eodMs', 'early', 'at', 'anomalies', 'rawScan',
   'user', 'command', 'cutAt', 'cutReason', 'heldMax',
 ];
 

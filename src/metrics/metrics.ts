@@ -20,6 +20,7 @@
  *   midstream_clamd_in_flight{endpoint}            gauge, streams holding a slot (read at scrape)
  *   midstream_clamd_scans_total{endpoint,outcome}  counter, ok or the error kind
  *   midstream_clamd_scan_seconds{endpoint}         histogram, our terminator → clamd's reply
+ *   midstream_clamd_raw_scans_total{result}        counter, raw_message scans: clean | infected | limit | error | no-slot
  *   midstream_cache_lookups_total{result}          counter, hit-local|hit-shared|hit-inflight|miss|bypass
  *   midstream_cache_shared_up                      gauge, 1 shared cache answering / 0 fallen back to local
  *   midstream_signatures                           gauge, signatures loaded
@@ -66,6 +67,8 @@ export interface Metrics {
   /** Where midstream_clamd_up / _in_flight are read from at each scrape (the live engine's pool). */
   setClamdSource(source: () => readonly ClamdEndpointView[]): void;
   clamdScan(endpoint: string, seconds: number, outcome: string): void;
+  /** A clamd raw_message scan was asked for and ended (SessionStats.rawScan). */
+  clamdRawScan(result: string): void;
   cacheLookup(result: string): void;
   cacheShared(up: boolean): void;
   signaturesLoaded(count: number, version: string, seconds: number, skipped?: Readonly<Record<string, number>>): void;
@@ -100,6 +103,7 @@ const bounded = (v: string, allowed: readonly string[]) => (allowed.includes(v) 
 const nonNeg = (n: number) => (Number.isFinite(n) && n > 0 ? n : 0);
 const label = (s: string) => s.replace(/[^\x20-\x7e]/g, '?').slice(0, 120);
 
+const RAW_RESULTS: readonly string[] = ['clean', 'infected', 'limit', 'error', 'no-slot'];
 const LOOKUPS: readonly string[] = ['hit-local', 'hit-shared', 'hit-inflight', 'miss', 'bypass'];
 const OUTCOMES: readonly string[] = ['ok', 'scanner-unavailable', 'scanner-timeout', 'scanner-protocol', 'scanner-size-limit', 'scanner-error', 'aborted', 'internal'];
 
@@ -144,6 +148,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   });
   const clamdScans = new Counter({ name: 'midstream_clamd_scans_total', help: 'clamd scans finished, by endpoint and outcome (ok = clean or infected; else the error kind).', labelNames: ['endpoint', 'outcome'] as const, registers });
   const clamdSeconds = new Histogram({ name: 'midstream_clamd_scan_seconds', help: 'clamd latency per endpoint: end of our stream to its reply.', labelNames: ['endpoint'] as const, buckets: SECONDS_BUCKETS, registers });
+  const rawScans = new Counter({
+    name: 'midstream_clamd_raw_scans_total',
+    help: 'clamd raw_message scans (the raw message, when it showed an anomaly or raw_message = "always"), by result: clean, infected, limit, error, no-slot (no raw slot free: tempfail).',
+    labelNames: ['result'] as const,
+    registers,
+  });
   const lookups = new Counter({ name: 'midstream_cache_lookups_total', help: 'Verdict cache lookups by result.', labelNames: ['result'] as const, registers });
   const sharedUp = new Gauge({ name: 'midstream_cache_shared_up', help: 'Shared verdict cache (Redis/Valkey): 1 answering, 0 fallen back to the local cache and clamd.', registers });
   const sigs = new Gauge({ name: 'midstream_signatures', help: 'Signatures loaded in the built-in engine.', registers });
@@ -169,6 +179,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     for (const a of ACTIONS) actions.inc({ front: f, action: a }, 0);
   }
   for (const l of LOOKUPS) lookups.inc({ result: l }, 0);
+  for (const r of RAW_RESULTS) rawScans.inc({ result: r }, 0);
   for (const t of NOTICE_TARGETS) for (const r of NOTICE_RESULTS) notices.inc({ target: t, result: r }, 0);
   unclaimed.inc(0);
 
@@ -202,6 +213,9 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       const ep = label(endpoint);
       clamdScans.inc({ endpoint: ep, outcome: bounded(outcome, OUTCOMES) });
       clamdSeconds.observe({ endpoint: ep }, nonNeg(seconds));
+    },
+    clamdRawScan(result) {
+      rawScans.inc({ result: bounded(result, RAW_RESULTS) });
     },
     cacheLookup(result) {
       lookups.inc({ result: bounded(result, LOOKUPS) });

@@ -568,6 +568,7 @@ export class Pop3Session {
       ...(r.endAt !== null && o ? { eodMs: performance.now() - r.endAt } : {}),
       ...(o?.early ? { early: true } : {}),
       ...(o && o.anomalies.length ? { anomalies: o.anomalies } : {}),
+      ...(o?.rawScan ? { rawScan: o.rawScan } : {}),
       ...(this.user ? { user: this.user } : {}),
       command: r.command,
       ...(o?.cutAt !== undefined ? { cutAt: o.cutAt } : {}),

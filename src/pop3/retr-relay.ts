@@ -76,6 +76,8 @@ export interface Outcome {
   early: boolean;
   /** Structural anomalies the core recorded. */
   anomalies: readonly string[];
+  /** clamd raw_message: how the raw message's scan ended, when one was asked for. */
+  rawScan?: string;
 }
 
 const TOP_LEVEL_HEADER: StructureEvent = { kind: 'header', offset: 0, path: '', delimiters: [], encoding: '' };
@@ -183,6 +185,7 @@ export class RetrRelay {
       deliveredBeforeVerdict: this.deliveredEarly,
       early: this.earlyVerdict,
       anomalies: this.o.session.stats.anomalies,
+      ...(this.o.session.stats.rawScan ? { rawScan: this.o.session.stats.rawScan } : {}),
     };
     if (this.cut) {
       o.cutAt = this.cut.at;

@@ -809,6 +809,7 @@ export class ProxySession {
       ...(tx.early ? { early: true } : {}),
       ...(action !== 'none' ? { at: 'DOT' } : {}),
       ...(session && session.stats.anomalies?.length ? { anomalies: session.stats.anomalies } : {}),
+      ...(session?.stats.rawScan ? { rawScan: session.stats.rawScan } : {}),
     });
   }
 }

@@ -10,6 +10,12 @@ import { ClamdClient } from '../../src/core/scan/clamd-client.js';
 import { startClamd, type RealClamd } from '../helpers/clamd.js';
 import { startFakeClamd, FAKE, type FakeBehaviour, type FakeClamd } from '../helpers/fake-clamd.js';
 import { EICAR, b64lines, multipartMessage } from '../helpers/mail-build.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { TMP_BASE } from '../helpers/paths.js';
+import { startSink } from '../helpers/sink.js';
+import { TestSmtpClient, dotStuff } from '../helpers/smtp-client.js';
+import { startCli, metric } from '../helpers/cli-server.js';
 
 let clamd: RealClamd;
 before(async () => {
@@ -194,5 +200,82 @@ test('a speculative raw stream never sends its terminator early at the byte cap:
   } finally {
     c.close();
     await fake.close();
+  }
+});
+
+test('stats.rawScan says how a raw scan that was asked for ended: infected, clean (always), no-slot; absent when none was asked for or it was abandoned', async () => {
+  const run = async (opts: EngineOptions, msg: Buffer) => {
+    const e = await createEngine(opts);
+    try {
+      const s = e.begin();
+      for (let i = 0; i < msg.length; i += 100) await s.push(msg.subarray(i, i + 100));
+      const v = await s.end();
+      return { v: v.kind, raw: s.stats.rawScan };
+    } finally {
+      await e.close();
+    }
+  };
+  assert.deepEqual(await run({ clamd: { endpoints: [clamd.unix] } }, HIDDEN), { v: 'infected', raw: 'infected' });
+  assert.deepEqual(await run({ clamd: { endpoints: [clamd.unix] } }, BIG_HIDDEN), { v: 'infected', raw: 'infected' }, 'speculative stream, finished');
+  assert.deepEqual(await run({ clamd: { endpoints: [clamd.unix] } }, CLEAN), { v: 'clean', raw: undefined }, 'a normal short message: no raw scan');
+  assert.deepEqual(await run({ clamd: { endpoints: [clamd.unix] } }, BIG_CLEAN), { v: 'clean', raw: undefined }, 'abandoned: clamd scanned nothing');
+  assert.deepEqual(await run({ clamd: { endpoints: [clamd.tcp], rawMessage: 'always' } }, CLEAN), { v: 'clean', raw: 'clean' });
+  assert.deepEqual(await run({ clamd: { endpoints: [clamd.unix], rawMessage: 'off' } }, HIDDEN), { v: 'clean', raw: undefined });
+  // No raw slot free for a long anomalous message.
+  const e = await createEngine({ clamd: { endpoints: [clamd.unix], maxRawStreams: 1 } });
+  try {
+    const holder = e.begin();
+    await holder.push(BIG_CLEAN.subarray(0, 40_000));
+    const a = e.begin();
+    await a.push(BIG_HIDDEN);
+    assert.equal((await a.end()).kind, 'error');
+    assert.equal(a.stats.rawScan, 'no-slot');
+    await holder.push(BIG_CLEAN.subarray(40_000));
+    await holder.end();
+    assert.equal(holder.stats.rawScan, undefined);
+  } finally {
+    await e.close();
+  }
+});
+
+test('proxy CLI: the message line carries rawScan and midstream_clamd_raw_scans_total{result} counts it', async () => {
+  const dir = mkdtempSync(join(TMP_BASE, 'raw-cli-'));
+  const sink = await startSink();
+  const srv = await startCli(
+    'proxy',
+    `[proxy]\nlisten = "127.0.0.1:0"\nforward = "127.0.0.1:${sink.port}"\n[clamd]\nendpoints = ["${clamd.unix}"]\ncache_entries = 0\n[metrics]\nlisten = "127.0.0.1:0"\n`,
+    dir,
+  );
+  try {
+    const send = async (msg: Buffer) => {
+      const cl = await TestSmtpClient.connect(srv.port);
+      try {
+        await cl.read();
+        await cl.cmd('EHLO mx.example');
+        await cl.cmd('MAIL FROM:<s@example.org>');
+        await cl.cmd('RCPT TO:<r@example.net>');
+        assert.equal((await cl.cmd('DATA')).code, 354);
+        cl.write(dotStuff(msg));
+        return (await cl.read(30_000)).code;
+      } finally {
+        await cl.quit();
+      }
+    };
+    const zero = await srv.metrics();
+    for (const r of ['clean', 'infected', 'limit', 'error', 'no-slot']) assert.equal(metric(zero, 'midstream_clamd_raw_scans_total', { result: r }), 0, `${r} starts at 0`);
+    assert.equal(await send(CLEAN), 250);
+    assert.equal(await send(HIDDEN), 550);
+    const infected = await srv.waitForLog((l) => l.event === 'message' && l.verdict === 'infected');
+    assert.equal(infected.rawScan, 'infected');
+    assert.equal(infected.where, '(message)');
+    const clean = srv.logs().find((l) => l.event === 'message' && l.verdict === 'clean')!;
+    assert.ok(clean && !('rawScan' in clean), 'no raw scan for a normal message: no field');
+    const text = await srv.metrics();
+    assert.equal(metric(text, 'midstream_clamd_raw_scans_total', { result: 'infected' }), 1);
+    assert.equal(metric(text, 'midstream_clamd_raw_scans_total', { result: 'clean' }), 0);
+  } finally {
+    await srv.stop();
+    await sink.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -116,6 +116,12 @@ test('check-config: --quiet prints nothing when valid; warnings for skipped sign
   assert.doesNotMatch(quiet.err, /config ok/);
   assert.match(quiet.err, /warning: rules\[0\]/, 'warnings still go to stderr');
 
+  // More connections than one clamd queues at its defaults: a warning, not an error (clamd.conf may raise MaxQueue).
+  const busy = run(['check-config', '--quiet', file('busy.toml', '[clamd]\nendpoints = ["tcp:127.0.0.1:3310"]\nmax_concurrent = 80\nraw_max_concurrent = 40\n')]);
+  assert.equal(busy.code, 0, busy.err);
+  assert.match(busy.err, /warning: clamd\.raw_max_concurrent: max_concurrent \(80\) \+ raw_max_concurrent \(40\) \+ 1 health check = 121 connections to one clamd, over its default MaxQueue \(100/);
+  assert.doesNotMatch(loud.err, /MaxQueue/, 'the defaults do not warn');
+
   const budget = run(['check-config', file('budget.toml', '[proxy]\nreply_budget = "120s"\n')]);
   assert.equal(budget.code, 2);
   assert.match(budget.err, /proxy\.reply_budget: must stay below Postfix's smtpd_proxy_timeout/);

@@ -86,7 +86,7 @@ const SCHEMA: Record<string, 'string' | 'number' | 'boolean' | 'string[]'> = {
   time: 'string', level: 'string', event: 'string',
   front: 'string', conn: 'string', client: 'string', clientPort: 'number', helo: 'string', sender: 'string', rcpts: 'string[]',
   queueId: 'string', size: 'number', verdict: 'string', name: 'string', where: 'string', engine: 'string', detail: 'string',
-  rule: 'string', action: 'string', reply: 'string', ms: 'number', eodMs: 'number', early: 'boolean', at: 'string', anomalies: 'string[]',
+  rule: 'string', action: 'string', reply: 'string', ms: 'number', eodMs: 'number', early: 'boolean', at: 'string', anomalies: 'string[]', rawScan: 'string',
 };
 const ALWAYS = ['time', 'level', 'event', 'front', 'conn', 'rcpts', 'size', 'verdict', 'action', 'ms'];
 

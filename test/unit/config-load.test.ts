@@ -11,6 +11,7 @@ import { ROOT, TMP_BASE } from '../helpers/paths.js';
 import {
   CLI_SOURCE,
   ConfigError,
+  clamdWarnings,
   configWarnings,
   failOpenWarnings,
   loadConfig,
@@ -205,4 +206,21 @@ test('a key of an earlier release still loads: [milter] add_headers maps onto [h
   assert.equal(both.headers.scanned, 'x %V');
   assert.throws(() => parseConfigText('[milter]\nadd_headers = "yes"\n', 'old.toml'), isCfgErr('old.toml', 'milter.add_headers', /true or false/));
   assert.deepEqual(configWarnings(loadConfig(undefined)).filter((w) => w.key === 'milter.add_headers'), []);
+});
+
+test('clamdWarnings: max_concurrent + raw_max_concurrent + the health check over clamd\'s default MaxQueue (100) warns; raw streams count only where they are used', () => {
+  const warn = (t: string) => clamdWarnings(parseConfigText(t, 'c.toml'));
+  const ep = '[clamd]\nendpoints = ["tcp:127.0.0.1:3310"]\n';
+  assert.deepEqual(warn(ep), [], 'defaults: 8 + 32 + 1');
+  assert.deepEqual(warn('[clamd]\nmax_concurrent = 90\nraw_max_concurrent = 40\n'), [], 'no endpoints: built-in only, nothing to warn about');
+  assert.deepEqual(warn(`${ep}max_concurrent = 67\nraw_max_concurrent = 32\n`), [], '100 connections: at the limit, not over it');
+  const over = warn(`${ep}max_concurrent = 68\nraw_max_concurrent = 32\n`);
+  assert.equal(over.length, 1);
+  assert.equal(over[0]!.key, 'clamd.raw_max_concurrent');
+  assert.match(over[0]!.reason, /max_concurrent \(68\) \+ raw_max_concurrent \(32\) \+ 1 health check = 101 .*MaxQueue \(100/);
+  assert.deepEqual(warn(`${ep}max_concurrent = 90\nraw_max_concurrent = 40\nraw_message = "off"\n`), [], 'raw_message off: no raw streams');
+  assert.deepEqual(warn(`${ep}max_concurrent = 90\nraw_max_concurrent = 40\nmode = "whole-message"\n`), [], 'whole-message: no raw streams');
+  const alone = warn(`${ep}max_concurrent = 100\nraw_message = "off"\n`);
+  assert.deepEqual(alone.map((w) => w.key), ['clamd.max_concurrent']);
+  assert.match(alone[0]!.reason, /^max_concurrent \(100\) \+ 1 health check = 101/);
 });

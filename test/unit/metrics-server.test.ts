@@ -115,3 +115,19 @@ test('registries are independent (two instances do not share counts)', async () 
 test('an empty listen address is refused (metrics off)', async () => {
   await assert.rejects(startMetricsServer('', createMetrics({ processMetrics: false })), /empty/);
 });
+
+test('midstream_clamd_raw_scans_total: every result starts at 0, counts by result, anything else is "other"', async () => {
+  const m = createMetrics({ processMetrics: false });
+  const results = ['clean', 'infected', 'limit', 'error', 'no-slot'];
+  let s = parse(await m.render());
+  for (const r of results) assert.equal(s.get(`midstream_clamd_raw_scans_total{result="${r}"}`), 0, r);
+  m.clamdRawScan('infected');
+  m.clamdRawScan('infected');
+  m.clamdRawScan('no-slot');
+  m.clamdRawScan('bogus\nvalue');
+  s = parse(await m.render());
+  assert.equal(s.get('midstream_clamd_raw_scans_total{result="infected"}'), 2);
+  assert.equal(s.get('midstream_clamd_raw_scans_total{result="no-slot"}'), 1);
+  assert.equal(s.get('midstream_clamd_raw_scans_total{result="clean"}'), 0);
+  assert.equal(s.get('midstream_clamd_raw_scans_total{result="other"}'), 1);
+});
