@@ -23,7 +23,7 @@
  *        [--slow [--rounds 3]] [--node-flags --max-semi-space-size=4,…]
  * --snapshot writes a heap snapshot of the child at each N (see bench/heap-retainers.ts).
  * Limits: what the kernel buffers for the held sockets is not counted (it is not ours).
- * Measured: see README (Benchmarks) and bench/RESULTS-peers.md.
+ * Measured: bench/RESULTS-relay.md (with clamd: what held connections kept) and README (Benchmarks).
  */
 import { connect, type Socket } from 'node:net';
 import { fork, type ChildProcess } from 'node:child_process';
