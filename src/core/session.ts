@@ -128,8 +128,10 @@ export interface SessionStats {
 
 export type RawScanResult = 'clean' | 'infected' | 'limit' | 'error' | 'no-slot';
 
-function rawScanResult(r: ScanResult): RawScanResult {
+/** undefined for a stream we aborted ourselves (another verdict latched first): no scan ended. */
+function rawScanResult(r: ScanResult): RawScanResult | undefined {
   if (r.kind !== 'error') return r.kind;
+  if (r.errorKind === 'aborted') return undefined;
   return r.errorKind === 'scanner-size-limit' ? 'limit' : 'error';
 }
 

@@ -1,13 +1,14 @@
 /**
  * sized-reads.test.ts — socket reads sized by the front (src/net/sized-reads.ts) on real
  * loopback sockets: the bytes arrive intact and in order, no read is larger than asked,
- * and pause() stops reading before the next read (nothing is read ahead into a buffer).
+ * a paused socket takes at most one small read ahead, queued in order, and still sees its
+ * peer close (the proxy must notice Postfix giving up while it waits for a verdict).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { MAX_READ, MIN_READ, sizedReads } from '../../src/net/sized-reads.js';
+import { MAX_READ, MIN_READ, PAUSED_READ, sizedReads } from '../../src/net/sized-reads.js';
 
 /** A server whose first accepted socket is handed to `onConn` in the 'connection' tick; resolves with a client. */
 async function pair(onConn: (s: Socket) => void): Promise<{ server: Server; client: Socket }> {
@@ -66,7 +67,7 @@ test('every read is at most the size asked for before it; the bytes arrive intac
   }
 });
 
-test('pause() in the callback stops reading before the next read; resume() goes on where it stopped', async () => {
+test('pause() in the callback: one more small read (≤ PAUSED_READ) is taken, queued; resume() delivers everything in order', async () => {
   const data = randomBytes(300_000);
   const chunks: Buffer[] = [];
   let sock!: Socket;
@@ -86,8 +87,9 @@ test('pause() in the callback stops reading before the next read; resume() goes 
     await new Promise<void>((r) => client.write(data, () => r()));
     await turns(50);
     assert.equal(chunks.length, 1, 'paused: no further read reached the callback');
-    assert.equal(sock.bytesRead, chunks[0]!.length, 'paused: nothing was read ahead into a buffer');
-    assert.equal(sock.readableLength, 0);
+    const ahead = sock.bytesRead - chunks[0]!.length;
+    assert.ok(ahead > 0 && ahead <= PAUSED_READ, `paused: one small read (≤ ${PAUSED_READ} bytes) taken ahead (${ahead})`);
+    assert.equal(sock.readableLength, ahead, 'and it waits, queued, in the socket');
     const all = new Promise<void>((r) => {
       const check = setInterval(() => {
         if (chunks.reduce((n, c) => n + c.length, 0) >= data.length) {
@@ -99,6 +101,75 @@ test('pause() in the callback stops reading before the next read; resume() goes 
     sock.resume();
     await all;
     assert.ok(Buffer.concat(chunks).equals(data), 'bytes differ after resume');
+  } finally {
+    client.destroy();
+    server.close();
+  }
+});
+
+test("a paused socket still sees its peer close when nothing more was sent (a proxy waiting for a verdict must notice Postfix giving up)", async () => {
+  const got: Buffer[] = [];
+  let ended!: () => void;
+  const end = new Promise<void>((r) => (ended = r));
+  let sawEnd = false;
+  const { server, client } = await pair((s) => {
+    sizedReads(
+      s,
+      (c) => {
+        got.push(c);
+        s.pause(); // as the proxy does at the final dot, until the verdict
+      },
+      () => MAX_READ,
+    );
+    s.on('end', () => {
+      sawEnd = true;
+      ended();
+    });
+  });
+  try {
+    client.write('.\r\n');
+    while (got.length === 0) await turns(1);
+    client.end();
+    await end;
+    assert.equal(sawEnd, true);
+    assert.equal(Buffer.concat(got).toString(), '.\r\n');
+  } finally {
+    client.destroy();
+    server.close();
+  }
+});
+
+test("'end' comes only after what was queued while paused was delivered", async () => {
+  const order: string[] = [];
+  let sock!: Socket;
+  let ended!: () => void;
+  const end = new Promise<void>((r) => (ended = r));
+  const { server, client } = await pair((s) => {
+    sock = s;
+    sizedReads(
+      s,
+      (c) => {
+        order.push(c.toString());
+        if (order.length === 1) s.pause();
+      },
+      () => MIN_READ,
+    );
+    s.on('end', () => {
+      order.push('END');
+      ended();
+    });
+  });
+  try {
+    client.write('first');
+    while (order.length === 0) await turns(1);
+    client.end('second');
+    // Wait until the read-ahead took 'second' (queued in the socket while paused).
+    while (sock.readableLength === 0) await turns(1);
+    await turns(20);
+    assert.deepEqual(order, ['first'], "paused: neither 'second' nor 'end' delivered yet");
+    sock.resume();
+    await end;
+    assert.deepEqual(order, ['first', 'second', 'END']);
   } finally {
     client.destroy();
     server.close();
