@@ -122,7 +122,7 @@ function build(p: Plan, plant: Uint8Array = SIGS[p.sig]!.bytes(p.frac)): Uint8Ar
     case 'gzip': {
       const members = datas.map((data, i) => {
         const here = i === target;
-        const field = here && p.region === 'header' ? ['extra', 'name', 'comment'][Math.floor(p.frac * 3)] : null;
+        const field = here && p.region === 'header' ? ['extra', 'name', 'comment'][Math.min(2, Math.floor(p.frac * 3))] : null;
         const flg = (field === 'extra' ? 4 : 0) | (field === 'name' || (here && p.region === 'other') ? 8 : 0) | (field === 'comment' ? 16 : 0);
         const parts: Uint8Array[] = [Buffer.from([0x1f, 0x8b, 8, flg, 0, 0, 0, 0, 0, 3])];
         if (field === 'extra') parts.push(Buffer.from([plant.length & 0xff, plant.length >> 8]), plant);
