@@ -62,7 +62,15 @@ export function labScript(pre: string[], env: () => NodeJS.ProcessEnv) {
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as T);
   }
-  return { lab, docker, containerId, logs, jsonLines };
+  /** What `down` may have left of a compose project: its containers, networks and volumes. */
+  async function leftovers(project: string): Promise<{ what: string; left: RunResult }[]> {
+    const out: { what: string; left: RunResult }[] = [];
+    for (const what of [['ps', '-aq'], ['network', 'ls', '-q'], ['volume', 'ls', '-q']]) {
+      out.push({ what: what.join(' '), left: await docker([...what, '--filter', `label=com.docker.compose.project=${project}`]) });
+    }
+    return out;
+  }
+  return { lab, docker, containerId, logs, jsonLines, leftovers };
 }
 
 export function httpGet(port: number, path: string): Promise<{ status: number; body: Buffer }> {

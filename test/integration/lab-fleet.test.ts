@@ -43,7 +43,7 @@ const ports = { mx1: 0, mx2: 0, sink: 0, mx1Metrics: 0, mx2Metrics: 0 };
 let env: NodeJS.ProcessEnv;
 let upOut = '';
 let labIsUp = false;
-const { lab, docker, logs, jsonLines, containerId } = labScript(['--fleet'], () => env);
+const { lab, docker, logs, jsonLines, containerId, leftovers } = labScript(['--fleet'], () => env);
 
 const smtpPort = (mx: Mx) => (mx === 'mx1' ? ports.mx1 : ports.mx2);
 const metrics = async (mx: Mx) => (await httpGet(mx === 'mx1' ? ports.mx1Metrics : ports.mx2Metrics, '/metrics')).body.toString();
@@ -262,9 +262,8 @@ test('lab:fleet:down leaves no container, network or volume', async () => {
   const r = await lab(['down', '--keep-engine'], 5 * 60_000);
   assert.equal(r.code, 0, r.stderr);
   labIsUp = false;
-  for (const what of [['ps', '-aq'], ['network', 'ls', '-q'], ['volume', 'ls', '-q']]) {
-    const left = await docker([...what, '--filter', `label=com.docker.compose.project=${PROJECT}`]);
+  for (const { what, left } of await leftovers(PROJECT)) {
     assert.equal(left.code, 0, left.stderr);
-    assert.equal(left.stdout.trim(), '', `${what.join(' ')}: nothing of ${PROJECT} left`);
+    assert.equal(left.stdout.trim(), '', `${what}: nothing of ${PROJECT} left`);
   }
 });

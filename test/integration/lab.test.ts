@@ -17,13 +17,10 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from '../helpers/paths.js';
+import { httpGet, labProject, labScript, run } from '../helpers/lab.js';
 import { freePort } from '../helpers/postfix.js';
 import { sendMessage } from '../helpers/smtp-client.js';
 import { b64lines, zip, EICAR } from '../helpers/mail-build.js';
@@ -32,7 +29,7 @@ import { ResponseReader, type Expect } from '../../src/pop3/response-reader.js';
 
 // One compose project per checkout: two checkouts running the suite at once must not
 // drive (or tear down) each other's containers.
-const PROJECT = `midstream-labtest-${createHash('sha1').update(ROOT).digest('hex').slice(0, 8)}`;
+const PROJECT = labProject('labtest');
 const RUN = `${process.pid}x${Date.now().toString(36)}`;
 
 interface Entry {
@@ -111,30 +108,13 @@ function message(kind: Kind, e: Entry): Buffer {
   }
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: ROOT, env, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 let env: NodeJS.ProcessEnv;
 let sinkPort = 0;
 let pop3Port = 0;
 let dovecotPort = 0;
 let upOut = '';
 let labIsUp = false;
-const lab = (args: string[], timeoutMs = 120_000) => run('sh', ['scripts/lab.sh', ...args], env, timeoutMs);
-const docker = (args: string[]) => run('docker', args, env, 60_000);
-
-async function containerId(service: string): Promise<string> {
-  const r = await lab(['compose', 'ps', '-q', service]);
-  const id = r.stdout.trim().split('\n')[0] ?? '';
-  assert.ok(id, `container of ${service}: ${r.stderr}`);
-  return id;
-}
+const { lab, docker, containerId, jsonLines, leftovers } = labScript([], () => env);
 
 /** The fields of midstream's message line this test reads (src/log/message-log.ts). */
 interface LogLine {
@@ -151,12 +131,7 @@ interface LogLine {
 
 /** midstream's JSON log lines about messages whose sender carries this run's tag. */
 async function messageLines(service: string): Promise<LogLine[]> {
-  const r = await docker(['logs', await containerId(service)]);
-  return `${r.stdout}\n${r.stderr}`
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as LogLine)
-    .filter((l) => l.event === 'message' && (l.sender ?? '').includes(RUN));
+  return (await jsonLines<LogLine>(service)).filter((l) => l.event === 'message' && (l.sender ?? '').includes(RUN));
 }
 
 /** Poll the container's log until `n` lines of this run match `pred` (or 20 s pass). */
@@ -167,16 +142,6 @@ async function waitForLines(service: string, n: number, pred: (l: LogLine) => bo
     if (lines.length >= n || Date.now() > until) return lines;
     await new Promise((r) => setTimeout(r, 250));
   }
-}
-
-function httpGet(port: number, path: string): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path, timeout: 10_000 }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts) }));
-    }).on('error', reject);
-  });
 }
 
 interface SinkSummary {
@@ -408,9 +373,8 @@ test('lab:down leaves no container, network or volume', async () => {
   const r = await lab(['down', '--keep-engine'], 5 * 60_000);
   assert.equal(r.code, 0, r.stderr);
   labIsUp = false;
-  for (const what of [['ps', '-aq'], ['network', 'ls', '-q'], ['volume', 'ls', '-q']]) {
-    const left = await docker([...what, '--filter', `label=com.docker.compose.project=${PROJECT}`]);
+  for (const { what, left } of await leftovers(PROJECT)) {
     assert.equal(left.code, 0, left.stderr);
-    assert.equal(left.stdout.trim(), '', `${what.join(' ')}: nothing of ${PROJECT} left`);
+    assert.equal(left.stdout.trim(), '', `${what}: nothing of ${PROJECT} left`);
   }
 });

@@ -23,6 +23,7 @@
 import { rawParams } from './header-parse.js';
 import { charsetVariants, latin1Bytes, rawHeaderText } from './charset.js';
 import { decodeEncodedWords } from './rfc2047.js';
+import { percentDecode, splitExtended } from './rfc2231.js';
 
 const MAX_NAMES = 32;
 const MAX_SECTIONS = 10_000;
@@ -125,23 +126,3 @@ export class NameCollector {
   }
 }
 
-function percentDecode(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0x25 && i + 2 < s.length && /^[0-9a-fA-F]{2}$/.test(s.slice(i + 1, i + 3))) {
-      out[n++] = parseInt(s.slice(i + 1, i + 3), 16);
-      i += 2;
-    } else out[n++] = c & 0xff;
-  }
-  return out.subarray(0, n);
-}
-
-/** Split `charset'lang'data`; without two quotes the whole string is data. */
-function splitExtended(v: string): { charset: string | undefined; data: string } {
-  const a = v.indexOf("'");
-  const b = a < 0 ? -1 : v.indexOf("'", a + 1);
-  if (a < 0 || b < 0) return { charset: undefined, data: v };
-  return { charset: v.slice(0, a) || undefined, data: v.slice(b + 1) };
-}

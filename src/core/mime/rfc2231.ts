@@ -23,7 +23,8 @@ interface Section {
   extended: boolean;
 }
 
-function percentDecode(s: string): Uint8Array {
+/** RFC 2231 %XX decoding; a `%` not followed by two hex digits is kept as it is. */
+export function percentDecode(s: string): Uint8Array {
   const out = new Uint8Array(s.length);
   let n = 0;
   for (let i = 0; i < s.length; i++) {
@@ -37,7 +38,7 @@ function percentDecode(s: string): Uint8Array {
 }
 
 /** Split `charset'lang'data`; without two quotes the whole string is data. */
-function splitExtended(v: string): { charset: string | undefined; data: string } {
+export function splitExtended(v: string): { charset: string | undefined; data: string } {
   const a = v.indexOf("'");
   const b = a < 0 ? -1 : v.indexOf("'", a + 1);
   if (a < 0 || b < 0) return { charset: undefined, data: v };
