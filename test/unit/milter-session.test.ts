@@ -70,6 +70,14 @@ test('OPTNEG: reply masked by the offer; version min(offer, 6); header and quara
   assert.equal(full.protocol & SMFIP.HDR_LEADSPC, 0);
   assert.equal(full.protocol & SMFIP.NOHDRS, 0);
   assert.ok(full.protocol & SMFIP.SKIP);
+  // DATA is asked for and answered: Postfix's smtpd then writes the buffered envelope and
+  // reads our reply before it hands the socket to cleanup (no Nagle wait on our delayed ACK).
+  assert.equal(full.protocol & (SMFIP.NODATA | SMFIP.NR_DATA), 0, 'DATA wanted and answered');
+  await c.connectInfo('client.test', '192.0.2.7', 40000);
+  await c.mail('<a@b.test>');
+  await c.rcpt('<r1@d.test>');
+  c.macro('T', 'i', 'QID1');
+  assert.ok(isCont(await c.command(SMFIC.DATA)), 'DATA gets CONTINUE');
 
   const c2 = await MilterClient.connect(servers.at(-1)!.address);
   clients.push(c2);
