@@ -6,8 +6,10 @@
  * (Postfix: the hold queue). It scans nothing.
  *
  * Protocol (milter v6, see PROTOCOL.md): we ask for headers and end of message only
- * (NOCONNECT NOHELO NOMAIL NORCPT NODATA NOBODY NOEOH NOUNKNOWN, NR_HDR) and for the
- * actions ADDHDRS CHGHDRS QUARANTINE. Each message: HEADER fields are noted (the
+ * (NOCONNECT NOHELO NOMAIL NORCPT NOBODY NOEOH NOUNKNOWN, NR_HDR) and for the
+ * actions ADDHDRS CHGHDRS QUARANTINE. DATA is taken and answered so that Postfix's smtpd
+ * flushes the skipped events' macros itself instead of at the hand-over to cleanup, whose
+ * first write would then wait in Nagle for our delayed ACK (see milter-session.ts). Each message: HEADER fields are noted (the
  * `X-Midstream-Ticket` the proxy wrote first, the Subject; X-Virus-* are left alone: the
  * proxy removed the incoming ones in the stream, what is left is its own); at BODYEOB:
  *   no ticket           CONTINUE: not a message from our proxy (left as it is);
@@ -31,7 +33,7 @@ import { MILTER_MAX_PACKET, MILTER_VERSION, SMFIC, SMFIP, SMFIR, commandName } f
 import { MilterDecoder, encodeBatch, encodeOptneg, parseOptneg, splitNul, type Packet } from './milter-wire.js';
 import { EDIT_ACTIONS, HeaderLedger, actionsNeeded } from './milter-edits.js';
 
-const WANTED = SMFIP.NOCONNECT | SMFIP.NOHELO | SMFIP.NOMAIL | SMFIP.NORCPT | SMFIP.NODATA | SMFIP.NOBODY | SMFIP.NOEOH | SMFIP.NOUNKNOWN | SMFIP.NR_HDR;
+const WANTED = SMFIP.NOCONNECT | SMFIP.NOHELO | SMFIP.NOMAIL | SMFIP.NORCPT | SMFIP.NOBODY | SMFIP.NOEOH | SMFIP.NOUNKNOWN | SMFIP.NR_HDR;
 const EMPTY = Buffer.alloc(0);
 
 export interface AfterFilterSettings {
