@@ -64,19 +64,26 @@ export function retrieveLarge(port: number, pid: number, expected: number): Prom
     let tail = Buffer.alloc(0); // the last 5 bytes are held back: they may be CRLF "." CRLF
     let bytes = 0;
     let t0 = 0;
-    const timer = setInterval(() => {
-      try {
-        samples.push([bytes / expected, rssOf(pid)]);
-      } catch {
-        /* process gone */
+    // RSS sampled by progress (every 2% of the message), not by a timer: a fast transfer on a
+    // quiet machine must still leave samples in every range the test reads.
+    let nextMark = 0;
+    const sample = () => {
+      while (bytes / expected >= nextMark && nextMark <= 1) {
+        try {
+          samples.push([bytes / expected, rssOf(pid)]);
+        } catch {
+          /* process gone */
+        }
+        nextMark += 0.02;
       }
-    }, 100);
+    };
     const body = (d: Buffer) => {
       const all = tail.length ? Buffer.concat([tail, d]) : d;
       const keep = Math.min(5, all.length);
       const out = all.subarray(0, all.length - keep);
       h.update(out);
       bytes += out.length;
+      sample();
       tail = Buffer.from(all.subarray(all.length - keep));
       if (tail.toString('latin1') === '\r\n.\r\n') {
         phase = 'done';
@@ -109,7 +116,6 @@ export function retrieveLarge(port: number, pid: number, expected: number): Prom
     });
     s.on('error', reject);
     s.on('close', () => {
-      clearInterval(timer);
       // the response ends "\r\n.\r\n": the CRLF before the dot is content
       const terminated = tail.subarray(-3).toString('latin1') === '.\r\n';
       if (terminated) {
