@@ -7,7 +7,9 @@
  * sender_allow, a name glob, a declared MIME type, notices to admin@notice.test. Plus the messages those tests send
  * and what they look for in delivered mail.
  */
+import assert from 'node:assert/strict';
 import { VERSION } from '../../src/version.js';
+import type { Sink, SinkMessage } from './sink.js';
 
 export const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
 export const SCANNED = `X-Virus-Scanned: midstream ${VERSION} on filter.test`;
@@ -93,6 +95,28 @@ export function fieldValues(head: string, name: string): string[] {
   const out: string[] = [];
   for (const m of head.replace(/\r\n[ \t]/g, ' ').matchAll(new RegExp(`^${name}:[ \\t]*(.*)$`, 'gim'))) out.push(m[1]!.replace(/\r$/, ''));
   return out;
+}
+
+/** Delivered mail in the sink (notices to admin@notice.test are not mail), waiting for a marker,
+ * and non-delivery: a clean probe sent afterwards arrives, so a marker still absent was never
+ * delivered. `sink` is a getter: the tests start their sink in before(). */
+export function deliveryChecks(sink: () => Sink, send: (to: string, text: string) => Promise<{ final: { code: number } }>) {
+  const isMail = (m: SinkMessage) => !m.rcpt.includes('admin@notice.test');
+  const delivered = (marker: string, timeoutMs = 30_000) =>
+    sink().waitFor((m) => isMail(m) && (m.data?.toString('latin1') ?? '').includes(`<${marker}@example.org>`), timeoutMs);
+  const neverDelivered = async (marker: string) => {
+    const probe = mail('probe\r\n');
+    assert.equal((await send('x@example.net', probe.text)).final.code, 250);
+    await delivered(probe.marker);
+    assert.ok(!sink().messages.some((m) => isMail(m) && (m.data?.toString('latin1') ?? '').includes(marker)), `${marker} must not be delivered`);
+  };
+  return { isMail, delivered, neverDelivered };
+}
+
+/** A forged X-Virus-Status: Clean never arrives, and ours is the only X-Virus-Scanned. */
+export function assertNoForgery(head: string): void {
+  assert.ok(!fieldValues(head, 'X-Virus-Status').includes('Clean'), 'the forged X-Virus-Status: Clean is gone');
+  assert.deepEqual(fieldValues(head, 'X-Virus-Scanned'), [SCANNED.slice('X-Virus-Scanned: '.length)], 'only our X-Virus-Scanned');
 }
 
 /** Rule types by sender and by full recipient address, and sender_allow, through any front. */

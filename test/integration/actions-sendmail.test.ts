@@ -17,11 +17,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSendmail, freePort, type SendmailInstance } from '../helpers/sendmail.js';
-import { startSink, type Sink, type SinkMessage } from '../helpers/sink.js';
+import { startSink, type Sink } from '../helpers/sink.js';
 import { sendMessage } from '../helpers/smtp-client.js';
 import { startCli, type CliServer } from '../helpers/cli-server.js';
 import { TMP_BASE } from '../helpers/paths.js';
-import { EICAR, SCANNED, actionsConfig, fieldValues, headerOf, mail, ruleTypes } from '../helpers/actions-fixture.js';
+import { EICAR, actionsConfig, assertNoForgery, deliveryChecks, fieldValues, headerOf, mail, ruleTypes } from '../helpers/actions-fixture.js';
 
 let sink: Sink;
 let sm: SendmailInstance;
@@ -50,18 +50,8 @@ after(async () => {
 
 const diag = () => `\n--- sendmail ---\n${sm.log().split('\n').slice(-30).join('\n')}\n--- midstream ---\n${cli.rawLog().split('\n').slice(-15).join('\n')}`;
 const send = (to: string, text: string, from = 'sender@example.org') => sendMessage(sm.port, { from, to: [to], message: text });
-const isMail = (m: SinkMessage) => !m.rcpt.includes('admin@notice.test');
-const delivered = (marker: string, timeoutMs = 30_000) => sink.waitFor((m) => isMail(m) && (m.data?.toString('latin1') ?? '').includes(`<${marker}@example.org>`), timeoutMs);
-const neverDelivered = async (marker: string) => {
-  const probe = mail('probe\r\n');
-  assert.equal((await send('x@example.net', probe.text)).final.code, 250);
-  await delivered(probe.marker);
-  assert.ok(!sink.messages.some((m) => isMail(m) && (m.data?.toString('latin1') ?? '').includes(marker)), `${marker} must not be delivered`);
-};
-function noForgery(head: string): void {
-  assert.ok(!fieldValues(head, 'X-Virus-Status').includes('Clean'), 'the forged X-Virus-Status: Clean is gone');
-  assert.deepEqual(fieldValues(head, 'X-Virus-Scanned'), [SCANNED.slice('X-Virus-Scanned: '.length)], 'only our X-Virus-Scanned');
-}
+const { delivered, neverDelivered } = deliveryChecks(() => sink, send);
+const noForgery = assertNoForgery;
 
 test('clean mail: our X-Virus-Scanned, the forged X-Virus-* removed', async () => {
   const m = mail('hello\r\n');
