@@ -26,7 +26,7 @@
 import type net from 'node:net';
 import { parseAddress, type Engine } from '../src/core/index.js';
 import type { Logger } from '../src/log/logger.js';
-import { serve, type FrontSpec } from '../src/net/server.js';
+import { reloadLimits, serve, serveOptions, type FrontSpec } from '../src/net/server.js';
 import { MilterSession } from './milter-session.js';
 import { DEFAULT_HEADER_SETTINGS, type HeaderSettings } from '../src/actions/message-edits.js';
 import type { Notifier } from '../src/actions/notifier.js';
@@ -148,24 +148,14 @@ function settingsOf(o: MilterReloadOptions, logger: Logger): MilterSettings {
 
 export async function startMilter(opts: MilterOptions): Promise<MilterServer> {
   const listen = parseAddress(opts.listen ?? 'inet:7357@127.0.0.1', 'milter');
-  const srv = await serve(MILTER_FRONT, settingsOf(opts, opts.logger), {
-    listen,
-    socket: { mode: opts.socketMode ?? 0o660, ...(opts.socketOwner ? { owner: opts.socketOwner } : {}), ...(opts.socketGroup ? { group: opts.socketGroup } : {}) },
-    ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
-    shutdownGraceMs: opts.shutdownGraceMs ?? 60_000,
-    logger: opts.logger,
-    ...(opts.onConnection ? { onConnection: opts.onConnection } : {}),
-  });
+  const srv = await serve(MILTER_FRONT, settingsOf(opts, opts.logger), serveOptions(listen, opts));
   return {
     address: srv.address,
     get connections() {
       return srv.connections;
     },
     reload(next) {
-      srv.reload(settingsOf(next, opts.logger), {
-        maxConnections: next.maxConnections ?? Infinity,
-        shutdownGraceMs: next.shutdownGraceMs ?? 60_000,
-      });
+      srv.reload(settingsOf(next, opts.logger), reloadLimits(next));
     },
     close: () => srv.close(),
   };

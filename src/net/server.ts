@@ -3,8 +3,8 @@
  * drain, shut down. The proxy, the milter and the POP3 front are each a FrontSpec: how
  * to serve one accepted socket, and how to refuse one over the connection limit.
  *
- *   const srv = await serve(front, settings, { listen, socket, maxConnections, shutdownGraceMs, logger });
- *   srv.reload(newSettings, { maxConnections, shutdownGraceMs });  // new connections only
+ *   const srv = await serve(front, settings, serveOptions(listen, frontOptions));
+ *   srv.reload(newSettings, reloadLimits(newFrontOptions));        // new connections only
  *   await srv.close();                                              // drain, then drop
  *
  * Lifecycle:
@@ -82,6 +82,34 @@ export interface Server<S> {
   reload(settings: S, limits?: { maxConnections?: number; shutdownGraceMs?: number }): void;
   /** Graceful: stop accepting, drain (up to shutdownGraceMs), drop the rest, remove the socket file. */
   close(): Promise<void>;
+}
+
+/** The listening settings each front's options carry (the same keys in every config section). */
+export interface FrontListenOptions {
+  socketMode?: number;
+  socketOwner?: string;
+  socketGroup?: string;
+  maxConnections?: number;
+  shutdownGraceMs?: number;
+  logger: Logger;
+  onConnection?: (event: 'open' | 'close') => void;
+}
+
+/** serve()'s options from a front's: unix socket mode 0660 unless set, a 60 s grace. */
+export function serveOptions(listen: SocketAddress, o: FrontListenOptions): ServeOptions {
+  return {
+    listen,
+    socket: { mode: o.socketMode ?? 0o660, ...(o.socketOwner ? { owner: o.socketOwner } : {}), ...(o.socketGroup ? { group: o.socketGroup } : {}) },
+    ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
+    shutdownGraceMs: o.shutdownGraceMs ?? 60_000,
+    logger: o.logger,
+    ...(o.onConnection ? { onConnection: o.onConnection } : {}),
+  };
+}
+
+/** The limits a reload applies, from a front's new options (unset = unlimited, 60 s grace). */
+export function reloadLimits(o: { maxConnections?: number; shutdownGraceMs?: number }): { maxConnections: number; shutdownGraceMs: number } {
+  return { maxConnections: o.maxConnections ?? Infinity, shutdownGraceMs: o.shutdownGraceMs ?? 60_000 };
 }
 
 let seq = 0;

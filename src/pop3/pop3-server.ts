@@ -23,7 +23,7 @@ import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../log/logger.js';
 import { ERROR_CODES, MidstreamError, parseAddress } from '../core/index.js';
-import { serve, type FrontSpec } from '../net/server.js';
+import { reloadLimits, serve, serveOptions, type FrontSpec } from '../net/server.js';
 import { LOCAL_REPLIES } from './pop3-commands.js';
 import { Pop3Session, type Pop3Context, type Pop3Engine } from './pop3-session.js';
 
@@ -123,24 +123,14 @@ export const POP3_FRONT: FrontSpec<Pop3Context> = {
 export async function startPop3(opts: Pop3Options): Promise<Pop3Handle> {
   const listen = parseAddress(opts.listen ?? '127.0.0.1:10110', 'listen');
   const ctx = buildContext(opts, opts.logger);
-  const srv = await serve(POP3_FRONT, ctx, {
-    listen,
-    socket: { mode: opts.socketMode ?? 0o660, ...(opts.socketOwner ? { owner: opts.socketOwner } : {}), ...(opts.socketGroup ? { group: opts.socketGroup } : {}) },
-    ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
-    shutdownGraceMs: opts.shutdownGraceMs ?? 60_000,
-    logger: opts.logger,
-    ...(opts.onConnection ? { onConnection: opts.onConnection } : {}),
-  });
+  const srv = await serve(POP3_FRONT, ctx, serveOptions(listen, opts));
   return {
     address: srv.address,
     get connections() {
       return srv.connections;
     },
     reload(next) {
-      srv.reload(buildContext(next, opts.logger), {
-        maxConnections: next.maxConnections ?? Infinity,
-        shutdownGraceMs: next.shutdownGraceMs ?? 60_000,
-      });
+      srv.reload(buildContext(next, opts.logger), reloadLimits(next));
     },
     close: () => srv.close(),
   };

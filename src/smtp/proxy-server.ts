@@ -29,7 +29,7 @@ import { BlockList, isIPv4, isIPv6, type Socket } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import type { Logger } from '../log/logger.js';
 import { ERROR_CODES, MidstreamError, parseAddress } from '../core/index.js';
-import { serve, type FrontSpec, type Server } from '../net/server.js';
+import { reloadLimits, serve, serveOptions, type FrontSpec, type Server } from '../net/server.js';
 import { ProxySession, type ProxyContext, type ProxyEngine } from './proxy-session.js';
 import { DEFAULT_MAX_LINE_BYTES } from './smtp-reader.js';
 import { DEFAULT_HEADER_SETTINGS, INCOMING_HEADERS, renamedHeader, type HeaderSettings } from '../actions/message-edits.js';
@@ -173,14 +173,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     // listen_port (e.g. Postfix's port 25 and submission smtpd each with its own filter port).
     for (const listen of listens) {
       servers.push(
-        await serve(PROXY_FRONT, ctx, {
-          listen,
-          socket: { mode: opts.socketMode ?? 0o660, ...(opts.socketOwner ? { owner: opts.socketOwner } : {}), ...(opts.socketGroup ? { group: opts.socketGroup } : {}) },
-          ...(opts.maxConnections !== undefined ? { maxConnections: opts.maxConnections } : {}),
-          shutdownGraceMs: opts.shutdownGraceMs ?? 60_000,
-          logger: opts.logger,
-          ...(opts.onConnection ? { onConnection: opts.onConnection } : {}),
-        }),
+        await serve(PROXY_FRONT, ctx, serveOptions(listen, opts)),
       );
     }
   } catch (e) {
@@ -195,7 +188,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     },
     reload(next) {
       const c = buildContext(next, opts.logger);
-      for (const x of servers) x.reload(c, { maxConnections: next.maxConnections ?? Infinity, shutdownGraceMs: next.shutdownGraceMs ?? 60_000 });
+      for (const x of servers) x.reload(c, reloadLimits(next));
     },
     close: async () => {
       await Promise.all(servers.map((x) => x.close()));
