@@ -11,7 +11,9 @@ import { get } from 'node:http';
 const until = Date.now() + 180_000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function greets(port) {
+/** Connect to 127.0.0.1:port and read the greeting until `verdict(text)` is true or false
+ * (undefined: read on); no answer in 10 s or a socket error is false. */
+function greeting(port, verdict) {
   return new Promise((resolve) => {
     const s = connect({ port, host: '127.0.0.1' });
     let buf = '';
@@ -20,31 +22,21 @@ function greets(port) {
     s.on('error', () => done(false));
     s.on('data', (d) => {
       buf += d.toString('latin1');
-      const m = /^(\d{3})[ ][^\n]*\n/m.exec(buf);
-      if (m) {
+      const ok = verdict(buf);
+      if (ok !== undefined) {
         s.end('QUIT\r\n');
-        done(m[1] === '220');
+        done(ok);
       }
     });
   });
 }
 
-function pop3Greets(port) {
-  return new Promise((resolve) => {
-    const s = connect({ port, host: '127.0.0.1' });
-    let buf = '';
-    const done = (ok) => (s.destroy(), resolve(ok));
-    s.setTimeout(10_000, () => done(false));
-    s.on('error', () => done(false));
-    s.on('data', (d) => {
-      buf += d.toString('latin1');
-      if (buf.includes('\n')) {
-        s.end('QUIT\r\n');
-        done(buf.startsWith('+OK'));
-      }
-    });
+const greets = (port) =>
+  greeting(port, (buf) => {
+    const m = /^(\d{3})[ ][^\n]*\n/m.exec(buf);
+    return m ? m[1] === '220' : undefined;
   });
-}
+const pop3Greets = (port) => greeting(port, (buf) => (buf.includes('\n') ? buf.startsWith('+OK') : undefined));
 
 function healthy(target) {
   const slash = target.indexOf('/');
