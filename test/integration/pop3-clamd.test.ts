@@ -13,9 +13,9 @@ import assert from 'node:assert/strict';
 import { connect, createServer } from 'node:net';
 import { nullLogger } from '../../src/log/logger.js';
 import { startPop3 } from '../../src/pop3/pop3-server.js';
-import { createEngine, DEFAULT_ACTIONS, type Engine } from '../../src/core/index.js';
-import { ResponseReader } from '../../src/pop3/response-reader.js';
-import { RetrRelay, type Outcome, type RelayOptions } from '../../src/pop3/retr-relay.js';
+import { createEngine, type Engine } from '../../src/core/index.js';
+import type { RelayOptions } from '../../src/pop3/retr-relay.js';
+import { relayResponse } from '../helpers/pop3-relay.js';
 import { startClamd, type RealClamd } from '../helpers/clamd.js';
 import { EICAR, multipartMessage, pseudoRandom } from '../helpers/mail-build.js';
 
@@ -32,32 +32,8 @@ after(async () => {
   await clamd?.stop();
 });
 
-async function relay(msg: Buffer, o: Partial<RelayOptions> = {}): Promise<{ out: Buffer; outcome: Outcome }> {
-  const wire = Buffer.concat([Buffer.from('+OK\r\n'), msg, Buffer.from('.\r\n')]);
-  const reader = new ResponseReader();
-  reader.expect('multi');
-  const out: Buffer[] = [];
-  const r = new RetrRelay({
-    session: engine.begin({}),
-    actions: DEFAULT_ACTIONS,
-    write: (b) => (out.push(Buffer.from(b)), true),
-    drain: async () => {},
-    holdBytes: 4 * 1024 * 1024,
-    holdExceeded: 'replace',
-    xVirusStatus: false,
-    top: false,
-    ...o,
-  });
-  let outcome: Outcome | null = null;
-  for (let i = 0; i < wire.length; i += 16_384) {
-    reader.push(wire.subarray(i, i + 16_384));
-    for (let ev = reader.next(); ev; ev = reader.next()) {
-      if (ev.type === 'data') await r.data(ev.pieces);
-      else if (ev.type === 'end') outcome = await r.end(ev.line);
-    }
-  }
-  return { out: Buffer.concat(out), outcome: outcome! };
-}
+const relay = (msg: Buffer, o: Partial<RelayOptions> = {}) =>
+  relayResponse(engine, Buffer.concat([Buffer.from('+OK\r\n'), msg, Buffer.from('.\r\n')]), [16_384], o);
 
 const eicarB64 = Buffer.from(EICAR, 'latin1').toString('base64').slice(0, 24);
 

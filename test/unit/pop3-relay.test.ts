@@ -8,8 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createEngine, DEFAULT_ACTIONS, type Engine } from '../../src/core/index.js';
-import { ResponseReader } from '../../src/pop3/response-reader.js';
-import { RetrRelay, type Outcome, type RelayOptions } from '../../src/pop3/retr-relay.js';
+import type { RelayOptions } from '../../src/pop3/retr-relay.js';
+import { relayResponse } from '../helpers/pop3-relay.js';
 import { EICAR, multipartMessage, pseudoRandom, zip } from '../helpers/mail-build.js';
 
 function stuff(msg: Buffer): Buffer {
@@ -19,36 +19,8 @@ function stuff(msg: Buffer): Buffer {
   return Buffer.from(t, 'latin1');
 }
 
-async function relay(engine: Engine, msg: Buffer, sizes: number[], o: Partial<RelayOptions> = {}): Promise<{ out: Buffer; outcome: Outcome }> {
-  const wire = Buffer.concat([Buffer.from('+OK message follows\r\n'), stuff(msg), Buffer.from('.\r\n')]);
-  const reader = new ResponseReader();
-  reader.expect('multi');
-  const out: Buffer[] = [];
-  const r = new RetrRelay({
-    session: engine.begin({}),
-    actions: DEFAULT_ACTIONS,
-    write: (b) => (out.push(Buffer.from(b)), true),
-    drain: async () => {},
-    holdBytes: 4 * 1024 * 1024,
-    holdExceeded: 'replace',
-    xVirusStatus: false,
-    top: false,
-    ...o,
-  });
-  let outcome: Outcome | null = null;
-  let i = 0;
-  let k = 0;
-  while (i < wire.length) {
-    const n = sizes[k++ % sizes.length]!;
-    reader.push(wire.subarray(i, i + n));
-    i += n;
-    for (let ev = reader.next(); ev; ev = reader.next()) {
-      if (ev.type === 'data') await r.data(ev.pieces);
-      else if (ev.type === 'end') outcome = await r.end(ev.line);
-    }
-  }
-  return { out: Buffer.concat(out), outcome: outcome! };
-}
+const relay = (engine: Engine, msg: Buffer, sizes: number[], o: Partial<RelayOptions> = {}) =>
+  relayResponse(engine, Buffer.concat([Buffer.from('+OK message follows\r\n'), stuff(msg), Buffer.from('.\r\n')]), sizes, o);
 
 const engineP = createEngine();
 const b64 = (s: string) => Buffer.from(s, 'latin1').toString('base64');
