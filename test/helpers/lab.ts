@@ -13,6 +13,22 @@ import { createHash } from 'node:crypto';
 import { get } from 'node:http';
 import { ROOT } from './paths.js';
 
+/** The fields of a docker-compose service the lab's static tests read. */
+export type ComposeService = {
+  build?: { context: string; dockerfile?: string };
+  image?: string;
+  ports?: string[];
+  volumes?: string[];
+  environment?: Record<string, string>;
+  command?: string[];
+  profiles?: string[];
+  user?: string;
+  hostname?: string;
+  domainname?: string;
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }> | string[];
+};
+
 export interface RunResult {
   code: number;
   stdout: string;

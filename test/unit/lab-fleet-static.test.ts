@@ -19,20 +19,12 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ROOT } from '../helpers/paths.js';
 import { loadConfig } from '../../src/config/load-config.js';
+import type { ComposeService } from '../helpers/lab.js';
 import { parseAddress } from '../../src/core/address.js';
 import { parseRedisUrl } from '../../src/core/scan/redis-url.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 
-type Service = {
-  build?: { context: string; dockerfile?: string };
-  image?: string;
-  ports?: string[];
-  volumes?: string[];
-  environment?: Record<string, string>;
-  command?: string[];
-  profiles?: string[];
-  depends_on?: Record<string, { condition: string }> | string[];
-};
+type Service = ComposeService;
 type Compose = { services: Record<string, Service> } & Record<string, unknown>;
 const load = (f: string) => parseYaml(readFileSync(join(ROOT, f), 'utf8'), { merge: true }) as Compose;
 const fleet = load('docker-compose.fleet.yml');

@@ -18,24 +18,12 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ROOT } from '../helpers/paths.js';
 import { loadConfig } from '../../src/config/load-config.js';
+import type { ComposeService } from '../helpers/lab.js';
 import { parseAddress } from '../../src/core/address.js';
 const metricsPort = (s: string) => (parseAddress(s, 'metrics') as { port: number }).port;
 import { createMetrics } from '../../src/metrics/metrics.js';
 
-type Service = {
-  build?: { context: string; dockerfile?: string };
-  image?: string;
-  ports?: string[];
-  volumes?: string[];
-  environment?: Record<string, string>;
-  command?: string[];
-  profiles?: string[];
-  user?: string;
-  hostname?: string;
-  domainname?: string;
-  healthcheck?: { test: string[] };
-  depends_on?: Record<string, { condition: string }> | string[];
-};
+type Service = ComposeService;
 const composeText = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
 const compose = parseYaml(composeText, { merge: true }) as { services: Record<string, Service> } & Record<string, unknown>;
 const services = compose.services;

@@ -837,6 +837,7 @@ export class BodyMatcher implements Matcher {
     }
     const set = this.set;
     const chunkEnd = this.base + this.chunk.length;
+    // candidate() inlined: this loop runs for every sampled gram that hits the table.
     for (; e >= 0; e = lv.entNext[e]!) {
       const f = lv.entForm[e]!;
       const start = at - lv.entOff[e]!;
